@@ -1,0 +1,374 @@
+//! Errors: [`TokenError`] from token sources and the cache, [`DestinationError`] when a request
+//! may not carry a token, and [`Error`], which the layered service returns.
+
+use std::borrow::Cow;
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// What went wrong getting a token. Says what to check, never carries a secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenErrorKind {
+    /// The client id or secret (or assertion) was refused (`invalid_client`).
+    InvalidClient,
+    /// The scope is unknown, malformed or not granted (`invalid_scope`).
+    InvalidScope,
+    /// The grant or assertion is invalid or expired (`invalid_grant`).
+    InvalidGrant,
+    /// The request is missing a parameter or malformed (`invalid_request`).
+    InvalidRequest,
+    /// The client may not use this grant type (`unauthorized_client`).
+    UnauthorizedClient,
+    /// The server does not support this grant type (`unsupported_grant_type`).
+    UnsupportedGrantType,
+    /// The requested resource or audience is invalid (`invalid_target`, RFC 8707).
+    InvalidTarget,
+    /// The token endpoint asked us to slow down (HTTP 429 or a similar answer).
+    RateLimited,
+    /// The token endpoint failed (HTTP 5xx).
+    Server,
+    /// The token endpoint did not answer in time.
+    Timeout,
+    /// The request did not reach the token endpoint, or its answer was lost.
+    Transport,
+    /// The token endpoint answered with something that is not a token response.
+    MalformedResponse,
+    /// A token arrived but cannot be used: wrong type, not a valid header value, expired.
+    InvalidToken,
+    /// The token source or cache is set up wrongly.
+    Configuration,
+    /// Anything else.
+    Other,
+}
+
+impl TokenErrorKind {
+    /// Whether asking again later may succeed (rate limits, server errors, timeouts, transport).
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited | Self::Server | Self::Timeout | Self::Transport
+        )
+    }
+
+    /// The RFC 6749 error code, or a short name for the kinds RFC 6749 does not define.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidGrant => "invalid_grant",
+            Self::InvalidRequest => "invalid_request",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidTarget => "invalid_target",
+            Self::RateLimited => "rate_limited",
+            Self::Server => "server_error",
+            Self::Timeout => "timeout",
+            Self::Transport => "transport",
+            Self::MalformedResponse => "malformed_response",
+            Self::InvalidToken => "invalid_token",
+            Self::Configuration => "configuration",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for TokenErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A token could not be had.
+///
+/// Cheap to clone (the cache hands one error to every waiting caller). Its message, hint and
+/// source must never hold a secret: token sources build it from status codes, error codes and
+/// fingerprints only.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_bearer::error::{TokenError, TokenErrorKind};
+///
+/// let err = TokenError::new(TokenErrorKind::RateLimited, "token endpoint answered 429")
+///     .with_retry_after(Duration::from_secs(30))
+///     .with_hint("lower the request rate or ask the provider for a higher quota");
+/// assert!(err.kind().is_transient());
+/// assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+/// assert!(err.to_string().contains("429"));
+/// ```
+#[derive(Clone)]
+pub struct TokenError {
+    inner: Arc<TokenErrorInner>,
+}
+
+#[derive(Clone)]
+struct TokenErrorInner {
+    kind: TokenErrorKind,
+    message: Cow<'static, str>,
+    hint: Option<Cow<'static, str>>,
+    status: Option<StatusCode>,
+    retry_after: Option<Duration>,
+    source: Option<Arc<dyn StdError + Send + Sync>>,
+}
+
+impl TokenError {
+    /// An error of `kind` with a message that says what happened.
+    pub fn new(kind: TokenErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            inner: Arc::new(TokenErrorInner {
+                kind,
+                message: message.into(),
+                hint: None,
+                status: None,
+                retry_after: None,
+                source: None,
+            }),
+        }
+    }
+
+    fn inner_mut(&mut self) -> &mut TokenErrorInner {
+        // Builders normally run before the error is shared, so this rarely clones.
+        Arc::make_mut(&mut self.inner)
+    }
+
+    /// Adds what to check or change to fix it.
+    pub fn with_hint(mut self, hint: impl Into<Cow<'static, str>>) -> Self {
+        self.inner_mut().hint = Some(hint.into());
+        self
+    }
+
+    /// Adds the HTTP status the token endpoint answered with.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.inner_mut().status = Some(status);
+        self
+    }
+
+    /// Adds how long the server asked us to wait before trying again.
+    pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
+        self.inner_mut().retry_after = Some(retry_after);
+        self
+    }
+
+    /// Adds the underlying cause.
+    pub fn with_source(mut self, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        self.inner_mut().source = Some(Arc::from(source.into()));
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> TokenErrorKind {
+        self.inner.kind
+    }
+
+    /// What happened, in words.
+    pub fn message(&self) -> &str {
+        &self.inner.message
+    }
+
+    /// What to check or change, if known.
+    pub fn hint(&self) -> Option<&str> {
+        self.inner.hint.as_deref()
+    }
+
+    /// The HTTP status of the token endpoint's answer, if there was one.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.inner.status
+    }
+
+    /// How long the server asked us to wait, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.inner.retry_after
+    }
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "token error ({}", self.inner.kind)?;
+        if let Some(status) = self.inner.status {
+            write!(f, ", HTTP {}", status.as_u16())?;
+        }
+        write!(f, "): {}", self.inner.message)?;
+        if let Some(hint) = &self.inner.hint {
+            write!(f, "; hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenError")
+            .field("kind", &self.inner.kind)
+            .field("message", &self.inner.message)
+            .field("hint", &self.inner.hint)
+            .field("status", &self.inner.status)
+            .field("retry_after", &self.inner.retry_after)
+            .field("source", &self.inner.source)
+            .finish()
+    }
+}
+
+impl StdError for TokenError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+/// Why a request may not carry the token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DestinationErrorKind {
+    /// Plain `http://` to a host that is not loopback.
+    InsecureScheme,
+    /// A host that is not in the layer's allow-list.
+    HostNotAllowed,
+}
+
+/// The layer refused to send its token to a request's destination; the request was not sent.
+///
+/// ```
+/// use tower_bearer::error::{DestinationError, DestinationErrorKind};
+///
+/// # fn check(err: DestinationError) {
+/// if err.kind() == DestinationErrorKind::InsecureScheme {
+///     eprintln!("{err}"); // says which host, and how to allow it
+/// }
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DestinationError {
+    kind: DestinationErrorKind,
+    host: String,
+}
+
+impl DestinationError {
+    pub(crate) fn new(kind: DestinationErrorKind, host: &str) -> Self {
+        Self {
+            kind,
+            host: crate::token::sanitize(host),
+        }
+    }
+
+    /// Why the request was refused.
+    pub fn kind(&self) -> DestinationErrorKind {
+        self.kind
+    }
+
+    /// The host the request was for.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+}
+
+impl fmt::Display for DestinationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            DestinationErrorKind::InsecureScheme => write!(
+                f,
+                "refused to send a bearer token over plain http:// to `{}`: use https://, or call \
+                 `allow_insecure_http(true)` on the layer if this network is trusted",
+                self.host
+            ),
+            DestinationErrorKind::HostNotAllowed => write!(
+                f,
+                "refused to send a bearer token to `{}`: the host is not in the layer's \
+                 `allowed_hosts`; add it there, or choose `OtherHosts::SendWithoutToken`",
+                self.host
+            ),
+        }
+    }
+}
+
+impl StdError for DestinationError {}
+
+/// The error of a [`BearerToken`](crate::BearerToken) service: no token, a refused
+/// destination, or the inner service's own error, kept as it was.
+#[derive(Debug)]
+pub enum Error<E> {
+    /// No token could be had; the request was not sent.
+    Token(TokenError),
+    /// The request's destination may not receive the token; the request was not sent.
+    Destination(DestinationError),
+    /// The inner service failed.
+    Service(E),
+}
+
+impl<E> Error<E> {
+    /// The inner service's error, if that is what this is.
+    pub fn into_service_error(self) -> Option<E> {
+        match self {
+            Self::Service(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The token error, if that is what this is.
+    pub fn token_error(&self) -> Option<&TokenError> {
+        match self {
+            Self::Token(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Token(e) => write!(f, "request not sent: {e}"),
+            Self::Destination(e) => write!(f, "request not sent: {e}"),
+            Self::Service(e) => write!(f, "inner service failed: {e}"),
+        }
+    }
+}
+
+impl<E: StdError + 'static> StdError for Error<E> {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            Self::Token(e) => Some(e),
+            Self::Destination(e) => Some(e),
+            Self::Service(e) => Some(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_kind_status_and_hint() {
+        let err = TokenError::new(
+            TokenErrorKind::InvalidClient,
+            "client authentication failed",
+        )
+        .with_status(StatusCode::BAD_REQUEST)
+        .with_hint("check the client id and secret");
+        assert_eq!(
+            err.to_string(),
+            "token error (invalid_client, HTTP 400): client authentication failed; \
+             hint: check the client id and secret"
+        );
+    }
+
+    #[test]
+    fn destination_error_says_how_to_fix() {
+        let err = DestinationError::new(DestinationErrorKind::InsecureScheme, "api.example.com");
+        assert!(err.to_string().contains("allow_insecure_http"));
+        let err = DestinationError::new(DestinationErrorKind::HostNotAllowed, "evil\r\n.com");
+        assert!(err.to_string().contains("evil??.com"));
+        assert!(err.to_string().contains("allowed_hosts"));
+    }
+
+    #[test]
+    fn service_error_is_the_source() {
+        let err: Error<std::io::Error> = Error::Service(std::io::Error::other("boom"));
+        assert_eq!(err.source().unwrap().to_string(), "boom");
+        assert!(err.into_service_error().is_some());
+    }
+}

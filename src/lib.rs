@@ -1,0 +1,83 @@
+//! OAuth 2.0 machine-to-machine authentication for any Tower HTTP client.
+//!
+//! [`BearerTokenLayer`] wraps any `tower::Service<http::Request<B>>` (a hyper-util client, a
+//! tonic `Channel`, the outbound client of an axum app) and sets
+//! `Authorization: Bearer <token>` on every request. Tokens come from a [`TokenSource`] behind
+//! a [`TokenCache`] that refreshes them ahead of expiry and, when many requests need a token at
+//! once, asks the source exactly once.
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use std::time::Duration;
+//! use http::{Request, Response};
+//! use tower::{service_fn, ServiceBuilder, ServiceExt};
+//! use tower_bearer::{token_source_fn, BearerTokenLayer, Token};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! // Where tokens come from: here a closure; in production a provider's client-credentials flow.
+//! let source = token_source_fn(|| async {
+//!     Ok(Token::new("eyJhbGciOi...").with_expires_in(Duration::from_secs(3600)))
+//! });
+//!
+//! // Any Tower HTTP service; here one that echoes the header it got.
+//! let http_client = service_fn(|req: Request<()>| async move {
+//!     Ok::<_, Infallible>(Response::new(req.headers()["authorization"].clone()))
+//! });
+//!
+//! let client = ServiceBuilder::new()
+//!     .layer(BearerTokenLayer::new(source))
+//!     .service(http_client);
+//!
+//! let response = client
+//!     .oneshot(Request::get("https://api.partner.example/v1/items").body(()).unwrap())
+//!     .await
+//!     .unwrap();
+//! assert_eq!(response.body(), "Bearer eyJhbGciOi...");
+//! # }
+//! ```
+//!
+//! # What the layer guarantees
+//!
+//! - **Invisible when warm.** With a fresh cached token, a request costs one lock-free load and
+//!   one clone of a prebuilt, sensitive header value: no lock, no clock read, no allocation, no
+//!   `.await`.
+//! - **Refresh ahead.** A token is refreshed [`DEFAULT_REFRESH_MARGIN`](cache::DEFAULT_REFRESH_MARGIN)
+//!   before it expires (at most half its lifetime, plus jitter), in the background, while
+//!   requests keep using it.
+//! - **Single-flight.** However many requests find no usable token, the source is called once,
+//!   in its own task, so it completes even if the request that started it is dropped.
+//! - **Failure without storms.** A failed refresh keeps the valid token in use and retries with
+//!   exponential backoff (honouring `Retry-After`); with no valid token, requests during the
+//!   backoff fail at once with the last error.
+//! - **401 handling.** A `401` drops the token that request carried, if it is still the cached
+//!   one, so a burst of 401s causes one new fetch. A `403` never causes a refresh.
+//! - **No leaks.** The token is never sent over plain `http://` except to loopback (unless
+//!   allowed), optionally only to an allow-list of hosts, and never appears in `Debug`,
+//!   `Display` or errors: a [`Fingerprint`](token::Fingerprint) stands in for it.
+//!
+//! # Layout
+//!
+//! [`layer`], [`service`] and [`future`] hold the middleware; [`cache`] the token cache;
+//! [`source`] the [`TokenSource`] trait and simple sources; [`token`] the [`Token`];
+//! [`error`] the errors.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![forbid(unsafe_code)]
+
+pub mod cache;
+mod destination;
+pub mod error;
+pub mod future;
+pub mod layer;
+pub mod service;
+pub mod source;
+pub mod token;
+
+pub use cache::{CacheStats, TokenCache, TokenCacheBuilder};
+pub use destination::OtherHosts;
+pub use error::{DestinationError, Error, TokenError, TokenErrorKind};
+pub use layer::{BearerTokenLayer, ExistingAuthorization};
+pub use service::BearerToken;
+pub use source::{BoxTokenSource, StaticToken, TokenSource, TokenSourceFn, token_source_fn};
+pub use token::Token;

@@ -1,0 +1,163 @@
+//! [`BearerToken`]: the service that [`BearerTokenLayer`](crate::BearerTokenLayer) makes.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::AUTHORIZATION;
+use http::{Request, Response};
+use tower_service::Service;
+
+use crate::cache::{Acquired, Entry, TokenCache};
+use crate::destination::{DestinationPolicy, Verdict};
+use crate::error::Error;
+use crate::future::ResponseFuture;
+use crate::layer::ExistingAuthorization;
+use crate::source::TokenSource;
+
+/// Adds `Authorization: Bearer <token>` to each request, then calls the inner service.
+///
+/// With a fresh cached token the request goes straight on: one lock-free load and one header
+/// clone. Otherwise it waits for the token (with a clone of the inner service swapped in, as
+/// `poll_ready` requires) or fails with [`Error::Token`]. A `401 Unauthorized` answer drops the
+/// token that request carried, so the next request fetches a new one; `403 Forbidden` does not
+/// (a new token would not have more rights).
+///
+/// Made by [`BearerTokenLayer`](crate::BearerTokenLayer), or directly:
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use tower::{service_fn, ServiceExt};
+/// use tower_bearer::{BearerToken, StaticToken, Token, TokenCache};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let inner = service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
+/// let cache = TokenCache::new(StaticToken::new(Token::new("t")));
+/// let service = BearerToken::new(inner, cache);
+/// let response = service.oneshot(Request::get("https://api.example/").body(()).unwrap()).await;
+/// assert!(response.is_ok());
+/// # }
+/// ```
+pub struct BearerToken<S, T> {
+    pub(crate) inner: S,
+    pub(crate) cache: TokenCache<T>,
+    pub(crate) existing: ExistingAuthorization,
+    pub(crate) destination: DestinationPolicy,
+}
+
+impl<S, T> BearerToken<S, T> {
+    /// Wraps `inner`, with tokens from `cache` and the layer's default options.
+    pub fn new(inner: S, cache: TokenCache<T>) -> Self {
+        Self {
+            inner,
+            cache,
+            existing: ExistingAuthorization::default(),
+            destination: DestinationPolicy::default(),
+        }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// The token cache.
+    pub fn cache(&self) -> &TokenCache<T> {
+        &self.cache
+    }
+}
+
+/// Adds the entry's header to the request; returns the token's generation.
+#[inline]
+pub(crate) fn attach<B>(request: &mut Request<B>, entry: &Entry) -> u64 {
+    request
+        .headers_mut()
+        .insert(AUTHORIZATION, entry.header.clone());
+    entry.generation
+}
+
+impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for BearerToken<S, T>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    T: TokenSource + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = Error<S::Error>;
+    type Future = ResponseFuture<S, ReqBody>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Error::Service)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        if self.existing == ExistingAuthorization::Keep
+            && request.headers().contains_key(AUTHORIZATION)
+        {
+            return ResponseFuture::called(self.inner.call(request), None);
+        }
+        match self.destination.check(request.uri()) {
+            Ok(Verdict::Attach) => {}
+            Ok(Verdict::Skip) => return ResponseFuture::called(self.inner.call(request), None),
+            Err(error) => return ResponseFuture::failed(Error::Destination(error)),
+        }
+        let core = &self.cache.inner.core;
+        // Fast path: a fresh token, no lock, no clock, no allocation.
+        if let Some(guard) = core.fresh()
+            && let Some(entry) = &*guard
+        {
+            let generation = attach(&mut request, entry);
+            drop(guard);
+            let future = self.inner.call(request);
+            return ResponseFuture::called(future, Some((Arc::clone(core), generation)));
+        }
+        match self.cache.acquire() {
+            Acquired::Ready(entry) => {
+                let generation = attach(&mut request, &entry);
+                let future = self.inner.call(request);
+                ResponseFuture::called(future, Some((Arc::clone(core), generation)))
+            }
+            Acquired::Failed(error) => ResponseFuture::failed(Error::Token(error)),
+            Acquired::Wait(fetch) => {
+                // `self.inner` is ready; take it for this request and leave a clone, which
+                // will be driven to readiness by the next `poll_ready`.
+                let clone = self.inner.clone();
+                let ready = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture::waiting(fetch, ready, request, Arc::clone(core))
+            }
+        }
+    }
+}
+
+impl<S: Clone, T> Clone for BearerToken<S, T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            cache: self.cache.clone(),
+            existing: self.existing,
+            destination: self.destination.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, T> fmt::Debug for BearerToken<S, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BearerToken")
+            .field("inner", &self.inner)
+            .field("cache", &self.cache)
+            .field("existing", &self.existing)
+            .field("destination", &self.destination)
+            .finish()
+    }
+}

@@ -1,0 +1,139 @@
+//! Test helpers: a scripted token source that counts its calls, and an API that echoes the
+//! `Authorization` header it received.
+#![allow(dead_code, unreachable_pub)]
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode};
+use tokio::time::Instant;
+use tower::{Service, service_fn};
+use tower_bearer::{Token, TokenError, TokenErrorKind, TokenSource};
+
+pub const SECOND: Duration = Duration::from_secs(1);
+pub const MINUTE: Duration = Duration::from_secs(60);
+
+type Respond = dyn Fn(usize) -> Result<Token, TokenError> + Send + Sync;
+
+/// A token source whose n-th call (0-based) answers `respond(n)` after `delay`.
+#[derive(Clone)]
+pub struct Scripted {
+    calls: Arc<AtomicUsize>,
+    times: Arc<Mutex<Vec<Instant>>>,
+    delay: Duration,
+    respond: Arc<Respond>,
+}
+
+impl Scripted {
+    pub fn new(
+        delay: Duration,
+        respond: impl Fn(usize) -> Result<Token, TokenError> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            calls: Arc::default(),
+            times: Arc::default(),
+            delay,
+            respond: Arc::new(respond),
+        }
+    }
+
+    /// Tokens `token-0`, `token-1`, ... each valid for `lifetime`.
+    pub fn numbered(delay: Duration, lifetime: Duration) -> Self {
+        Self::new(delay, move |n| {
+            Ok(Token::new(format!("token-{n}")).with_expires_in(lifetime))
+        })
+    }
+
+    /// Always fails with a server error.
+    pub fn failing(delay: Duration) -> Self {
+        Self::new(delay, |n| Err(server_error(n)))
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// When each call started.
+    pub fn call_times(&self) -> Vec<Instant> {
+        self.times.lock().unwrap().clone()
+    }
+}
+
+impl TokenSource for Scripted {
+    async fn token(&self) -> Result<Token, TokenError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        self.times.lock().unwrap().push(Instant::now());
+        tokio::time::sleep(self.delay).await;
+        (self.respond)(n)
+    }
+}
+
+pub fn server_error(n: usize) -> TokenError {
+    TokenError::new(
+        TokenErrorKind::Server,
+        format!("token endpoint failed (call {n})"),
+    )
+    .with_status(StatusCode::SERVICE_UNAVAILABLE)
+}
+
+/// What the API saw of one request.
+#[derive(Clone, Debug, Default)]
+pub struct Seen {
+    pub requests: Arc<AtomicUsize>,
+    pub sensitive: Arc<AtomicUsize>,
+}
+
+/// An API that answers with the `Authorization` header it received as the body ("" if none),
+/// and with the status `status_for(header)`.
+pub fn api(
+    seen: Seen,
+    status_for: impl Fn(&str) -> StatusCode + Send + Sync + 'static,
+) -> impl Service<
+    Request<()>,
+    Response = Response<String>,
+    Error = Infallible,
+    Future = impl Send + 'static,
+> + Clone
++ Send
++ 'static {
+    let status_for = Arc::new(status_for);
+    service_fn(move |req: Request<()>| {
+        let seen = seen.clone();
+        let status_for = Arc::clone(&status_for);
+        async move {
+            seen.requests.fetch_add(1, Ordering::SeqCst);
+            let auth = match req.headers().get(http::header::AUTHORIZATION) {
+                Some(value) => {
+                    if value.is_sensitive() {
+                        seen.sensitive.fetch_add(1, Ordering::SeqCst);
+                    }
+                    value.to_str().unwrap().to_owned()
+                }
+                None => String::new(),
+            };
+            let mut response = Response::new(auth.clone());
+            *response.status_mut() = status_for(&auth);
+            Ok::<_, Infallible>(response)
+        }
+    })
+}
+
+/// An API that answers 200 to everything.
+pub fn ok_api(
+    seen: Seen,
+) -> impl Service<
+    Request<()>,
+    Response = Response<String>,
+    Error = Infallible,
+    Future = impl Send + 'static,
+> + Clone
++ Send
++ 'static {
+    api(seen, |_| StatusCode::OK)
+}
+
+pub fn get(uri: &str) -> Request<()> {
+    Request::get(uri).body(()).unwrap()
+}
