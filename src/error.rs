@@ -327,12 +327,14 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
     }
 }
 
-impl<E: StdError + 'static> StdError for Error<E> {
+// Bounded on `Debug + Display` rather than `Error` so that `Error<BoxError>` (the error of
+// tower's `Buffer`, `Timeout`, ...) is an error too; the inner error shows in `Display`.
+impl<E: fmt::Debug + fmt::Display> StdError for Error<E> {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
             Self::Token(e) => Some(e),
             Self::Destination(e) => Some(e),
-            Self::Service(e) => Some(e),
+            Self::Service(_) => None,
         }
     }
 }
@@ -366,9 +368,13 @@ mod tests {
     }
 
     #[test]
-    fn service_error_is_the_source() {
+    fn service_error_is_kept_and_shown() {
         let err: Error<std::io::Error> = Error::Service(std::io::Error::other("boom"));
-        assert_eq!(err.source().unwrap().to_string(), "boom");
+        assert_eq!(err.to_string(), "inner service failed: boom");
         assert!(err.into_service_error().is_some());
+        // tower's own layers fail with `BoxError`; wrapping it still makes an error.
+        let boxed: Box<dyn StdError + Send + Sync> = "inner".into();
+        let err: Box<dyn StdError + Send + Sync> = Error::Service(boxed).into();
+        assert_eq!(err.to_string(), "inner service failed: inner");
     }
 }

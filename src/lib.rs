@@ -81,3 +81,8 @@ pub use layer::{BearerTokenLayer, ExistingAuthorization};
 pub use service::BearerToken;
 pub use source::{BoxTokenSource, StaticToken, TokenSource, TokenSourceFn, token_source_fn};
 pub use token::Token;
+
+// Compiles the README's examples as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

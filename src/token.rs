@@ -317,10 +317,11 @@ mod tests {
 
     #[test]
     fn header_value_rejects_what_cannot_be_a_header() {
-        for bad in ["", "a b", "a\r\nb", "a\0b", "tökén", "a\tb"] {
+        for bad in ["", "Zq9 x", "Zq9\r\nx", "Zq9\0x", "Zq9ökén", "Zq9\tx"] {
             let err = Token::new(bad).header_value().unwrap_err();
             assert_eq!(err.kind(), TokenErrorKind::InvalidToken, "{bad:?}");
-            assert!(!err.to_string().contains(bad) || bad.is_empty());
+            // The message never repeats the token.
+            assert!(!err.to_string().contains("Zq9"), "{err}");
         }
         let err = Token::new("abc")
             .with_token_type("DPoP")

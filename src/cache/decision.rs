@@ -170,15 +170,13 @@ mod tests {
     #[test]
     fn token_without_expiry_is_always_used() {
         let t0 = Instant::now();
-        let forever = Some(Timing {
+        let forever = Timing {
             refresh_at: None,
             expires_at: None,
-        });
-        assert_eq!(
-            decide(t0 + S * 1_000_000, forever, false, None),
-            Decision::Use
-        );
-        assert!(forever.unwrap().is_fresh_at(t0 + S * 1_000_000));
+        };
+        let later = t0 + S * 1_000_000;
+        assert_eq!(decide(later, Some(forever), false, None), Decision::Use);
+        assert!(forever.is_fresh_at(later));
     }
 
     #[test]

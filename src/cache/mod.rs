@@ -8,7 +8,7 @@
 //!   at once: no lock, no clock read, no allocation, no `.await`.
 //! - A timer clears `fresh` when the token enters its refresh window. The next request then
 //!   takes the slow path: it reads the clock, locks `state` briefly and asks the pure function
-//!   [`decision::decide`] whether to use the token, use it and start a background refresh, wait
+//!   `decision::decide` whether to use the token, use it and start a background refresh, wait
 //!   for a fetch, start one, or fail fast with the last error while backing off.
 //! - A fetch runs in its own Tokio task, so it finishes for everyone even if the request that
 //!   started it is dropped. Waiters share its result through a [`Shared`] future.

@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -94,7 +95,7 @@ pub fn api(
     Request<()>,
     Response = Response<String>,
     Error = Infallible,
-    Future = impl Send + 'static,
+    Future = impl Future<Output = Result<Response<String>, Infallible>> + Send + 'static,
 > + Clone
 + Send
 + 'static {
@@ -127,7 +128,7 @@ pub fn ok_api(
     Request<()>,
     Response = Response<String>,
     Error = Infallible,
-    Future = impl Send + 'static,
+    Future = impl Future<Output = Result<Response<String>, Infallible>> + Send + 'static,
 > + Clone
 + Send
 + 'static {
