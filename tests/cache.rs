@@ -493,3 +493,36 @@ async fn the_cache_is_a_token_source() {
     assert_eq!(a.fingerprint(), b.fingerprint());
     assert_eq!(cache.source().calls(), 1);
 }
+
+#[test]
+fn a_cache_outliving_its_runtime_still_refreshes_on_time() {
+    let paused_runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    };
+    let source = Scripted::numbered(Duration::ZERO, 10 * SECOND);
+    let cache = TokenCache::builder(source.clone())
+        .refresh_jitter(Duration::ZERO)
+        .build();
+
+    // The first runtime fetches the token (refresh due after 5 s), then shuts down, taking the
+    // refresh timer with it.
+    let first = paused_runtime();
+    first.block_on(cache.token()).unwrap();
+    drop(first);
+
+    // Another runtime keeps using the cache past the refresh deadline: the token is refreshed.
+    let second = paused_runtime();
+    second.block_on(async {
+        advance(6 * SECOND).await;
+        let token = cache.token().await.unwrap();
+        assert_eq!(token.fingerprint(), Token::new("token-0").fingerprint());
+        sleep(MILLI).await;
+        assert_eq!(source.calls(), 2, "the early refresh started");
+        let token = cache.token().await.unwrap();
+        assert_eq!(token.fingerprint(), Token::new("token-1").fingerprint());
+    });
+}

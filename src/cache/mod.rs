@@ -103,6 +103,8 @@ struct State {
     fetching: Option<(u64, FetchFuture)>,
     /// The last fetch failed: its error, when the next may start, and how many failed in a row.
     failure: Option<Failure>,
+    /// The timer that will clear the current token's `fresh` flag.
+    refresh_timer: Option<tokio::task::AbortHandle>,
 }
 
 struct Failure {
@@ -183,10 +185,13 @@ impl Core {
             Ok(entry) => {
                 state.failure = None;
                 self.current.store(Some(Arc::clone(&entry)));
-                drop(state);
+                if let Some(old) = state.refresh_timer.take() {
+                    old.abort();
+                }
                 if let Some(at) = entry.timing.refresh_at.filter(|_| entry.is_fresh()) {
-                    let core = Arc::downgrade(self);
-                    tokio::spawn(mark_stale_at(core, at, entry.generation));
+                    let timer =
+                        tokio::spawn(mark_stale_at(Arc::downgrade(self), at, entry.generation));
+                    state.refresh_timer = Some(timer.abort_handle());
                 }
                 Ok(entry)
             }
@@ -249,14 +254,38 @@ impl Core {
     }
 }
 
-/// Clears the `fresh` flag of token `generation` at `at`, unless the cache is gone.
+/// Clears the `fresh` flag of token `generation` at `at`.
+///
+/// Should the timer die first (its runtime shut down while another runtime still uses the
+/// cache), the flag is cleared then: requests fall back to the slow path, which reads the
+/// clock, rather than trust a flag that nothing will clear.
 async fn mark_stale_at(core: Weak<Core>, at: Instant, generation: u64) {
+    let _stale = MarkStaleOnDrop { core, generation };
     tokio::time::sleep_until(at).await;
-    if let Some(core) = core.upgrade()
-        && let Some(entry) = &*core.current.load()
-        && entry.generation == generation
-    {
-        entry.fresh.store(false, Ordering::Relaxed);
+}
+
+struct MarkStaleOnDrop {
+    core: Weak<Core>,
+    generation: u64,
+}
+
+impl Drop for MarkStaleOnDrop {
+    fn drop(&mut self) {
+        if let Some(core) = self.core.upgrade()
+            && let Some(entry) = &*core.current.load()
+            && entry.generation == self.generation
+        {
+            entry.fresh.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        // Don't leave a timer sleeping for a cache that is gone.
+        if let Some(timer) = lock(&self.state).refresh_timer.take() {
+            timer.abort();
+        }
     }
 }
 
