@@ -111,7 +111,34 @@ struct TokenErrorInner {
     hint: Option<Cow<'static, str>>,
     status: Option<StatusCode>,
     retry_after: Option<Duration>,
+    provider: Option<ProviderError>,
     source: Option<Arc<dyn StdError + Send + Sync>>,
+}
+
+/// What a token endpoint said about an error, in whichever shape it used (RFC 6749, camelCase,
+/// Apigee's `ErrorCode`/`fault`, Entra's extras), sanitised and shortened.
+///
+/// Keep `trace_id`, `correlation_id` and `timestamp` for support requests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProviderError {
+    /// The error code: `error`, Apigee's `ErrorCode` or `fault.detail.errorcode`.
+    pub code: Option<String>,
+    /// The description: `error_description`, `errorDescription`, Apigee's `Error` or
+    /// `fault.faultstring`.
+    pub description: Option<String>,
+    /// `error_uri`.
+    pub uri: Option<String>,
+    /// Entra ID's numeric `error_codes` (AADSTS codes).
+    pub error_codes: Vec<i64>,
+    /// Entra ID's `trace_id`.
+    pub trace_id: Option<String>,
+    /// Entra ID's `correlation_id`.
+    pub correlation_id: Option<String>,
+    /// Entra ID's `timestamp`.
+    pub timestamp: Option<String>,
+    /// The start of a body that is not a JSON error, sanitised.
+    pub body_snippet: Option<String>,
 }
 
 impl TokenError {
@@ -124,6 +151,7 @@ impl TokenError {
                 hint: None,
                 status: None,
                 retry_after: None,
+                provider: None,
                 source: None,
             }),
         }
@@ -149,6 +177,12 @@ impl TokenError {
     /// Adds how long the server asked us to wait before trying again.
     pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
         self.inner_mut().retry_after = Some(retry_after);
+        self
+    }
+
+    /// Adds what the token endpoint said.
+    pub fn with_provider_error(mut self, provider: ProviderError) -> Self {
+        self.inner_mut().provider = Some(provider);
         self
     }
 
@@ -182,6 +216,11 @@ impl TokenError {
     pub fn retry_after(&self) -> Option<Duration> {
         self.inner.retry_after
     }
+
+    /// What the token endpoint said, if it answered with an error.
+    pub fn provider_error(&self) -> Option<&ProviderError> {
+        self.inner.provider.as_ref()
+    }
 }
 
 impl fmt::Display for TokenError {
@@ -191,6 +230,24 @@ impl fmt::Display for TokenError {
             write!(f, ", HTTP {}", status.as_u16())?;
         }
         write!(f, "): {}", self.inner.message)?;
+        if let Some(p) = &self.inner.provider {
+            let ids = [
+                ("trace_id", &p.trace_id),
+                ("correlation_id", &p.correlation_id),
+                ("timestamp", &p.timestamp),
+            ];
+            let mut first = true;
+            for (name, value) in ids {
+                if let Some(value) = value {
+                    f.write_str(if first { " [" } else { ", " })?;
+                    write!(f, "{name}={value}")?;
+                    first = false;
+                }
+            }
+            if !first {
+                f.write_str("]")?;
+            }
+        }
         if let Some(hint) = &self.inner.hint {
             write!(f, "; hint: {hint}")?;
         }
@@ -206,6 +263,7 @@ impl fmt::Debug for TokenError {
             .field("hint", &self.inner.hint)
             .field("status", &self.inner.status)
             .field("retry_after", &self.inner.retry_after)
+            .field("provider", &self.inner.provider)
             .field("source", &self.inner.source)
             .finish()
     }

@@ -70,13 +70,14 @@ mod destination;
 pub mod error;
 pub mod future;
 pub mod layer;
+pub mod oauth;
 pub mod service;
 pub mod source;
 pub mod token;
 
 pub use cache::{CacheStats, TokenCache, TokenCacheBuilder};
 pub use destination::OtherHosts;
-pub use error::{DestinationError, Error, TokenError, TokenErrorKind};
+pub use error::{DestinationError, Error, ProviderError, TokenError, TokenErrorKind};
 pub use layer::{BearerTokenLayer, ExistingAuthorization};
 pub use service::BearerToken;
 pub use source::{BoxTokenSource, StaticToken, TokenSource, TokenSourceFn, token_source_fn};

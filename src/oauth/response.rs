@@ -1,0 +1,811 @@
+//! Reading what a token endpoint answered: a token (RFC 6749 §5.1) or an error (§5.2), in the
+//! shapes real providers use. Pure functions: bytes in, [`Token`] or [`TokenError`] out.
+//!
+//! Tolerant where servers differ (numbers as strings, empty strings for absent values,
+//! `BearerToken` for `Bearer`, camelCase and Apigee error shapes, extra fields), strict where
+//! safety needs it (a missing or empty `access_token`, one that cannot be a header value, a
+//! token type other than Bearer, a `200` that carries an `error`).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::{HeaderMap, StatusCode, header::RETRY_AFTER};
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+
+use crate::error::{ProviderError, TokenError, TokenErrorKind};
+use crate::token::{MAX_LIFETIME, Token};
+
+/// Fields of a token response that [`Token`] holds itself; every other field goes to
+/// [`Token::extra`].
+const KNOWN_FIELDS: [&str; 7] = [
+    "access_token",
+    "token_type",
+    "expires_in",
+    "scope",
+    "refresh_token",
+    "id_token",
+    "issued_at",
+];
+
+/// Longest piece of a server's text kept in an error.
+const MAX_TEXT: usize = 300;
+
+/// Parses a token endpoint's answer.
+///
+/// - `received_at`: when the answer arrived (the expiry is counted from it);
+/// - `now`: the wall clock then, to honour Apigee's `issued_at` (epoch milliseconds);
+/// - `default_lifetime`: the lifetime of a token whose answer has no `expires_in`.
+///
+/// A non-2xx status, or a 2xx whose body carries `error`, is parsed with
+/// [`parse_error_response`].
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use http::{HeaderMap, StatusCode};
+/// use tokio::time::Instant;
+/// use tower_bearer::oauth::response::parse_token_response;
+///
+/// // KPN's API Store (Apigee): every value is a string.
+/// let body = br#"{"access_token":"staG765sBUuai4OMeZiTful6PTRt","token_type":"BearerToken",
+///                 "expires_in":"3599","scope":"","refresh_token":"","status":"approved"}"#;
+/// let now = Instant::now();
+/// let token = parse_token_response(
+///     StatusCode::OK, &HeaderMap::new(), body, now, SystemTime::now(), Duration::from_secs(600),
+/// ).unwrap();
+/// assert!(token.is_bearer());
+/// assert_eq!(token.lifetime(), Some(Duration::from_secs(3599)));
+/// assert_eq!(token.scope(), None);
+/// assert!(token.refresh_token().is_none());
+/// assert_eq!(token.extra()["status"], "approved");
+/// ```
+pub fn parse_token_response(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    received_at: Instant,
+    now: SystemTime,
+    default_lifetime: Duration,
+) -> Result<Token, TokenError> {
+    if !status.is_success() {
+        return Err(parse_error_response(status, headers, body, now));
+    }
+    let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(body) else {
+        return Err(malformed(
+            status,
+            "the token endpoint answered with a body that is not a JSON object",
+        )
+        .with_provider_error(snippet_only(body)));
+    };
+    if fields.get("error").is_some_and(|e| !e.is_null()) {
+        return Err(error_from_json(status, headers, &fields, now));
+    }
+
+    let access_token = match fields.get("access_token") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::String(_)) => return Err(malformed(status, "`access_token` is empty")),
+        Some(Value::Null) | None => {
+            return Err(malformed(status, "the answer has no `access_token`"));
+        }
+        Some(_) => return Err(malformed(status, "`access_token` is not a string")),
+    };
+
+    let token_type = match fields.get("token_type") {
+        None | Some(Value::Null) => "Bearer".to_owned(),
+        Some(Value::String(t))
+            if t.eq_ignore_ascii_case("bearer") || t.eq_ignore_ascii_case("bearertoken") =>
+        {
+            "Bearer".to_owned()
+        }
+        Some(Value::String(t)) => {
+            return Err(TokenError::new(
+                TokenErrorKind::InvalidToken,
+                format!(
+                    "the token endpoint issued a `{}` token; only Bearer tokens are supported",
+                    sanitize(t)
+                ),
+            )
+            .with_status(status)
+            .with_hint(
+                "ask the provider for a Bearer token (this client does not do DPoP or MAC)",
+            ));
+        }
+        Some(_) => return Err(malformed(status, "`token_type` is not a string")),
+    };
+
+    let lifetime = match seconds(fields.get("expires_in"), "expires_in", status)? {
+        Some(expires_in) => {
+            match millis(fields.get("issued_at"), "issued_at", status)?.and_then(|issued_ms| {
+                let now_ms = now.duration_since(UNIX_EPOCH).ok()?.as_millis();
+                Some(Duration::from_millis(
+                    u64::try_from(now_ms.saturating_sub(u128::from(issued_ms))).unwrap_or(u64::MAX),
+                ))
+            }) {
+                // Issued a while ago: only what is left counts. An `issued_at` that says the
+                // token is already expired means our clocks disagree; then trust `expires_in`.
+                Some(age) if age < expires_in => expires_in - age,
+                _ => expires_in,
+            }
+        }
+        None => default_lifetime,
+    };
+
+    let mut token = Token::new(access_token)
+        .with_token_type(token_type)
+        .with_received_at(received_at)
+        .with_expires_in(lifetime.min(MAX_LIFETIME));
+    token.header_value().map_err(|e| {
+        TokenError::new(e.kind(), e.message().to_owned())
+            .with_status(status)
+            .with_hint("the token endpoint issued a token that cannot be sent in a header")
+    })?;
+    if let Some(scope) = scope(fields.get("scope")) {
+        token = token.with_scope(scope);
+    }
+    if let Some(Value::String(refresh)) = fields.get("refresh_token")
+        && !refresh.is_empty()
+    {
+        token = token.with_refresh_token(refresh.clone());
+    }
+    if let Some(Value::String(id)) = fields.get("id_token")
+        && !id.is_empty()
+    {
+        token = token.with_id_token(id.clone());
+    }
+    for name in KNOWN_FIELDS {
+        fields.remove(name);
+    }
+    for (name, value) in fields {
+        token = token.with_extra(name, value);
+    }
+    Ok(token)
+}
+
+/// Parses a token endpoint's error answer into a typed error with the provider's fields and a
+/// hint: RFC 6749 (`error`, `error_description`, `error_uri`), camelCase `errorDescription`,
+/// Apigee's `{"ErrorCode","Error"}` and `{"fault":{"faultstring","detail":{"errorcode"}}}`,
+/// Entra ID's extras (`error_codes`, `trace_id`, `correlation_id`, `timestamp`), and bodies
+/// that are not JSON (kept as a short, sanitised snippet). `Retry-After` (seconds or an HTTP
+/// date, read against `now`) is kept.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use http::{HeaderMap, StatusCode};
+/// use tower_bearer::TokenErrorKind;
+/// use tower_bearer::oauth::response::parse_error_response;
+///
+/// let body = br#"{"error":"invalid_scope","error_description":"AADSTS70011: The provided value for the input parameter 'scope' is not valid.","error_codes":[70011],"trace_id":"0c1b","correlation_id":"9f2e","timestamp":"2026-11-23 10:00:00Z"}"#;
+/// let err = parse_error_response(StatusCode::BAD_REQUEST, &HeaderMap::new(), body, SystemTime::now());
+/// assert_eq!(err.kind(), TokenErrorKind::InvalidScope);
+/// assert_eq!(err.provider_error().unwrap().error_codes, [70011]);
+/// assert!(err.to_string().contains("correlation_id=9f2e"));
+/// ```
+pub fn parse_error_response(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: SystemTime,
+) -> TokenError {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(fields)) => error_from_json(status, headers, &fields, now),
+        _ => {
+            let kind = kind_from_status(status);
+            with_retry_after(
+                TokenError::new(
+                    kind,
+                    format!(
+                        "the token endpoint answered HTTP {} without a JSON error",
+                        status.as_u16()
+                    ),
+                )
+                .with_status(status)
+                .with_hint(hint(kind, status))
+                .with_provider_error(snippet_only(body)),
+                headers,
+                now,
+            )
+        }
+    }
+}
+
+fn error_from_json(
+    status: StatusCode,
+    headers: &HeaderMap,
+    fields: &Map<String, Value>,
+    now: SystemTime,
+) -> TokenError {
+    let text = |v: Option<&Value>| -> Option<String> {
+        match v? {
+            Value::String(s) if !s.trim().is_empty() => Some(sanitize(s)),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    };
+    let fault = fields.get("fault");
+    let provider = ProviderError {
+        code: text(fields.get("error"))
+            .or_else(|| text(fields.get("ErrorCode")))
+            .or_else(|| text(fields.get("errorCode")))
+            .or_else(|| text(fault.and_then(|f| f.pointer("/detail/errorcode")))),
+        description: text(fields.get("error_description"))
+            .or_else(|| text(fields.get("errorDescription")))
+            .or_else(|| text(fields.get("Error")))
+            .or_else(|| text(fault.and_then(|f| f.get("faultstring"))))
+            .or_else(|| text(fields.get("message"))),
+        uri: text(fields.get("error_uri")),
+        error_codes: fields
+            .get("error_codes")
+            .and_then(Value::as_array)
+            .map(|codes| codes.iter().filter_map(Value::as_i64).take(16).collect())
+            .unwrap_or_default(),
+        trace_id: text(fields.get("trace_id")),
+        correlation_id: text(fields.get("correlation_id")),
+        timestamp: text(fields.get("timestamp")),
+        body_snippet: None,
+    };
+    let kind = kind_for(status, provider.code.as_deref());
+    let mut message = if status.is_success() {
+        format!(
+            "the token endpoint answered HTTP {} with an error",
+            status.as_u16()
+        )
+    } else {
+        format!("the token endpoint answered HTTP {}", status.as_u16())
+    };
+    for part in [&provider.code, &provider.description]
+        .into_iter()
+        .flatten()
+    {
+        message.push_str(": ");
+        message.push_str(part);
+    }
+    with_retry_after(
+        TokenError::new(kind, message)
+            .with_status(status)
+            .with_hint(hint(kind, status))
+            .with_provider_error(provider),
+        headers,
+        now,
+    )
+}
+
+/// The error kind: transient statuses first (they decide retries), then the error code, then
+/// the status.
+fn kind_for(status: StatusCode, code: Option<&str>) -> TokenErrorKind {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return TokenErrorKind::RateLimited;
+    }
+    if status.is_server_error() {
+        return TokenErrorKind::Server;
+    }
+    code.and_then(kind_from_code)
+        .unwrap_or_else(|| kind_from_status(status))
+}
+
+fn kind_from_code(code: &str) -> Option<TokenErrorKind> {
+    use TokenErrorKind::*;
+    let code = code.trim();
+    let kind = match code.to_ascii_lowercase().as_str() {
+        "invalid_client" => InvalidClient,
+        "invalid_scope" => InvalidScope,
+        "invalid_grant" => InvalidGrant,
+        "invalid_request" => InvalidRequest,
+        "unauthorized_client" => UnauthorizedClient,
+        "unsupported_grant_type" => UnsupportedGrantType,
+        "invalid_target" => InvalidTarget,
+        "temporarily_unavailable" | "server_error" => Server,
+        "slow_down" => RateLimited,
+        // Apigee policy error codes.
+        "oauth.v2.invalidclientidentifier" | "oauth.v2.invalid_client" => InvalidClient,
+        "oauth.v2.invalidapicallasnoapiproductmatchfound" => UnauthorizedClient,
+        "oauth.v2.unsupportedgranttype" | "oauth.v2.invalid_grant_type" => UnsupportedGrantType,
+        "policies.ratelimit.quotaviolation" | "policies.ratelimit.spikearrestviolation" => {
+            RateLimited
+        }
+        _ => return None,
+    };
+    Some(kind)
+}
+
+fn kind_from_status(status: StatusCode) -> TokenErrorKind {
+    use TokenErrorKind::*;
+    match status.as_u16() {
+        400 => InvalidRequest,
+        401 => InvalidClient,
+        403 => UnauthorizedClient,
+        404 | 405 => Configuration,
+        408 => Timeout,
+        429 => RateLimited,
+        500..=599 => Server,
+        200..=299 => MalformedResponse,
+        _ => Other,
+    }
+}
+
+/// What to check, by kind, as the providers' "common errors and fixes" say.
+pub(crate) fn hint(kind: TokenErrorKind, status: StatusCode) -> &'static str {
+    use TokenErrorKind::*;
+    match kind {
+        InvalidClient => {
+            "check the client id and secret (or certificate): the credential may be wrong, \
+             disabled or expired, or the provider may expect another client authentication \
+             method (client_secret_post, client_secret_basic, private_key_jwt)"
+        }
+        InvalidScope => {
+            "check the scope value: Entra ID-style providers need exactly one \
+             `<app-id-uri>/.default`"
+        }
+        InvalidGrant => {
+            "the grant or client assertion was refused: check the assertion's `aud` (the token \
+             endpoint), `iss`/`sub` (the client id), `exp`, and the certificate thumbprint"
+        }
+        InvalidRequest => {
+            "a parameter is missing or malformed: check where `grant_type` is sent (body or \
+             query), the scope format and the client authentication method"
+        }
+        UnauthorizedClient => {
+            "the client may not use this grant or API: check its app role assignment, API \
+             product and allow-listing with the provider"
+        }
+        UnsupportedGrantType => {
+            "the endpoint does not accept client_credentials as sent: check the token URL and \
+             whether `grant_type` belongs in the body or the query string"
+        }
+        InvalidTarget => "check the `resource` and `audience` values",
+        RateLimited => {
+            "too many token requests: share one cache (one layer) between clients of the same \
+             credentials; the request is retried after the server's `Retry-After`"
+        }
+        Server => "the token endpoint failed; the request is retried with backoff",
+        Timeout => "the token endpoint did not answer in time; check connectivity and timeouts",
+        Configuration
+            if status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED =>
+        {
+            "check the token URL (host, path, tenant)"
+        }
+        MalformedResponse => {
+            "the URL may point at something that is not a token endpoint (a login page, a \
+             proxy): check the token URL"
+        }
+        _ => "see the provider's error description",
+    }
+}
+
+fn with_retry_after(error: TokenError, headers: &HeaderMap, now: SystemTime) -> TokenError {
+    match retry_after(headers, now) {
+        Some(wait) => error.with_retry_after(wait),
+        None => error,
+    }
+}
+
+/// `Retry-After` as delta-seconds or an HTTP date (RFC 9110 §10.2.3).
+pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+fn malformed(status: StatusCode, message: &'static str) -> TokenError {
+    TokenError::new(TokenErrorKind::MalformedResponse, message)
+        .with_status(status)
+        .with_hint(hint(TokenErrorKind::MalformedResponse, status))
+}
+
+fn snippet_only(body: &[u8]) -> ProviderError {
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX_TEXT * 4)]);
+    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    ProviderError {
+        body_snippet: (!collapsed.is_empty()).then(|| sanitize(&collapsed)),
+        ..ProviderError::default()
+    }
+}
+
+/// A number of seconds, as a JSON number or a numeric string; empty string or null: absent.
+fn seconds(
+    value: Option<&Value>,
+    name: &str,
+    status: StatusCode,
+) -> Result<Option<Duration>, TokenError> {
+    let bad = |what: &str| {
+        Err(TokenError::new(
+            TokenErrorKind::MalformedResponse,
+            format!("`{name}` {what}"),
+        )
+        .with_status(status))
+    };
+    let number = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) if s.trim().is_empty() => return Ok(None),
+        Some(Value::String(s)) => match s.trim().parse::<f64>() {
+            Ok(n) => Some(n),
+            Err(_) => return bad(&format!("is not a number: \"{}\"", sanitize(s))),
+        },
+        Some(_) => return bad("is neither a number nor a string"),
+    };
+    match number {
+        Some(n) if n.is_finite() && n >= 0.0 => Ok(Some(
+            Duration::try_from_secs_f64(n)
+                .unwrap_or(MAX_LIFETIME)
+                .min(MAX_LIFETIME),
+        )),
+        Some(n) if n.is_finite() => bad(&format!("is negative: {n}")),
+        _ => bad("is not a finite number"),
+    }
+}
+
+/// Epoch milliseconds, as a JSON number or a numeric string; empty string or null: absent.
+fn millis(
+    value: Option<&Value>,
+    name: &str,
+    status: StatusCode,
+) -> Result<Option<u64>, TokenError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
+        Some(Value::String(s)) if s.trim().parse::<u64>().is_ok() => Ok(s.trim().parse().ok()),
+        Some(_) => Err(TokenError::new(
+            TokenErrorKind::MalformedResponse,
+            format!("`{name}` is not a whole number of milliseconds"),
+        )
+        .with_status(status)),
+    }
+}
+
+/// `scope` as a space-separated string (or, from some servers, an array); empty: absent.
+fn scope(value: Option<&Value>) -> Option<String> {
+    let scope = match value? {
+        Value::String(s) => s.trim().to_owned(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => return None,
+    };
+    (!scope.is_empty()).then_some(scope)
+}
+
+/// Server text for an error message: control characters replaced, at most `MAX_TEXT` chars.
+fn sanitize(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(MAX_TEXT)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.chars().count() > MAX_TEXT {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    fn parse(status: u16, body: &str) -> Result<Token, TokenError> {
+        parse_at(status, body, SystemTime::now())
+    }
+
+    fn parse_at(status: u16, body: &str, now: SystemTime) -> Result<Token, TokenError> {
+        parse_token_response(
+            StatusCode::from_u16(status).unwrap(),
+            &HeaderMap::new(),
+            body.as_bytes(),
+            Instant::now(),
+            now,
+            Duration::from_secs(600),
+        )
+    }
+
+    fn kind(status: u16, body: &str) -> TokenErrorKind {
+        parse(status, body).unwrap_err().kind()
+    }
+
+    #[test]
+    fn rfc6749_response() {
+        let t = parse(
+            200,
+            r#"{"access_token":"2YotnFZFEjr1zCsicMWpAA","token_type":"bearer","expires_in":3600,"example_parameter":"example_value"}"#,
+        )
+        .unwrap();
+        assert_eq!(t.token_type(), "Bearer");
+        assert_eq!(t.lifetime(), Some(Duration::from_secs(3600)));
+        assert_eq!(t.extra()["example_parameter"], "example_value");
+        assert!(!t.extra().contains_key("access_token"));
+    }
+
+    #[test]
+    fn screening_eagle_response_keeps_id_and_refresh_tokens() {
+        let t = parse(
+            200,
+            r#"{"scope":"openid email profile inspect","token_type":"Bearer","access_token":"eyJ.a.b","expires_in":604800,"id_token":"eyJ.c.d","refresh_token":"eyJ.e.f"}"#,
+        )
+        .unwrap();
+        assert_eq!(t.scope(), Some("openid email profile inspect"));
+        assert!(t.id_token().is_some() && t.refresh_token().is_some());
+        assert_eq!(t.lifetime(), Some(Duration::from_secs(604_800)));
+    }
+
+    #[test]
+    fn apigee_issued_at_is_honoured() {
+        let issued = UNIX_EPOCH + Duration::from_millis(1_587_458_037_687);
+        let body = r#"{"token_type":"BearerToken","issued_at":"1587458037687","access_token":"staG765sBUuai4OMeZiTful6PTRt","expires_in":"3599","refresh_count":"0"}"#;
+        // Received 10 minutes after it was issued: 10 minutes less to live.
+        let t = parse_at(200, body, issued + Duration::from_secs(600)).unwrap();
+        assert_eq!(t.lifetime(), Some(Duration::from_secs(2999)));
+        // A clock that says it expired long ago disagrees with the server's: trust expires_in.
+        let t = parse_at(200, body, issued + DAY).unwrap();
+        assert_eq!(t.lifetime(), Some(Duration::from_secs(3599)));
+        // Our clock behind the server's: never more than expires_in.
+        let t = parse_at(200, body, issued - Duration::from_secs(60)).unwrap();
+        assert_eq!(t.lifetime(), Some(Duration::from_secs(3599)));
+        assert_eq!(t.extra()["refresh_count"], "0");
+    }
+
+    #[test]
+    fn expires_in_shapes() {
+        let with = |v: &str| {
+            parse(
+                200,
+                &format!(r#"{{"access_token":"t","token_type":"Bearer","expires_in":{v}}}"#),
+            )
+        };
+        assert_eq!(
+            with("3600").unwrap().lifetime(),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(
+            with("\"3600\"").unwrap().lifetime(),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(
+            with("\" 60 \"").unwrap().lifetime(),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            with("59.5").unwrap().lifetime(),
+            Some(Duration::from_millis(59_500))
+        );
+        // Empty string and null mean absent: the default lifetime, never "forever".
+        assert_eq!(
+            with("\"\"").unwrap().lifetime(),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(
+            with("null").unwrap().lifetime(),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(
+            parse(200, r#"{"access_token":"t"}"#).unwrap().lifetime(),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(with("0").unwrap().lifetime(), Some(Duration::ZERO));
+        assert_eq!(with("1e300").unwrap().lifetime(), Some(MAX_LIFETIME));
+        assert_eq!(
+            with("18446744073709551615").unwrap().lifetime(),
+            Some(MAX_LIFETIME)
+        );
+        for bad in ["-1", "\"-5\"", "\"soon\"", "true", "[1]"] {
+            let err = with(bad).unwrap_err();
+            assert_eq!(err.kind(), TokenErrorKind::MalformedResponse, "{bad}");
+            assert!(err.to_string().contains("expires_in"), "{err}");
+        }
+    }
+
+    #[test]
+    fn access_token_must_be_a_usable_string() {
+        assert_eq!(
+            kind(200, r#"{"token_type":"Bearer"}"#),
+            TokenErrorKind::MalformedResponse
+        );
+        assert_eq!(
+            kind(200, r#"{"access_token":""}"#),
+            TokenErrorKind::MalformedResponse
+        );
+        assert_eq!(
+            kind(200, r#"{"access_token":null}"#),
+            TokenErrorKind::MalformedResponse
+        );
+        assert_eq!(
+            kind(200, r#"{"access_token":42}"#),
+            TokenErrorKind::MalformedResponse
+        );
+        let err = parse(200, r#"{"access_token":"abc\r\nX-Injected: 1"}"#).unwrap_err();
+        assert_eq!(err.kind(), TokenErrorKind::InvalidToken);
+        assert!(!err.to_string().contains("X-Injected"));
+        assert_eq!(
+            kind(200, r#"{"access_token":"tökén"}"#),
+            TokenErrorKind::InvalidToken
+        );
+    }
+
+    #[test]
+    fn token_types() {
+        for ok in ["Bearer", "bearer", "BEARER", "BearerToken", "bearertoken"] {
+            let body = format!(r#"{{"access_token":"t","token_type":"{ok}"}}"#);
+            assert!(parse(200, &body).unwrap().is_bearer(), "{ok}");
+        }
+        let err = parse(200, r#"{"access_token":"t","token_type":"DPoP"}"#).unwrap_err();
+        assert_eq!(err.kind(), TokenErrorKind::InvalidToken);
+        assert!(err.to_string().contains("`DPoP`"));
+    }
+
+    #[test]
+    fn a_200_with_an_error_is_an_error() {
+        let err = parse(
+            200,
+            r#"{"error":"invalid_client","error_description":"nope"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), TokenErrorKind::InvalidClient);
+        assert!(err.to_string().contains("HTTP 200 with an error"));
+    }
+
+    #[test]
+    fn not_json_on_200_is_malformed_with_a_snippet() {
+        let err = parse(200, "<html>\n<body>Sign in</body></html>").unwrap_err();
+        assert_eq!(err.kind(), TokenErrorKind::MalformedResponse);
+        let snippet = err
+            .provider_error()
+            .unwrap()
+            .body_snippet
+            .as_deref()
+            .unwrap();
+        assert_eq!(snippet, "<html> <body>Sign in</body></html>");
+    }
+
+    #[test]
+    fn scope_shapes() {
+        let s = |v: &str| parse(200, &format!(r#"{{"access_token":"t","scope":{v}}}"#)).unwrap();
+        assert_eq!(s(r#""a b""#).scope(), Some("a b"));
+        assert_eq!(s(r#""""#).scope(), None);
+        assert_eq!(s(r#"["a","b"]"#).scope(), Some("a b"));
+    }
+
+    fn error(status: u16, body: &str) -> TokenError {
+        parse_error_response(
+            StatusCode::from_u16(status).unwrap(),
+            &HeaderMap::new(),
+            body.as_bytes(),
+            SystemTime::now(),
+        )
+    }
+
+    #[test]
+    fn entra_error_keeps_support_fields() {
+        let err = error(
+            400,
+            r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.","error_codes":[7000215],"timestamp":"2026-11-23 10:00:00Z","trace_id":"t-1","correlation_id":"c-1","error_uri":"https://login.example/error?code=7000215"}"#,
+        );
+        assert_eq!(err.kind(), TokenErrorKind::InvalidClient);
+        let p = err.provider_error().unwrap();
+        assert_eq!(p.code.as_deref(), Some("invalid_client"));
+        assert_eq!(p.error_codes, [7_000_215]);
+        assert_eq!(p.trace_id.as_deref(), Some("t-1"));
+        assert!(p.uri.as_deref().unwrap().contains("7000215"));
+        let text = err.to_string();
+        assert!(text.contains("AADSTS7000215"), "{text}");
+        assert!(text.contains("trace_id=t-1, correlation_id=c-1"), "{text}");
+        assert!(
+            text.contains("hint: check the client id and secret"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn screening_eagle_camel_case_error() {
+        let err = error(
+            401,
+            r#"{"error":"Forbidden","errorDescription":"permission denied"}"#,
+        );
+        assert_eq!(err.kind(), TokenErrorKind::InvalidClient);
+        let p = err.provider_error().unwrap();
+        assert_eq!(p.code.as_deref(), Some("Forbidden"));
+        assert_eq!(p.description.as_deref(), Some("permission denied"));
+        for (status, kind) in [
+            (400, TokenErrorKind::InvalidRequest),
+            (403, TokenErrorKind::UnauthorizedClient),
+            (404, TokenErrorKind::Configuration),
+            (500, TokenErrorKind::Server),
+        ] {
+            let err = error(
+                status,
+                r#"{"error":"Forbidden","errorDescription":"permission denied"}"#,
+            );
+            assert_eq!(err.kind(), kind, "{status}");
+        }
+    }
+
+    #[test]
+    fn apigee_error_shapes() {
+        let err = error(
+            401,
+            r#"{"ErrorCode":"invalid_client","Error":"Client credentials are invalid"}"#,
+        );
+        assert_eq!(err.kind(), TokenErrorKind::InvalidClient);
+        assert_eq!(
+            err.provider_error().unwrap().description.as_deref(),
+            Some("Client credentials are invalid")
+        );
+        let err = error(
+            401,
+            r#"{"fault":{"faultstring":"Invalid client identifier {0}","detail":{"errorcode":"oauth.v2.InvalidClientIdentifier"}}}"#,
+        );
+        assert_eq!(err.kind(), TokenErrorKind::InvalidClient);
+        assert_eq!(
+            err.provider_error().unwrap().code.as_deref(),
+            Some("oauth.v2.InvalidClientIdentifier")
+        );
+        let err = error(
+            429,
+            r#"{"fault":{"faultstring":"Spike arrest violation","detail":{"errorcode":"policies.ratelimit.SpikeArrestViolation"}}}"#,
+        );
+        assert_eq!(err.kind(), TokenErrorKind::RateLimited);
+        assert!(err.kind().is_transient());
+    }
+
+    #[test]
+    fn rfc6749_codes_map_to_kinds() {
+        for (code, kind) in [
+            ("invalid_scope", TokenErrorKind::InvalidScope),
+            ("invalid_grant", TokenErrorKind::InvalidGrant),
+            ("invalid_request", TokenErrorKind::InvalidRequest),
+            ("unauthorized_client", TokenErrorKind::UnauthorizedClient),
+            (
+                "unsupported_grant_type",
+                TokenErrorKind::UnsupportedGrantType,
+            ),
+            ("invalid_target", TokenErrorKind::InvalidTarget),
+        ] {
+            assert_eq!(error(400, &format!(r#"{{"error":"{code}"}}"#)).kind(), kind);
+        }
+        // Transient statuses win over codes: they decide retries.
+        assert_eq!(
+            error(503, r#"{"error":"invalid_request"}"#).kind(),
+            TokenErrorKind::Server
+        );
+    }
+
+    #[test]
+    fn non_json_errors_keep_a_short_sanitised_snippet() {
+        let body = format!(
+            "<html><h1>502 Bad Gateway</h1>\u{1b}[31m{}</html>",
+            "x".repeat(5000)
+        );
+        let err = error(502, &body);
+        assert_eq!(err.kind(), TokenErrorKind::Server);
+        let snippet = err.provider_error().unwrap().body_snippet.clone().unwrap();
+        assert!(snippet.starts_with("<html><h1>502 Bad Gateway</h1>"));
+        assert!(!snippet.contains('\u{1b}'));
+        assert!(snippet.chars().count() <= MAX_TEXT + 1);
+        assert!(
+            error(500, "")
+                .provider_error()
+                .unwrap()
+                .body_snippet
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let now = SystemTime::now();
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("120"));
+        let err = parse_error_response(StatusCode::TOO_MANY_REQUESTS, &headers, b"", now);
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(120)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(300));
+        headers.insert(RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
+        let wait = retry_after(&headers, now).unwrap();
+        assert!(wait <= Duration::from_secs(300) && wait >= Duration::from_secs(298));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers, now), None);
+    }
+}
