@@ -1,4 +1,13 @@
 //! OAuth 2.0 protocol code, free of I/O: building token requests and reading token endpoint
 //! answers are pure functions, tested without a network.
+//!
+//! - [`request`]: a client-credentials token request ([`ClientCredentialsRequest`]);
+//! - [`client_auth`]: how the client authenticates ([`ClientAuth`]);
+//! - [`response`]: reading the answer into a [`Token`](crate::Token) or a typed error.
 
+pub mod client_auth;
+pub mod request;
 pub mod response;
+
+pub use client_auth::{BasicEncoding, ClientAuth, basic_authorization};
+pub use request::{ClientCredentialsRequest, GrantTypeIn};

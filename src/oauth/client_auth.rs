@@ -1,0 +1,227 @@
+//! Client authentication at the token endpoint, chosen explicitly per provider: the secret is
+//! sent one way only, never tried one way and then another.
+
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::HeaderValue;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::error::{TokenError, TokenErrorKind};
+use crate::token::Fingerprint;
+
+/// How the client id and secret are put into an HTTP Basic `Authorization` header.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BasicEncoding {
+    /// RFC 6749 §2.3.1: form-urlencode the id and the secret, then join with `:` and base64.
+    /// What OAuth 2.0 servers must accept; the default.
+    #[default]
+    FormUrlEncoded,
+    /// RFC 7617: join the raw id and secret with `:` and base64, for servers that do not decode
+    /// the form encoding. The client id may not contain `:`.
+    Raw,
+}
+
+/// How the client proves its identity to the token endpoint.
+///
+/// ```
+/// use tower_bearer::oauth::ClientAuth;
+///
+/// let auth = ClientAuth::client_secret_basic("my-client", "s3cr3t");
+/// assert_eq!(auth.method(), "client_secret_basic");
+/// assert!(!format!("{auth:?}").contains("s3cr3t"));
+/// ```
+#[derive(Clone)]
+pub struct ClientAuth {
+    client_id: String,
+    method: Method,
+}
+
+#[derive(Clone)]
+enum Method {
+    SecretPost(SecretString),
+    SecretBasic(SecretString, BasicEncoding),
+}
+
+impl ClientAuth {
+    /// `client_secret_post`: `client_id` and `client_secret` in the form body.
+    pub fn client_secret_post(client_id: impl Into<String>, secret: impl Into<String>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            method: Method::SecretPost(SecretString::from(secret.into())),
+        }
+    }
+
+    /// `client_secret_basic` with RFC 6749 §2.3.1 encoding.
+    pub fn client_secret_basic(client_id: impl Into<String>, secret: impl Into<String>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            method: Method::SecretBasic(
+                SecretString::from(secret.into()),
+                BasicEncoding::FormUrlEncoded,
+            ),
+        }
+    }
+
+    /// `client_secret_basic` with plain RFC 7617 encoding; fails if the client id contains `:`.
+    pub fn client_secret_basic_raw(
+        client_id: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Result<Self, TokenError> {
+        let client_id = client_id.into();
+        check_raw_client_id(&client_id)?;
+        Ok(Self {
+            client_id,
+            method: Method::SecretBasic(SecretString::from(secret.into()), BasicEncoding::Raw),
+        })
+    }
+
+    /// The client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The method's name as in RFC 7591 (`token_endpoint_auth_method`).
+    pub fn method(&self) -> &'static str {
+        match self.method {
+            Method::SecretPost(_) => "client_secret_post",
+            Method::SecretBasic(..) => "client_secret_basic",
+        }
+    }
+
+    /// Adds the credentials to a token request's form fields and headers.
+    pub(crate) fn apply(
+        &self,
+        form: &mut form_urlencoded::Serializer<'_, String>,
+        headers: &mut http::HeaderMap,
+    ) -> Result<(), TokenError> {
+        match &self.method {
+            Method::SecretPost(secret) => {
+                form.append_pair("client_id", &self.client_id);
+                form.append_pair("client_secret", secret.expose_secret());
+            }
+            Method::SecretBasic(secret, encoding) => {
+                let value =
+                    basic_authorization(&self.client_id, secret.expose_secret(), *encoding)?;
+                headers.insert(http::header::AUTHORIZATION, value);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (secret, encoding) = match &self.method {
+            Method::SecretPost(s) => (s, None),
+            Method::SecretBasic(s, e) => (s, Some(e)),
+        };
+        let mut d = f.debug_struct("ClientAuth");
+        d.field("client_id", &self.client_id)
+            .field("method", &self.method())
+            .field("secret", &Fingerprint::of(secret.expose_secret()));
+        if let Some(encoding) = encoding {
+            d.field("encoding", encoding);
+        }
+        d.finish()
+    }
+}
+
+fn check_raw_client_id(client_id: &str) -> Result<(), TokenError> {
+    if client_id.contains(':') {
+        return Err(TokenError::new(
+            TokenErrorKind::Configuration,
+            "the client id contains `:`, which raw HTTP Basic (RFC 7617) cannot carry",
+        )
+        .with_hint("use the RFC 6749 form-urlencoded Basic encoding, or client_secret_post"));
+    }
+    Ok(())
+}
+
+/// The `Authorization: Basic ...` value for a client id and secret, marked sensitive.
+///
+/// ```
+/// use tower_bearer::oauth::{basic_authorization, BasicEncoding};
+///
+/// // RFC 6749 Appendix B: " %&+£€" form-urlencodes as "+%25%26%2B%C2%A3%E2%82%AC".
+/// let value = basic_authorization("id", " %&+£€", BasicEncoding::FormUrlEncoded).unwrap();
+/// assert!(value.is_sensitive());
+/// # use base64::Engine;
+/// let decoded = base64::engine::general_purpose::STANDARD
+///     .decode(&value.as_bytes()["Basic ".len()..]).unwrap();
+/// assert_eq!(decoded, b"id:+%25%26%2B%C2%A3%E2%82%AC");
+/// ```
+pub fn basic_authorization(
+    client_id: &str,
+    secret: &str,
+    encoding: BasicEncoding,
+) -> Result<HeaderValue, TokenError> {
+    let joined = match encoding {
+        BasicEncoding::FormUrlEncoded => {
+            let id: String = form_urlencoded::byte_serialize(client_id.as_bytes()).collect();
+            let secret: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+            format!("{id}:{secret}")
+        }
+        BasicEncoding::Raw => {
+            check_raw_client_id(client_id)?;
+            format!("{client_id}:{secret}")
+        }
+    };
+    let mut value =
+        HeaderValue::try_from(format!("Basic {}", STANDARD.encode(joined))).map_err(|_| {
+            TokenError::new(TokenErrorKind::Other, "base64 made an invalid header value")
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(value: &HeaderValue) -> String {
+        let b64 = value.to_str().unwrap().strip_prefix("Basic ").unwrap();
+        String::from_utf8(STANDARD.decode(b64).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn rfc6749_appendix_b_vector() {
+        let v = basic_authorization(" %&+£€", " %&+£€", BasicEncoding::FormUrlEncoded).unwrap();
+        assert_eq!(
+            decode(&v),
+            "+%25%26%2B%C2%A3%E2%82%AC:+%25%26%2B%C2%A3%E2%82%AC"
+        );
+    }
+
+    #[test]
+    fn form_encoding_protects_colons_and_raw_keeps_bytes() {
+        let v = basic_authorization("urn:client:1", "a:b", BasicEncoding::FormUrlEncoded).unwrap();
+        assert_eq!(decode(&v), "urn%3Aclient%3A1:a%3Ab");
+        let v = basic_authorization("client", "a:b £", BasicEncoding::Raw).unwrap();
+        assert_eq!(decode(&v), "client:a:b £");
+        // RFC 7617's example.
+        let v = basic_authorization("Aladdin", "open sesame", BasicEncoding::Raw).unwrap();
+        assert_eq!(v, "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+    }
+
+    #[test]
+    fn raw_rejects_a_colon_in_the_client_id() {
+        let err = ClientAuth::client_secret_basic_raw("a:b", "s").unwrap_err();
+        assert_eq!(err.kind(), TokenErrorKind::Configuration);
+        assert!(basic_authorization("a:b", "s", BasicEncoding::Raw).is_err());
+    }
+
+    #[test]
+    fn debug_shows_a_fingerprint_not_the_secret() {
+        for auth in [
+            ClientAuth::client_secret_post("id", "TOPSECRET"),
+            ClientAuth::client_secret_basic("id", "TOPSECRET"),
+            ClientAuth::client_secret_basic_raw("id", "TOPSECRET").unwrap(),
+        ] {
+            let debug = format!("{auth:?}");
+            assert!(!debug.contains("TOPSECRET"), "{debug}");
+            assert!(debug.contains(&Fingerprint::of("TOPSECRET").to_string()));
+        }
+    }
+}

@@ -1,0 +1,434 @@
+//! Building a client-credentials token request (RFC 6749 §4.4), as a pure function.
+
+use std::fmt;
+
+use http::header::{ACCEPT, CONTENT_TYPE};
+use http::uri::{PathAndQuery, Scheme};
+use http::{HeaderValue, Method, Request, Uri};
+
+use crate::destination::is_loopback;
+use crate::error::{TokenError, TokenErrorKind};
+use crate::oauth::client_auth::ClientAuth;
+
+/// Where `grant_type=client_credentials` travels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GrantTypeIn {
+    /// In the form body, as RFC 6749 says. The default.
+    #[default]
+    Body,
+    /// In the token URL's query string, as Apigee-based endpoints (KPN API Store) expect.
+    Query,
+}
+
+/// Parameters this crate sets itself; [`ClientCredentialsRequest::param`] may not override them.
+const RESERVED: [&str; 8] = [
+    "grant_type",
+    "scope",
+    "resource",
+    "audience",
+    "client_id",
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+];
+
+/// A client-credentials token request: where to send it and what to ask for.
+///
+/// ```
+/// use tower_bearer::oauth::{ClientAuth, ClientCredentialsRequest, GrantTypeIn};
+///
+/// let request = ClientCredentialsRequest::new("https://api-prd.kpn.com/oauth/client_credential/accesstoken")
+///     .unwrap()
+///     .grant_type_in(GrantTypeIn::Query);
+/// let http = request.build(&ClientAuth::client_secret_post("id", "secret")).unwrap();
+/// assert_eq!(http.uri().query(), Some("grant_type=client_credentials"));
+/// assert_eq!(http.body(), b"client_id=id&client_secret=secret");
+/// ```
+#[derive(Clone)]
+pub struct ClientCredentialsRequest {
+    token_url: Uri,
+    grant_type_in: GrantTypeIn,
+    scopes: Vec<String>,
+    resources: Vec<String>,
+    audience: Option<String>,
+    params: Vec<(String, String)>,
+}
+
+impl ClientCredentialsRequest {
+    /// A request to `token_url`, which must be an absolute `https://` URL (or `http://` to a
+    /// loopback host). Its own query string is kept.
+    pub fn new(token_url: &str) -> Result<Self, TokenError> {
+        Self::with_url(token_url, false)
+    }
+
+    /// Like [`new`](Self::new), but also accepts plain `http://` to any host. Only for networks
+    /// you trust: the client secret travels in clear text.
+    pub fn new_allow_insecure_http(token_url: &str) -> Result<Self, TokenError> {
+        Self::with_url(token_url, true)
+    }
+
+    fn with_url(token_url: &str, allow_insecure_http: bool) -> Result<Self, TokenError> {
+        let config = |message: String, hint: &'static str| {
+            TokenError::new(TokenErrorKind::Configuration, message).with_hint(hint)
+        };
+        let uri: Uri = token_url.trim().parse().map_err(|_| {
+            config(
+                format!("the token URL `{}` is not a valid URL", crate::token::sanitize(token_url)),
+                "give the token endpoint's full URL, e.g. https://login.example.com/tenant/oauth2/v2.0/token",
+            )
+        })?;
+        let (Some(scheme), Some(host)) = (uri.scheme(), uri.host()) else {
+            return Err(config(
+                format!(
+                    "the token URL `{}` is not absolute",
+                    crate::token::sanitize(token_url)
+                ),
+                "include the scheme and host: https://host/path",
+            ));
+        };
+        let https = *scheme == Scheme::HTTPS;
+        if !https && *scheme != Scheme::HTTP {
+            return Err(config(
+                format!("the token URL's scheme `{scheme}` is not http(s)"),
+                "use an https:// token URL",
+            ));
+        }
+        if !https && !allow_insecure_http && !is_loopback(host) {
+            return Err(config(
+                format!("the token URL `{uri}` is plain http:// to a host that is not loopback"),
+                "use https:// (the client secret would travel in clear text), or allow insecure \
+                 http explicitly for a trusted network",
+            ));
+        }
+        let grant_type_in = match query_grant_type(&uri) {
+            Some(value) if value == "client_credentials" => GrantTypeIn::Query,
+            Some(value) => {
+                return Err(config(
+                    format!(
+                        "the token URL's query has grant_type={}, not client_credentials",
+                        crate::token::sanitize(&value)
+                    ),
+                    "remove grant_type from the token URL",
+                ));
+            }
+            None => GrantTypeIn::Body,
+        };
+        Ok(Self {
+            token_url: uri,
+            grant_type_in,
+            scopes: Vec::new(),
+            resources: Vec::new(),
+            audience: None,
+            params: Vec::new(),
+        })
+    }
+
+    /// Where `grant_type` travels. Default: the body, unless the token URL's query already has
+    /// it.
+    pub fn grant_type_in(mut self, place: GrantTypeIn) -> Self {
+        self.grant_type_in = place;
+        self
+    }
+
+    /// Asks for a scope; a string with spaces is several scopes. Sent space-joined.
+    pub fn scope(mut self, scope: impl AsRef<str>) -> Self {
+        self.scopes
+            .extend(scope.as_ref().split_whitespace().map(str::to_owned));
+        self
+    }
+
+    /// Asks for several scopes.
+    pub fn scopes<I>(self, scopes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        scopes.into_iter().fold(self, |r, s| r.scope(s))
+    }
+
+    /// Asks for a token for this resource (RFC 8707; repeatable).
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        self.resources.push(resource.into());
+        self
+    }
+
+    /// Asks for a token for this audience (Auth0 and others).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// Adds another form parameter.
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.params.push((name.into(), value.into()));
+        self
+    }
+
+    /// The token endpoint.
+    pub fn token_url(&self) -> &Uri {
+        &self.token_url
+    }
+
+    /// The requested scopes.
+    pub fn requested_scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
+    /// The HTTP request, with `auth` applied: `POST`, form-urlencoded, `Accept: application/json`.
+    pub fn build(&self, auth: &ClientAuth) -> Result<Request<Vec<u8>>, TokenError> {
+        for scope in &self.scopes {
+            if let Some(c) = scope.chars().find(|&c| {
+                !(c == '\x21' || ('\x23'..='\x5b').contains(&c) || ('\x5d'..='\x7e').contains(&c))
+            }) {
+                return Err(TokenError::new(
+                    TokenErrorKind::Configuration,
+                    format!(
+                        "the scope `{}` holds {c:?}, which RFC 6749 §3.3 does not allow",
+                        crate::token::sanitize(scope)
+                    ),
+                ));
+            }
+        }
+        if let Some((name, _)) = self
+            .params
+            .iter()
+            .find(|(name, _)| RESERVED.contains(&name.as_str()))
+        {
+            return Err(TokenError::new(
+                TokenErrorKind::Configuration,
+                format!("the extra parameter `{name}` is set by the request itself"),
+            )
+            .with_hint("use the request's own setter (scope, resource, audience, client auth)"));
+        }
+
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        let uri = match self.grant_type_in {
+            GrantTypeIn::Body => {
+                if query_grant_type(&self.token_url).is_none() {
+                    form.append_pair("grant_type", "client_credentials");
+                }
+                self.token_url.clone()
+            }
+            GrantTypeIn::Query => with_query_grant_type(&self.token_url)?,
+        };
+        if !self.scopes.is_empty() {
+            form.append_pair("scope", &self.scopes.join(" "));
+        }
+        for resource in &self.resources {
+            form.append_pair("resource", resource);
+        }
+        if let Some(audience) = &self.audience {
+            form.append_pair("audience", audience);
+        }
+        for (name, value) in &self.params {
+            form.append_pair(name, value);
+        }
+        let mut headers = http::HeaderMap::new();
+        auth.apply(&mut form, &mut headers)?;
+
+        let mut request = Request::new(form.finish().into_bytes());
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri;
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        *request.headers_mut() = headers;
+        Ok(request)
+    }
+}
+
+fn query_grant_type(uri: &Uri) -> Option<String> {
+    form_urlencoded::parse(uri.query()?.as_bytes())
+        .find(|(name, _)| name == "grant_type")
+        .map(|(_, value)| value.into_owned())
+}
+
+/// The token URL with `grant_type=client_credentials` appended to its query, unless there.
+fn with_query_grant_type(uri: &Uri) -> Result<Uri, TokenError> {
+    if query_grant_type(uri).is_some() {
+        return Ok(uri.clone());
+    }
+    let path = uri.path();
+    let path_and_query = match uri.query() {
+        Some(q) if !q.is_empty() => format!("{path}?{q}&grant_type=client_credentials"),
+        _ => format!("{path}?grant_type=client_credentials"),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(PathAndQuery::try_from(path_and_query).map_err(|_| {
+        TokenError::new(
+            TokenErrorKind::Configuration,
+            "the token URL's path is not valid",
+        )
+    })?);
+    Uri::from_parts(parts)
+        .map_err(|_| TokenError::new(TokenErrorKind::Configuration, "the token URL is not valid"))
+}
+
+impl fmt::Debug for ClientCredentialsRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentialsRequest")
+            .field("token_url", &self.token_url)
+            .field("grant_type_in", &self.grant_type_in)
+            .field("scopes", &self.scopes)
+            .field("resources", &self.resources)
+            .field("audience", &self.audience)
+            .field(
+                "params",
+                &self.params.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(request: &Request<Vec<u8>>) -> Vec<(String, String)> {
+        form_urlencoded::parse(request.body())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn entra_style_post_request() {
+        let request = ClientCredentialsRequest::new(
+            "https://login.microsoftonline.com/tenant-id/oauth2/v2.0/token",
+        )
+        .unwrap()
+        .scope("api://kontrolle-plus/.default")
+        .build(&ClientAuth::client_secret_post("app-id", "s3cr3t&=+"))
+        .unwrap();
+        assert_eq!(request.method(), Method::POST);
+        assert_eq!(
+            request.headers()[CONTENT_TYPE],
+            "application/x-www-form-urlencoded"
+        );
+        assert_eq!(request.headers()[ACCEPT], "application/json");
+        assert!(request.headers().get(http::header::AUTHORIZATION).is_none());
+        assert_eq!(
+            form(&request),
+            pairs(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "api://kontrolle-plus/.default"),
+                ("client_id", "app-id"),
+                ("client_secret", "s3cr3t&=+"),
+            ])
+        );
+    }
+
+    #[test]
+    fn basic_auth_request_has_no_secret_in_the_body() {
+        let request = ClientCredentialsRequest::new("https://id.example/api/id/v1/auth/token")
+            .unwrap()
+            .scopes(["openid email", "profile", "inspect"])
+            .build(&ClientAuth::client_secret_basic("client", "secret"))
+            .unwrap();
+        assert!(request.headers()[http::header::AUTHORIZATION].is_sensitive());
+        assert_eq!(
+            form(&request),
+            pairs(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "openid email profile inspect"),
+            ])
+        );
+    }
+
+    #[test]
+    fn grant_type_in_the_query_keeps_the_urls_own_query() {
+        let auth = ClientAuth::client_secret_post("id", "secret");
+        let request = ClientCredentialsRequest::new("https://api.example/token?tenant=a%20b")
+            .unwrap()
+            .grant_type_in(GrantTypeIn::Query)
+            .build(&auth)
+            .unwrap();
+        assert_eq!(
+            request.uri().query(),
+            Some("tenant=a%20b&grant_type=client_credentials")
+        );
+        assert!(!form(&request).iter().any(|(k, _)| k == "grant_type"));
+
+        // The KPN URL as documented already carries grant_type: not sent twice.
+        let request = ClientCredentialsRequest::new(
+            "https://api-prd.kpn.com/oauth/client_credential/accesstoken?grant_type=client_credentials",
+        )
+        .unwrap()
+        .build(&auth)
+        .unwrap();
+        assert_eq!(request.uri().query(), Some("grant_type=client_credentials"));
+        assert_eq!(
+            form(&request),
+            pairs(&[("client_id", "id"), ("client_secret", "secret")])
+        );
+    }
+
+    #[test]
+    fn resource_audience_and_extra_parameters() {
+        let request = ClientCredentialsRequest::new("https://as.example/token")
+            .unwrap()
+            .resource("https://api.example/a")
+            .resource("https://api.example/b")
+            .audience("partner-api")
+            .param("tenant", "t1")
+            .build(&ClientAuth::client_secret_basic("id", "s"))
+            .unwrap();
+        assert_eq!(
+            form(&request),
+            pairs(&[
+                ("grant_type", "client_credentials"),
+                ("resource", "https://api.example/a"),
+                ("resource", "https://api.example/b"),
+                ("audience", "partner-api"),
+                ("tenant", "t1"),
+            ])
+        );
+        let err = ClientCredentialsRequest::new("https://as.example/token")
+            .unwrap()
+            .param("client_secret", "x")
+            .build(&ClientAuth::client_secret_basic("id", "s"))
+            .unwrap_err();
+        assert_eq!(err.kind(), TokenErrorKind::Configuration);
+    }
+
+    #[test]
+    fn token_url_must_be_https_unless_loopback_or_allowed() {
+        let err = ClientCredentialsRequest::new("http://login.example/token").unwrap_err();
+        assert_eq!(err.kind(), TokenErrorKind::Configuration);
+        assert!(err.to_string().contains("plain http"));
+        assert!(ClientCredentialsRequest::new("http://127.0.0.1:8080/token").is_ok());
+        assert!(ClientCredentialsRequest::new("http://localhost/token").is_ok());
+        assert!(
+            ClientCredentialsRequest::new_allow_insecure_http("http://login.example/t").is_ok()
+        );
+        for bad in [
+            "/token",
+            "login.example/token",
+            "ftp://login.example/token",
+            "https://exa mple/",
+        ] {
+            let err = ClientCredentialsRequest::new(bad).unwrap_err();
+            assert_eq!(err.kind(), TokenErrorKind::Configuration, "{bad}");
+        }
+        let err = ClientCredentialsRequest::new("https://as.example/token?grant_type=password")
+            .unwrap_err();
+        assert!(err.to_string().contains("grant_type=password"));
+    }
+
+    #[test]
+    fn scopes_are_checked() {
+        let err = ClientCredentialsRequest::new("https://as.example/token")
+            .unwrap()
+            .scope("a\"b")
+            .build(&ClientAuth::client_secret_basic("id", "s"))
+            .unwrap_err();
+        assert_eq!(err.kind(), TokenErrorKind::Configuration);
+    }
+}
