@@ -223,6 +223,40 @@ impl TokenError {
     }
 }
 
+impl TokenError {
+    /// Replaces every occurrence of `secret` in what the error says (a server may echo a
+    /// request back).
+    pub(crate) fn redact(mut self, secret: &str) -> Self {
+        const REDACTED: &str = "[redacted]";
+        let scrub = |s: &mut String| {
+            if s.contains(secret) {
+                *s = s.replace(secret, REDACTED);
+            }
+        };
+        let inner = self.inner_mut();
+        if inner.message.contains(secret) {
+            inner.message = Cow::Owned(inner.message.replace(secret, REDACTED));
+        }
+        if let Some(p) = &mut inner.provider {
+            for field in [
+                &mut p.code,
+                &mut p.description,
+                &mut p.uri,
+                &mut p.trace_id,
+                &mut p.correlation_id,
+                &mut p.timestamp,
+                &mut p.body_snippet,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                scrub(field);
+            }
+        }
+        self
+    }
+}
+
 impl fmt::Display for TokenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "token error ({}", self.inner.kind)?;

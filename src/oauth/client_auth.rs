@@ -90,6 +90,13 @@ impl ClientAuth {
         }
     }
 
+    /// The client secret, if this method uses one.
+    pub(crate) fn secret(&self) -> Option<&SecretString> {
+        match &self.method {
+            Method::SecretPost(secret) | Method::SecretBasic(secret, _) => Some(secret),
+        }
+    }
+
     /// Adds the credentials to a token request's form fields and headers.
     pub(crate) fn apply(
         &self,

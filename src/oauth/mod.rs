@@ -3,11 +3,17 @@
 //!
 //! - [`request`]: a client-credentials token request ([`ClientCredentialsRequest`]);
 //! - [`client_auth`]: how the client authenticates ([`ClientAuth`]);
-//! - [`response`]: reading the answer into a [`Token`](crate::Token) or a typed error.
+//! - [`response`]: reading the answer into a [`Token`](crate::Token) or a typed error;
+//! - [`transport`]: how the request is sent ([`Transport`], [`ServiceTransport`]);
+//! - [`client`]: the flow as a [`TokenSource`](crate::TokenSource) ([`ClientCredentials`]).
 
+pub mod client;
 pub mod client_auth;
 pub mod request;
 pub mod response;
+pub mod transport;
 
+pub use client::ClientCredentials;
 pub use client_auth::{BasicEncoding, ClientAuth, basic_authorization};
 pub use request::{ClientCredentialsRequest, GrantTypeIn};
+pub use transport::{ServiceTransport, Transport};

@@ -1,0 +1,217 @@
+//! [`ClientCredentials`]: the OAuth 2.0 client-credentials flow as a [`TokenSource`], read top
+//! to bottom: build the request, send it, parse the answer, retry what is worth retrying.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use secrecy::ExposeSecret;
+use tokio::time::Instant;
+
+use crate::error::{TokenError, TokenErrorKind};
+use crate::oauth::client_auth::ClientAuth;
+use crate::oauth::request::ClientCredentialsRequest;
+use crate::oauth::response::parse_token_response;
+use crate::oauth::transport::Transport;
+use crate::source::TokenSource;
+use crate::token::Token;
+
+/// Default lifetime of a token whose answer has no `expires_in` (never "forever").
+pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 60);
+/// Default time one attempt may take, connection to last byte.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(8);
+/// Default number of attempts for transient failures (network errors, 5xx, 429).
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// A `Retry-After` longer than this is not waited out within one fetch: the error goes to the
+/// cache, which backs off for as long as the server asked.
+pub const MAX_RETRY_AFTER_WITHIN_FETCH: Duration = Duration::from_secs(5);
+
+/// The client-credentials flow (RFC 6749 §4.4) against any token endpoint.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use bytes::Bytes;
+/// use http::{Request, Response};
+/// use http_body_util::Full;
+/// use tower_bearer::TokenSource;
+/// use tower_bearer::oauth::{ClientAuth, ClientCredentials, ClientCredentialsRequest, ServiceTransport};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # let http_client = tower::service_fn(|_req: Request<Full<Bytes>>| async {
+/// #     Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
+/// #         br#"{"access_token":"eyJ...","token_type":"Bearer","expires_in":3599}"#))))
+/// # });
+/// let source = ClientCredentials::new(
+///     ClientCredentialsRequest::new("https://login.example/tenant/oauth2/v2.0/token")
+///         .unwrap()
+///         .scope("api://partner/.default"),
+///     ClientAuth::client_secret_post("client-id", "client-secret"),
+///     ServiceTransport::new(http_client),
+/// );
+/// let token = source.token().await.unwrap();
+/// assert_eq!(token.lifetime(), Some(std::time::Duration::from_secs(3599)));
+/// # }
+/// ```
+pub struct ClientCredentials<T> {
+    request: ClientCredentialsRequest,
+    auth: ClientAuth,
+    transport: T,
+    default_lifetime: Duration,
+    attempt_timeout: Duration,
+    max_attempts: u32,
+}
+
+impl<T: Transport> ClientCredentials<T> {
+    /// The flow: what to ask for, how to authenticate, how to send.
+    pub fn new(request: ClientCredentialsRequest, auth: ClientAuth, transport: T) -> Self {
+        Self {
+            request,
+            auth,
+            transport,
+            default_lifetime: DEFAULT_TOKEN_LIFETIME,
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+
+    /// Lifetime of a token whose answer has no `expires_in`. Default:
+    /// [`DEFAULT_TOKEN_LIFETIME`] (10 minutes).
+    pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
+        self.default_lifetime = lifetime;
+        self
+    }
+
+    /// Time one attempt may take. Default: [`DEFAULT_ATTEMPT_TIMEOUT`] (8 s).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// Attempts for transient failures, at least 1. Default: [`DEFAULT_MAX_ATTEMPTS`] (3).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The token request.
+    pub fn request(&self) -> &ClientCredentialsRequest {
+        &self.request
+    }
+
+    /// The client authentication.
+    pub fn auth(&self) -> &ClientAuth {
+        &self.auth
+    }
+
+    /// One attempt: build, send, parse.
+    async fn attempt(&self) -> Result<Token, TokenError> {
+        let request = self.request.build(&self.auth)?;
+        let response = tokio::time::timeout(self.attempt_timeout, self.transport.send(request))
+            .await
+            .map_err(|_| {
+                TokenError::new(
+                    TokenErrorKind::Timeout,
+                    format!(
+                        "the token endpoint did not answer within {:?}",
+                        self.attempt_timeout
+                    ),
+                )
+                .with_hint(
+                    "check that the token endpoint is reachable, or raise the attempt timeout",
+                )
+            })??;
+        parse_token_response(
+            response.status(),
+            response.headers(),
+            response.body(),
+            Instant::now(),
+            SystemTime::now(),
+            self.default_lifetime,
+        )
+    }
+}
+
+impl<T: Transport> TokenSource for ClientCredentials<T> {
+    async fn token(&self) -> Result<Token, TokenError> {
+        let mut attempt = 1;
+        loop {
+            let error = match self.attempt().await {
+                Ok(token) => return Ok(token),
+                Err(error) => self.auth.redact(error),
+            };
+            let wait = retry_wait(attempt, &error, fastrand::f64());
+            match wait {
+                Some(wait) if attempt < self.max_attempts => {
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                _ => return Err(error),
+            }
+        }
+    }
+}
+
+/// How long to wait before attempt `attempt + 1`, or `None` if the error is not worth another
+/// attempt now: client errors are final, and a long `Retry-After` is left to the cache.
+fn retry_wait(attempt: u32, error: &TokenError, unit: f64) -> Option<Duration> {
+    if !error.kind().is_transient() {
+        return None;
+    }
+    let step = Duration::from_millis(250).saturating_mul(1 << attempt.saturating_sub(1).min(8));
+    let jittered = step / 2 + (step / 2).mul_f64(unit.clamp(0.0, 1.0));
+    match error.retry_after() {
+        Some(asked) if asked > MAX_RETRY_AFTER_WITHIN_FETCH => None,
+        Some(asked) => Some(asked.max(jittered)),
+        None => Some(jittered),
+    }
+}
+
+impl ClientAuth {
+    /// Removes the client secret from anything a server echoed back into an error.
+    pub(crate) fn redact(&self, error: TokenError) -> TokenError {
+        match self.secret() {
+            Some(secret) if secret.expose_secret().len() >= 4 => {
+                error.redact(secret.expose_secret())
+            }
+            _ => error,
+        }
+    }
+}
+
+impl<T> fmt::Debug for ClientCredentials<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("request", &self.request)
+            .field("auth", &self.auth)
+            .field("default_lifetime", &self.default_lifetime)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_transient_errors_are_retried() {
+        let server = TokenError::new(TokenErrorKind::Server, "x");
+        assert!(retry_wait(1, &server, 1.0).is_some());
+        let client = TokenError::new(TokenErrorKind::InvalidClient, "x");
+        assert_eq!(retry_wait(1, &client, 1.0), None);
+    }
+
+    #[test]
+    fn retry_waits_grow_and_honour_short_retry_after() {
+        let e = TokenError::new(TokenErrorKind::Transport, "x");
+        assert_eq!(retry_wait(1, &e, 1.0), Some(Duration::from_millis(250)));
+        assert_eq!(retry_wait(2, &e, 1.0), Some(Duration::from_millis(500)));
+        assert_eq!(retry_wait(2, &e, 0.0), Some(Duration::from_millis(250)));
+        let short = TokenError::new(TokenErrorKind::RateLimited, "x")
+            .with_retry_after(Duration::from_secs(2));
+        assert_eq!(retry_wait(1, &short, 1.0), Some(Duration::from_secs(2)));
+        let long = TokenError::new(TokenErrorKind::RateLimited, "x")
+            .with_retry_after(Duration::from_secs(60));
+        assert_eq!(retry_wait(1, &long, 1.0), None);
+    }
+}
