@@ -253,3 +253,30 @@ async fn behind_the_layer_many_requests_make_one_token_request() {
     }
     assert_eq!(endpoint.calls(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_token_failing_the_claims_check_is_not_used() {
+    use tower_bearer::oauth::ClaimsCheck;
+    // {"aud":"api://other","roles":["Reader"],"exp":4102444800}
+    const WRONG: Answer = |_| {
+        json(
+            200,
+            r#"{"access_token":"eyJhbGciOiJub25lIn0.eyJhdWQiOiJhcGk6Ly9vdGhlciIsInJvbGVzIjpbIlJlYWRlciJdLCJleHAiOjQxMDI0NDQ4MDB9.","expires_in":3600}"#,
+        )
+    };
+    let endpoint = Endpoint::new();
+    let source = endpoint.source(WRONG).check_claims(
+        ClaimsCheck::new()
+            .audience("api://kontrolle-plus")
+            .require_role("ProviderApi.Access"),
+    );
+    let err = source.token().await.unwrap_err();
+    assert_eq!(err.kind(), TokenErrorKind::InvalidToken);
+    assert!(err.to_string().contains("`aud`"), "{err}");
+    assert_eq!(endpoint.calls(), 1, "not retried");
+
+    let source = endpoint
+        .source(WRONG)
+        .check_claims(ClaimsCheck::new().audience("api://other"));
+    assert!(source.token().await.is_ok());
+}

@@ -8,6 +8,7 @@ use secrecy::ExposeSecret;
 use tokio::time::Instant;
 
 use crate::error::{TokenError, TokenErrorKind};
+use crate::oauth::claims::ClaimsCheck;
 use crate::oauth::client_auth::ClientAuth;
 use crate::oauth::request::ClientCredentialsRequest;
 use crate::oauth::response::parse_token_response;
@@ -58,6 +59,7 @@ pub struct ClientCredentials<T> {
     default_lifetime: Duration,
     attempt_timeout: Duration,
     max_attempts: u32,
+    claims: Option<ClaimsCheck>,
 }
 
 impl<T: Transport> ClientCredentials<T> {
@@ -70,7 +72,15 @@ impl<T: Transport> ClientCredentials<T> {
             default_lifetime: DEFAULT_TOKEN_LIFETIME,
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
+            claims: None,
         }
+    }
+
+    /// Checks each new token's claims before it is used; a token that fails is not used and
+    /// the fetch fails with an error naming the claim. See [`ClaimsCheck`] (no signature check).
+    pub fn check_claims(mut self, check: ClaimsCheck) -> Self {
+        self.claims = Some(check);
+        self
     }
 
     /// Lifetime of a token whose answer has no `expires_in`. Default:
@@ -119,14 +129,18 @@ impl<T: Transport> ClientCredentials<T> {
                     "check that the token endpoint is reachable, or raise the attempt timeout",
                 )
             })??;
-        parse_token_response(
+        let token = parse_token_response(
             response.status(),
             response.headers(),
             response.body(),
             Instant::now(),
             SystemTime::now(),
             self.default_lifetime,
-        )
+        )?;
+        if let Some(check) = &self.claims {
+            check.check(token.access_token().expose_secret(), SystemTime::now())?;
+        }
+        Ok(token)
     }
 }
 
@@ -185,6 +199,7 @@ impl<T> fmt::Debug for ClientCredentials<T> {
             .field("default_lifetime", &self.default_lifetime)
             .field("attempt_timeout", &self.attempt_timeout)
             .field("max_attempts", &self.max_attempts)
+            .field("claims", &self.claims)
             .finish_non_exhaustive()
     }
 }

@@ -1,18 +1,21 @@
 //! OAuth 2.0 protocol code, free of I/O: building token requests and reading token endpoint
 //! answers are pure functions, tested without a network.
 //!
+//! - [`claims`]: an opt-in check of a JWT access token's claims ([`ClaimsCheck`]);
 //! - [`request`]: a client-credentials token request ([`ClientCredentialsRequest`]);
 //! - [`client_auth`]: how the client authenticates ([`ClientAuth`]);
 //! - [`response`]: reading the answer into a [`Token`](crate::Token) or a typed error;
 //! - [`transport`]: how the request is sent ([`Transport`], [`ServiceTransport`]);
 //! - [`client`]: the flow as a [`TokenSource`](crate::TokenSource) ([`ClientCredentials`]).
 
+pub mod claims;
 pub mod client;
 pub mod client_auth;
 pub mod request;
 pub mod response;
 pub mod transport;
 
+pub use claims::ClaimsCheck;
 pub use client::ClientCredentials;
 pub use client_auth::{BasicEncoding, ClientAuth, basic_authorization};
 pub use request::{ClientCredentialsRequest, GrantTypeIn};
