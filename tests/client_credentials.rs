@@ -280,3 +280,51 @@ async fn a_token_failing_the_claims_check_is_not_used() {
         .check_claims(ClaimsCheck::new().audience("api://other"));
     assert!(source.token().await.is_ok());
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_assertion_hook_signs_each_request() {
+    use tower_bearer::oauth::{AssertionContext, ServiceTransport};
+    let seen: Arc<Mutex<Vec<AssertionContext>>> = Arc::default();
+    let auth = {
+        let seen = Arc::clone(&seen);
+        ClientAuth::client_assertion("app-id", move |ctx| {
+            seen.lock().unwrap().push(ctx.clone());
+            let n = seen.lock().unwrap().len();
+            async move { Ok(format!("signed.by.vault{n}")) }
+        })
+    };
+    let bodies: Arc<Mutex<Vec<String>>> = Arc::default();
+    let transport = {
+        let bodies = Arc::clone(&bodies);
+        ServiceTransport::new(service_fn(move |req: Request<Full<Bytes>>| {
+            let bodies = Arc::clone(&bodies);
+            async move {
+                let body = req.into_body().collect().await.unwrap().to_bytes();
+                bodies
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8(body.to_vec()).unwrap());
+                json(200, OK)
+            }
+        }))
+    };
+    let source = ClientCredentials::new(
+        ClientCredentialsRequest::new("https://login.example/t/oauth2/v2.0/token").unwrap(),
+        auth,
+        transport,
+    );
+    source.token().await.unwrap();
+    source.token().await.unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].client_id, "app-id");
+    assert_eq!(
+        seen[0].audience,
+        "https://login.example/t/oauth2/v2.0/token"
+    );
+    let bodies = bodies.lock().unwrap();
+    assert!(bodies[0].ends_with(
+        "client_id=app-id&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=signed.by.vault1"
+    ), "{}", bodies[0]);
+    assert!(bodies[1].ends_with("client_assertion=signed.by.vault2"));
+}

@@ -114,7 +114,13 @@ impl<T: Transport> ClientCredentials<T> {
 
     /// One attempt: build, send, parse.
     async fn attempt(&self) -> Result<Token, TokenError> {
-        let request = self.request.build(&self.auth)?;
+        let request = match self.auth.assertion_hook(self.request.token_url()) {
+            Some((hook, context)) => {
+                let assertion = hook(context).await?;
+                self.request.build_with_assertion(&self.auth, &assertion)?
+            }
+            None => self.request.build(&self.auth)?,
+        };
         let response = tokio::time::timeout(self.attempt_timeout, self.transport.send(request))
             .await
             .map_err(|_| {

@@ -2,9 +2,11 @@
 //! sent one way only, never tried one way and then another.
 
 use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use futures_util::future::BoxFuture;
 use http::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -36,13 +38,35 @@ pub enum BasicEncoding {
 pub struct ClientAuth {
     client_id: String,
     method: Method,
+    assertion_audience: Option<String>,
 }
 
 #[derive(Clone)]
 enum Method {
     SecretPost(SecretString),
     SecretBasic(SecretString, BasicEncoding),
+    #[cfg(feature = "private-key-jwt")]
+    PrivateKeyJwt(Arc<crate::oauth::assertion::JwtSigner>),
+    Hook(AssertionHook),
 }
+
+/// Supplies a client assertion for each token request (keys held in a vault or an HSM).
+pub(crate) type AssertionHook =
+    Arc<dyn Fn(AssertionContext) -> BoxFuture<'static, Result<String, TokenError>> + Send + Sync>;
+
+/// What a client assertion is for: handed to the hook of [`ClientAuth::client_assertion`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AssertionContext {
+    /// The client id: the assertion's `iss` and `sub`.
+    pub client_id: String,
+    /// The assertion's `aud`: the token endpoint, unless set otherwise.
+    pub audience: String,
+}
+
+/// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
+pub const JWT_BEARER_ASSERTION_TYPE: &str =
+    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 impl ClientAuth {
     /// `client_secret_post`: `client_id` and `client_secret` in the form body.
@@ -50,6 +74,7 @@ impl ClientAuth {
         Self {
             client_id: client_id.into(),
             method: Method::SecretPost(SecretString::from(secret.into())),
+            assertion_audience: None,
         }
     }
 
@@ -61,6 +86,7 @@ impl ClientAuth {
                 SecretString::from(secret.into()),
                 BasicEncoding::FormUrlEncoded,
             ),
+            assertion_audience: None,
         }
     }
 
@@ -74,7 +100,85 @@ impl ClientAuth {
         Ok(Self {
             client_id,
             method: Method::SecretBasic(SecretString::from(secret.into()), BasicEncoding::Raw),
+            assertion_audience: None,
         })
+    }
+
+    /// `private_key_jwt` (RFC 7523): a fresh assertion signed by `signer` for each token
+    /// request, sent with `client_id`.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::ClientAuth;
+    /// use tower_bearer::oauth::assertion::{Algorithm, JwtSigner};
+    ///
+    /// let key = std::fs::read_to_string("tests/fixtures/rsa-pkcs8.pem").unwrap();
+    /// let auth = ClientAuth::private_key_jwt("client-id", JwtSigner::from_pem(&key, Algorithm::Rs256).unwrap());
+    /// assert_eq!(auth.method(), "private_key_jwt");
+    /// ```
+    #[cfg(feature = "private-key-jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "private-key-jwt")))]
+    pub fn private_key_jwt(
+        client_id: impl Into<String>,
+        signer: crate::oauth::assertion::JwtSigner,
+    ) -> Self {
+        Self {
+            client_id: client_id.into(),
+            method: Method::PrivateKeyJwt(Arc::new(signer)),
+            assertion_audience: None,
+        }
+    }
+
+    /// A client assertion from your own code for each token request (the key stays in a vault
+    /// or an HSM); sent as `private_key_jwt`.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::ClientAuth;
+    ///
+    /// let auth = ClientAuth::client_assertion("client-id", |ctx| async move {
+    ///     // ask the vault to sign {iss, sub: ctx.client_id, aud: ctx.audience, jti, exp}
+    ///     Ok(format!("eyJ...signed-for-{}", ctx.audience.len()))
+    /// });
+    /// assert_eq!(auth.method(), "private_key_jwt");
+    /// ```
+    pub fn client_assertion<F, Fut>(client_id: impl Into<String>, hook: F) -> Self
+    where
+        F: Fn(AssertionContext) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<String, TokenError>> + Send + 'static,
+    {
+        Self {
+            client_id: client_id.into(),
+            method: Method::Hook(Arc::new(move |ctx| Box::pin(hook(ctx)))),
+            assertion_audience: None,
+        }
+    }
+
+    /// The `aud` of client assertions. Default: the token endpoint URL (without its query).
+    pub fn assertion_audience(mut self, audience: impl Into<String>) -> Self {
+        self.assertion_audience = Some(audience.into());
+        self
+    }
+
+    /// The hook and its context, if assertions come from one.
+    pub(crate) fn assertion_hook(
+        &self,
+        token_url: &http::Uri,
+    ) -> Option<(AssertionHook, AssertionContext)> {
+        match &self.method {
+            Method::Hook(hook) => Some((Arc::clone(hook), self.context(token_url))),
+            _ => None,
+        }
+    }
+
+    fn context(&self, token_url: &http::Uri) -> AssertionContext {
+        let audience = self.assertion_audience.clone().unwrap_or_else(|| {
+            let scheme = token_url.scheme_str().unwrap_or("https");
+            let authority = token_url.authority().map_or("", |a| a.as_str());
+            format!("{scheme}://{authority}{}", token_url.path())
+        });
+        AssertionContext {
+            client_id: self.client_id.clone(),
+            audience,
+        }
     }
 
     /// The client id.
@@ -87,6 +191,9 @@ impl ClientAuth {
         match self.method {
             Method::SecretPost(_) => "client_secret_post",
             Method::SecretBasic(..) => "client_secret_basic",
+            #[cfg(feature = "private-key-jwt")]
+            Method::PrivateKeyJwt(_) => "private_key_jwt",
+            Method::Hook(_) => "private_key_jwt",
         }
     }
 
@@ -94,44 +201,79 @@ impl ClientAuth {
     pub(crate) fn secret(&self) -> Option<&SecretString> {
         match &self.method {
             Method::SecretPost(secret) | Method::SecretBasic(secret, _) => Some(secret),
+            _ => None,
         }
     }
 
     /// Adds the credentials to a token request's form fields and headers.
+    ///
+    /// `assertion` is the hook's assertion, for [`ClientAuth::client_assertion`].
     pub(crate) fn apply(
         &self,
         form: &mut form_urlencoded::Serializer<'_, String>,
         headers: &mut http::HeaderMap,
+        token_url: &http::Uri,
+        assertion: Option<&str>,
     ) -> Result<(), TokenError> {
-        match &self.method {
+        let jwt = match &self.method {
             Method::SecretPost(secret) => {
                 form.append_pair("client_id", &self.client_id);
                 form.append_pair("client_secret", secret.expose_secret());
+                return Ok(());
             }
             Method::SecretBasic(secret, encoding) => {
                 let value =
                     basic_authorization(&self.client_id, secret.expose_secret(), *encoding)?;
                 headers.insert(http::header::AUTHORIZATION, value);
+                return Ok(());
             }
-        }
+            #[cfg(feature = "private-key-jwt")]
+            Method::PrivateKeyJwt(signer) => {
+                let ctx = self.context(token_url);
+                signer.sign(&ctx.client_id, &ctx.audience)?
+            }
+            Method::Hook(_) => match assertion {
+                Some(jwt) => jwt.to_owned(),
+                None => {
+                    return Err(TokenError::new(
+                        TokenErrorKind::Configuration,
+                        "this client authenticates with an assertion hook; build the request \
+                         with `build_with_assertion`",
+                    ));
+                }
+            },
+        };
+        let _ = token_url; // read only by `private_key_jwt`
+        form.append_pair("client_id", &self.client_id);
+        form.append_pair("client_assertion_type", JWT_BEARER_ASSERTION_TYPE);
+        form.append_pair("client_assertion", &jwt);
         Ok(())
     }
 }
 
 impl fmt::Debug for ClientAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (secret, encoding) = match &self.method {
-            Method::SecretPost(s) => (s, None),
-            Method::SecretBasic(s, e) => (s, Some(e)),
-        };
         let mut d = f.debug_struct("ClientAuth");
         d.field("client_id", &self.client_id)
-            .field("method", &self.method())
-            .field("secret", &Fingerprint::of(secret.expose_secret()));
-        if let Some(encoding) = encoding {
-            d.field("encoding", encoding);
+            .field("method", &self.method());
+        match &self.method {
+            Method::SecretPost(s) => {
+                d.field("secret", &Fingerprint::of(s.expose_secret()));
+            }
+            Method::SecretBasic(s, e) => {
+                d.field("secret", &Fingerprint::of(s.expose_secret()))
+                    .field("encoding", e);
+            }
+            #[cfg(feature = "private-key-jwt")]
+            Method::PrivateKeyJwt(signer) => {
+                d.field("signer", signer);
+            }
+            Method::Hook(_) => {
+                d.field("assertion", &"from a hook");
+            }
         }
-        d.finish()
+        d.field("assertion_audience", &self.assertion_audience)
+            .finish()
     }
 }
 

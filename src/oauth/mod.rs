@@ -1,6 +1,7 @@
 //! OAuth 2.0 protocol code, free of I/O: building token requests and reading token endpoint
 //! answers are pure functions, tested without a network.
 //!
+//! - `assertion`: `private_key_jwt` client assertions (feature `private-key-jwt`);
 //! - [`claims`]: an opt-in check of a JWT access token's claims ([`ClaimsCheck`]);
 //! - [`request`]: a client-credentials token request ([`ClientCredentialsRequest`]);
 //! - [`client_auth`]: how the client authenticates ([`ClientAuth`]);
@@ -8,6 +9,9 @@
 //! - [`transport`]: how the request is sent ([`Transport`], [`ServiceTransport`]);
 //! - [`client`]: the flow as a [`TokenSource`](crate::TokenSource) ([`ClientCredentials`]).
 
+#[cfg(feature = "private-key-jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "private-key-jwt")))]
+pub mod assertion;
 pub mod claims;
 pub mod client;
 pub mod client_auth;
@@ -17,6 +21,6 @@ pub mod transport;
 
 pub use claims::ClaimsCheck;
 pub use client::ClientCredentials;
-pub use client_auth::{BasicEncoding, ClientAuth, basic_authorization};
+pub use client_auth::{AssertionContext, BasicEncoding, ClientAuth, basic_authorization};
 pub use request::{ClientCredentialsRequest, GrantTypeIn};
 pub use transport::{ServiceTransport, Transport};

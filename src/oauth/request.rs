@@ -175,7 +175,28 @@ impl ClientCredentialsRequest {
     }
 
     /// The HTTP request, with `auth` applied: `POST`, form-urlencoded, `Accept: application/json`.
+    ///
+    /// For [`ClientAuth::client_assertion`], whose assertion comes from async code, use
+    /// [`build_with_assertion`](Self::build_with_assertion).
     pub fn build(&self, auth: &ClientAuth) -> Result<Request<Vec<u8>>, TokenError> {
+        self.build_inner(auth, None)
+    }
+
+    /// The HTTP request, sending `assertion` (made by the hook of
+    /// [`ClientAuth::client_assertion`]) as the client assertion.
+    pub fn build_with_assertion(
+        &self,
+        auth: &ClientAuth,
+        assertion: &str,
+    ) -> Result<Request<Vec<u8>>, TokenError> {
+        self.build_inner(auth, Some(assertion))
+    }
+
+    fn build_inner(
+        &self,
+        auth: &ClientAuth,
+        assertion: Option<&str>,
+    ) -> Result<Request<Vec<u8>>, TokenError> {
         for scope in &self.scopes {
             if let Some(c) = scope.chars().find(|&c| {
                 !(c == '\x21' || ('\x23'..='\x5b').contains(&c) || ('\x5d'..='\x7e').contains(&c))
@@ -224,7 +245,7 @@ impl ClientCredentialsRequest {
             form.append_pair(name, value);
         }
         let mut headers = http::HeaderMap::new();
-        auth.apply(&mut form, &mut headers)?;
+        auth.apply(&mut form, &mut headers, &self.token_url, assertion)?;
 
         let mut request = Request::new(form.finish().into_bytes());
         *request.method_mut() = Method::POST;
@@ -420,6 +441,62 @@ mod tests {
         let err = ClientCredentialsRequest::new("https://as.example/token?grant_type=password")
             .unwrap_err();
         assert!(err.to_string().contains("grant_type=password"));
+    }
+
+    #[cfg(feature = "private-key-jwt")]
+    #[test]
+    fn private_key_jwt_sends_a_fresh_assertion_for_the_token_endpoint() {
+        use crate::oauth::assertion::{Algorithm, JwtSigner};
+        use base64::Engine;
+        let key = include_str!("../../tests/fixtures/rsa-pkcs8.pem");
+        let auth = ClientAuth::private_key_jwt(
+            "app-id",
+            JwtSigner::from_pem(key, Algorithm::Rs256).unwrap(),
+        );
+        let request =
+            ClientCredentialsRequest::new("https://login.example/tenant/oauth2/v2.0/token?x=1")
+                .unwrap()
+                .scope("api://kontrolle-plus/.default");
+        let first = form(&request.build(&auth).unwrap());
+        let names: Vec<&str> = first.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "grant_type",
+                "scope",
+                "client_id",
+                "client_assertion_type",
+                "client_assertion"
+            ]
+        );
+        assert_eq!(first[2].1, "app-id");
+        assert_eq!(
+            first[3].1,
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+        );
+        let jwt = &first[4].1;
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(jwt.split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            claims["aud"],
+            "https://login.example/tenant/oauth2/v2.0/token"
+        );
+        let second = form(&request.build(&auth).unwrap());
+        assert_ne!(first[4].1, second[4].1, "a fresh assertion per request");
+
+        let auth = auth.assertion_audience("https://login.example/tenant/v2.0");
+        let third = form(&request.build(&auth).unwrap());
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(third[4].1.split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims["aud"], "https://login.example/tenant/v2.0");
     }
 
     #[test]
