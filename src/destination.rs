@@ -75,10 +75,8 @@ impl DestinationPolicy {
                 OtherHosts::SendWithoutToken => Ok(Verdict::Skip),
             };
         }
-        let secure = match uri.scheme() {
-            Some(scheme) => *scheme == Scheme::HTTPS,
-            None => true,
-        };
+        // A host without a scheme (authority form) is not known to be https.
+        let secure = uri.scheme() == Some(&Scheme::HTTPS);
         if secure || self.allow_insecure_http || is_loopback(host) {
             Ok(Verdict::Attach)
         } else {
@@ -106,23 +104,22 @@ fn host_matches(pattern: &str, host: &str) -> bool {
     }
 }
 
-/// `localhost`, `*.localhost` (RFC 6761), `127.0.0.0/8` and `::1`.
+/// `localhost`, `127.0.0.0/8` and `::1` (also as an IPv4-mapped address).
+///
+/// Judged by name, so only names every resolver maps to loopback count: not `*.localhost`,
+/// nor names with a trailing dot, which a resolver may send to DNS.
 pub(crate) fn is_loopback(host: &str) -> bool {
-    let host = host.trim_end_matches('.');
     let bare = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
-    if let Ok(ip) = bare.parse::<IpAddr>() {
-        return match ip {
-            IpAddr::V4(v4) => v4.is_loopback(),
-            IpAddr::V6(v6) => {
-                v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-            }
-        };
+    match bare.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.is_loopback(),
+        Ok(IpAddr::V6(v6)) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
     }
-    host.eq_ignore_ascii_case("localhost")
-        || (host.len() > 10 && host[host.len() - 10..].eq_ignore_ascii_case(".localhost"))
 }
 
 #[cfg(test)]
@@ -152,7 +149,6 @@ mod tests {
         for uri in [
             "http://localhost:8080/",
             "http://LOCALHOST/",
-            "http://api.localhost/",
             "http://127.0.0.1/",
             "http://127.8.9.10:1/",
             "http://[::1]:80/",
@@ -162,6 +158,9 @@ mod tests {
         }
         for uri in [
             "http://localhost.example.com/",
+            "http://api.localhost/",
+            "http://localhost./",
+            "http://127.0.0.1./",
             "http://10.0.0.1/",
             "http://[::2]/",
             "http://notlocalhost/",
@@ -180,6 +179,16 @@ mod tests {
     fn relative_uris_are_not_checked() {
         let p = policy(Some(&["api.example.com"]), OtherHosts::Reject, false);
         assert_eq!(check(&p, "/package.Service/Method"), Ok(Verdict::Attach));
+    }
+
+    #[test]
+    fn a_host_without_a_scheme_is_not_trusted() {
+        let p = policy(None, OtherHosts::Reject, false);
+        assert_eq!(
+            check(&p, "api.example.com:80"),
+            Err(DestinationErrorKind::InsecureScheme)
+        );
+        assert_eq!(check(&p, "localhost:80"), Ok(Verdict::Attach));
     }
 
     #[test]

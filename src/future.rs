@@ -3,20 +3,22 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
-use crate::cache::{Core, FetchFuture};
+use crate::cache::{FetchFuture, report_unauthorized, timeout_error};
 use crate::error::Error;
 use crate::service::attach;
 
-/// The cache and generation of the token a request carried, to drop it on `401`.
-type Carried = (Arc<Core>, u64);
+/// The cache id and generation of the token a request carried, to drop it on `401`. Plain
+/// integers: carrying a reference would cost every request an atomic increment and decrement.
+type Carried = (u64, u64);
 
 pin_project! {
     /// Response future of [`BearerToken`](crate::BearerToken).
@@ -44,18 +46,27 @@ pin_project! {
             future: S::Future,
             carried: Option<Carried>,
         },
-        // No usable token yet: waiting for the fetch, holding a ready service.
+        // No usable token yet: waiting for the fetch, holding a ready service. Boxed: rare,
+        // and it keeps the fast path's future small.
         Waiting {
-            fetch: FetchFuture,
-            service: Option<S>,
-            request: Option<Request<B>>,
-            core: Arc<Core>,
+            waiting: Box<Waiting<S, B>>,
         },
         // The request was not sent.
         Failed {
             error: Option<Error<S::Error>>,
         },
     }
+}
+
+struct Waiting<S, B> {
+    fetch: FetchFuture,
+    give_up_at: Instant,
+    fetch_timeout: Duration,
+    /// Made at the first poll inside a runtime, so a future polled elsewhere cannot panic.
+    deadline: Option<Pin<Box<Sleep>>>,
+    service: Option<S>,
+    request: Option<Request<B>>,
+    cache_id: u64,
 }
 
 impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
@@ -68,16 +79,23 @@ impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
 
     pub(crate) fn waiting(
         fetch: FetchFuture,
+        give_up_at: Instant,
+        fetch_timeout: Duration,
         service: S,
         request: Request<B>,
-        core: Arc<Core>,
+        cache_id: u64,
     ) -> Self {
         Self {
             state: State::Waiting {
-                fetch,
-                service: Some(service),
-                request: Some(request),
-                core,
+                waiting: Box::new(Waiting {
+                    fetch,
+                    give_up_at,
+                    fetch_timeout,
+                    deadline: None,
+                    service: Some(service),
+                    request: Some(request),
+                    cache_id,
+                }),
             },
         }
     }
@@ -95,6 +113,7 @@ where
 {
     type Output = Result<Response<ResBody>, Error<S::Error>>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
@@ -102,26 +121,39 @@ where
                 StateProj::Called { future, carried } => {
                     let response = ready!(future.poll(cx)).map_err(Error::Service)?;
                     if response.status() == StatusCode::UNAUTHORIZED
-                        && let Some((core, generation)) = carried.take()
+                        && let Some((cache_id, generation)) = carried.take()
                     {
-                        core.invalidate(generation);
+                        report_unauthorized(cache_id, generation);
                     }
                     return Poll::Ready(Ok(response));
                 }
-                StateProj::Waiting {
-                    fetch,
-                    service,
-                    request,
-                    core,
-                } => {
-                    let entry = ready!(fetch.poll_unpin(cx)).map_err(Error::Token)?;
-                    let (Some(mut service), Some(mut request)) = (service.take(), request.take())
+                StateProj::Waiting { waiting } => {
+                    let w = &mut **waiting;
+                    let entry = match w.fetch.poll_unpin(cx) {
+                        Poll::Ready(entry) => entry.map_err(Error::Token)?,
+                        Poll::Pending => {
+                            if w.deadline.is_none() && tokio::runtime::Handle::try_current().is_ok()
+                            {
+                                w.deadline = Some(Box::pin(tokio::time::sleep_until(w.give_up_at)));
+                            }
+                            if let Some(deadline) = &mut w.deadline
+                                && deadline.as_mut().poll(cx).is_ready()
+                            {
+                                return Poll::Ready(Err(Error::Token(timeout_error(
+                                    w.fetch_timeout,
+                                ))));
+                            }
+                            return Poll::Pending;
+                        }
+                    };
+                    let (Some(mut service), Some(mut request)) =
+                        (w.service.take(), w.request.take())
                     else {
                         panic!("ResponseFuture polled after completion");
                     };
                     let generation = attach(&mut request, &entry);
                     let future = service.call(request);
-                    let carried = Some((Arc::clone(core), generation));
+                    let carried = Some((w.cache_id, generation));
                     this.state.set(State::Called { future, carried });
                 }
                 StateProj::Failed { error } => {

@@ -123,6 +123,7 @@ impl<S, T> Layer<S> for BearerTokenLayer<T> {
     fn layer(&self, inner: S) -> Self::Service {
         BearerToken {
             inner,
+            view: self.cache.view(),
             cache: self.cache.clone(),
             existing: self.existing,
             destination: self.destination.clone(),

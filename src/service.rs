@@ -1,14 +1,13 @@
 //! [`BearerToken`]: the service that [`BearerTokenLayer`](crate::BearerTokenLayer) makes.
 
 use std::fmt;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::header::AUTHORIZATION;
 use http::{Request, Response};
 use tower_service::Service;
 
-use crate::cache::{Acquired, Entry, TokenCache};
+use crate::cache::{Acquired, Entry, TokenCache, View};
 use crate::destination::{DestinationPolicy, Verdict};
 use crate::error::Error;
 use crate::future::ResponseFuture;
@@ -42,6 +41,8 @@ use crate::source::TokenSource;
 pub struct BearerToken<S, T> {
     pub(crate) inner: S,
     pub(crate) cache: TokenCache<T>,
+    /// This service's view of the current token: one pointer comparison while it is unchanged.
+    pub(crate) view: View,
     pub(crate) existing: ExistingAuthorization,
     pub(crate) destination: DestinationPolicy,
 }
@@ -51,6 +52,7 @@ impl<S, T> BearerToken<S, T> {
     pub fn new(inner: S, cache: TokenCache<T>) -> Self {
         Self {
             inner,
+            view: cache.view(),
             cache,
             existing: ExistingAuthorization::default(),
             destination: DestinationPolicy::default(),
@@ -79,7 +81,7 @@ impl<S, T> BearerToken<S, T> {
 }
 
 /// Adds the entry's header to the request; returns the token's generation.
-#[inline]
+#[inline(always)]
 pub(crate) fn attach<B>(request: &mut Request<B>, entry: &Entry) -> u64 {
     request
         .headers_mut()
@@ -112,29 +114,29 @@ where
             Ok(Verdict::Skip) => return ResponseFuture::called(self.inner.call(request), None),
             Err(error) => return ResponseFuture::failed(Error::Destination(error)),
         }
-        let core = &self.cache.inner.core;
-        // Fast path: a fresh token, no lock, no clock, no allocation.
-        if let Some(guard) = core.fresh()
-            && let Some(entry) = &*guard
+        let cache_id = self.cache.inner.core.id;
+        // Fast path: a fresh token; no lock, no allocation, no `.await`.
+        if let Some(entry) = self.view.load()
+            && entry.is_fresh()
         {
             let generation = attach(&mut request, entry);
-            drop(guard);
             let future = self.inner.call(request);
-            return ResponseFuture::called(future, Some((Arc::clone(core), generation)));
+            return ResponseFuture::called(future, Some((cache_id, generation)));
         }
         match self.cache.acquire() {
             Acquired::Ready(entry) => {
                 let generation = attach(&mut request, &entry);
                 let future = self.inner.call(request);
-                ResponseFuture::called(future, Some((Arc::clone(core), generation)))
+                ResponseFuture::called(future, Some((cache_id, generation)))
             }
             Acquired::Failed(error) => ResponseFuture::failed(Error::Token(error)),
-            Acquired::Wait(fetch) => {
+            Acquired::Wait(fetch, give_up_at) => {
                 // `self.inner` is ready; take it for this request and leave a clone, which
                 // will be driven to readiness by the next `poll_ready`.
                 let clone = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::waiting(fetch, ready, request, Arc::clone(core))
+                let fetch_timeout = self.cache.inner.core.config.fetch_timeout;
+                ResponseFuture::waiting(fetch, give_up_at, fetch_timeout, ready, request, cache_id)
             }
         }
     }
@@ -145,6 +147,7 @@ impl<S: Clone, T> Clone for BearerToken<S, T> {
         Self {
             inner: self.inner.clone(),
             cache: self.cache.clone(),
+            view: self.view.clone(),
             existing: self.existing,
             destination: self.destination.clone(),
         }

@@ -70,9 +70,10 @@ pub(crate) fn decide(
 
 /// When to refresh a token received at `received_at` that expires at `expires_at`.
 ///
-/// The refresh starts `margin + jitter * unit` before expiry (`unit` in `[0, 1]` spreads a fleet
-/// of clients), but never earlier than half-way through the token's lifetime, so a short-lived
-/// token is not refreshed on every request.
+/// The refresh starts `margin` before expiry, but never earlier than half-way through the
+/// token's lifetime (so a short-lived token is not refreshed on every request). Jitter then
+/// moves it later by up to `jitter * unit` (`unit` in `[0, 1]`), itself at most half that lead,
+/// so a fleet of clients does not refresh in lockstep, whatever the token's lifetime.
 pub(crate) fn refresh_at(
     received_at: Instant,
     expires_at: Option<Instant>,
@@ -82,10 +83,9 @@ pub(crate) fn refresh_at(
 ) -> Option<Instant> {
     let expires_at = expires_at?;
     let lifetime = expires_at.saturating_duration_since(received_at);
-    let lead = margin
-        .saturating_add(jitter.mul_f64(unit.clamp(0.0, 1.0)))
-        .min(lifetime / 2);
-    Some(expires_at - lead)
+    let lead = margin.min(lifetime / 2);
+    let spread = jitter.min(lead / 2).mul_f64(unit.clamp(0.0, 1.0));
+    Some(expires_at - (lead - spread))
 }
 
 /// How long to wait after the `attempt`-th consecutive failure (1-based): exponential from
@@ -185,13 +185,13 @@ mod tests {
         let at = refresh_at(t0, Some(t0 + S * 3600), S * 300, S * 30, 0.0);
         assert_eq!(at, Some(t0 + S * 3300));
         let at = refresh_at(t0, Some(t0 + S * 3600), S * 300, S * 30, 1.0);
-        assert_eq!(at, Some(t0 + S * 3270));
+        assert_eq!(at, Some(t0 + S * 3330));
     }
 
     #[test]
     fn refresh_margin_is_capped_at_half_the_lifetime() {
         let t0 = Instant::now();
-        let at = refresh_at(t0, Some(t0 + S * 60), S * 300, S * 30, 0.5);
+        let at = refresh_at(t0, Some(t0 + S * 60), S * 300, S * 30, 0.0);
         assert_eq!(at, Some(t0 + S * 30));
         let at = refresh_at(t0, Some(t0), S * 300, S * 30, 0.5);
         assert_eq!(at, Some(t0));
@@ -199,12 +199,26 @@ mod tests {
     }
 
     #[test]
-    fn jitter_spreads_refreshes_within_bounds() {
+    fn jitter_spreads_refreshes_within_bounds_for_every_lifetime() {
         let t0 = Instant::now();
-        let exp = t0 + S * 3600;
-        for i in 0..=100 {
-            let at = refresh_at(t0, Some(exp), S * 300, S * 30, f64::from(i) / 100.0).unwrap();
-            assert!(at >= exp - S * 330 && at <= exp - S * 300);
+        for (lifetime, lead, spread) in [
+            (3600, 300, 30),
+            (600, 300, 30),
+            (300, 150, 30),
+            (60, 30, 15),
+        ] {
+            let exp = t0 + S * lifetime;
+            let at = |unit| refresh_at(t0, Some(exp), S * 300, S * 30, unit).unwrap();
+            assert_eq!(at(0.0), exp - S * lead, "{lifetime}");
+            assert_eq!(at(1.0), exp - S * (lead - spread), "{lifetime}");
+            for i in 0..=100 {
+                let at = at(f64::from(i) / 100.0);
+                assert!(at >= exp - S * lead && at <= exp - S * (lead - spread));
+                assert!(
+                    at >= t0 + S * lifetime / 2,
+                    "never before half the lifetime"
+                );
+            }
         }
     }
 

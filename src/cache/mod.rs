@@ -3,38 +3,39 @@
 //!
 //! # How it works
 //!
-//! - The current token lives in an [`ArcSwapOption`], with its `Authorization` header value
-//!   built once. A request loads it lock-free; while the token's `fresh` flag is set it uses it
-//!   at once: no lock, no clock read, no allocation, no `.await`.
-//! - A timer clears `fresh` when the token enters its refresh window. The next request then
-//!   takes the slow path: it reads the clock, locks `state` briefly and asks the pure function
-//!   `decision::decide` whether to use the token, use it and start a background refresh, wait
-//!   for a fetch, start one, or fail fast with the last error while backing off.
+//! - The current token lives in an [`ArcSwapOption`](arc_swap::ArcSwapOption), with its
+//!   `Authorization` header value built once. Each service keeps an `arc_swap::Cache` of it, so
+//!   a request compares one pointer, checks that the token is fresh (a flag and a coarse clock
+//!   read of a few nanoseconds), and clones the header: no lock, no allocation, no `.await`.
+//! - When the token enters its refresh window, the next request takes the slow path: it reads
+//!   the clock, locks the state briefly and asks the pure function `decision::decide` whether
+//!   to use the token, use it and start a background refresh, wait for a fetch, start one, or
+//!   fail fast with the last error while backing off.
 //! - A fetch runs in its own Tokio task, so it finishes for everyone even if the request that
-//!   started it is dropped. Waiters share its result through a [`Shared`] future.
+//!   started it is dropped. Waiters share its result through a `Shared` future.
 
+mod core;
 mod decision;
 
 use std::fmt;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
 use futures_util::FutureExt;
-use futures_util::future::{BoxFuture, Shared};
-use http::HeaderValue;
 use tokio::time::Instant;
 
 use crate::error::{TokenError, TokenErrorKind};
 use crate::source::TokenSource;
 use crate::token::Token;
-use decision::{Decision, Timing, backoff, decide, refresh_at};
+use core::{ClearFetch, Config, Fetch, State, later, lock};
+pub(crate) use core::{Core, Entry, FetchFuture, FetchResult, Slot, View, report_unauthorized};
+use decision::{Decision, decide};
 
 /// Default time before expiry at which a token is refreshed (capped at half its lifetime).
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
-/// Default upper bound of the random amount added to the refresh margin.
+/// Default upper bound of the random delay added to the refresh time (at most half the lead).
 pub const DEFAULT_REFRESH_JITTER: Duration = Duration::from_secs(30);
 /// Default wait after the first failed fetch; it doubles with each failure after that.
 pub const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
@@ -44,249 +45,18 @@ pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(5 * 60);
 /// Default time a fetch may take before it fails with [`TokenErrorKind::Timeout`].
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default shortest time between two tokens dropped because of `401` answers.
+pub const DEFAULT_INVALIDATION_COOLDOWN: Duration = Duration::from_secs(5);
 
-/// A cached token with its prebuilt header value.
-pub(crate) struct Entry {
-    pub(crate) token: Token,
-    /// `Authorization: Bearer <token>`, marked sensitive; cloned into every request.
-    pub(crate) header: HeaderValue,
-    /// Identifies this token for invalidation ("drop it only if it is still the cached one").
-    pub(crate) generation: u64,
-    timing: Timing,
-    /// True until the token enters its refresh window; the hot path trusts it without reading
-    /// the clock. Cleared by the refresh timer. Lock-free; never waited on.
-    fresh: AtomicBool,
-}
-
-impl Entry {
-    pub(crate) fn is_fresh(&self) -> bool {
-        self.fresh.load(Ordering::Relaxed)
-    }
-}
-
-type FetchResult = Result<Arc<Entry>, TokenError>;
-/// A running fetch; every waiter holds a clone and gets the same result.
-pub(crate) type FetchFuture = Shared<BoxFuture<'static, FetchResult>>;
+/// Extra time a waiter gives a fetch beyond its timeout before giving up on it.
+const FETCH_GRACE: Duration = Duration::from_secs(1);
 
 /// What the slow path found.
 pub(crate) enum Acquired {
     Ready(Arc<Entry>),
-    Wait(FetchFuture),
+    /// Wait for this fetch, but not past the instant.
+    Wait(FetchFuture, Instant),
     Failed(TokenError),
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Config {
-    refresh_margin: Duration,
-    refresh_jitter: Duration,
-    initial_backoff: Duration,
-    max_backoff: Duration,
-    max_retry_after: Duration,
-    fetch_timeout: Duration,
-}
-
-/// The parts of the cache that do not depend on the source's type.
-pub(crate) struct Core {
-    /// The current token. Read lock-free by every request; replaced only with `state` locked.
-    current: ArcSwapOption<Entry>,
-    /// Fetch coordination. Locked briefly on the slow path; never held across `.await`.
-    state: Mutex<State>,
-    config: Config,
-    stats: Counters,
-}
-
-#[derive(Default)]
-struct State {
-    /// Counter behind `Entry::generation` and fetch ids.
-    next_id: u64,
-    /// The fetch that is running, with its id.
-    fetching: Option<(u64, FetchFuture)>,
-    /// The last fetch failed: its error, when the next may start, and how many failed in a row.
-    failure: Option<Failure>,
-    /// The timer that will clear the current token's `fresh` flag.
-    refresh_timer: Option<tokio::task::AbortHandle>,
-}
-
-struct Failure {
-    error: TokenError,
-    retry_at: Instant,
-    attempts: u32,
-}
-
-/// Slow-path counters; the hot path never touches them.
-#[derive(Default)]
-struct Counters {
-    fetches: AtomicU64,
-    failures: AtomicU64,
-    early_refreshes: AtomicU64,
-    waits: AtomicU64,
-    fail_fast: AtomicU64,
-    invalidations: AtomicU64,
-}
-
-/// What a cache has done so far (see [`TokenCache::stats`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CacheStats {
-    /// Calls to the token source.
-    pub fetches: u64,
-    /// Calls to the token source that failed.
-    pub failures: u64,
-    /// Fetches started in the background while the cached token was still valid.
-    pub early_refreshes: u64,
-    /// Requests that found no usable token and waited for a fetch.
-    pub waits: u64,
-    /// Requests that failed at once with the last error while backing off.
-    pub fail_fast: u64,
-    /// Tokens dropped because a response said they were refused (or by [`TokenCache::invalidate`]).
-    pub invalidations: u64,
-}
-
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    // A panic while locked leaves `State` consistent (every write is a single assignment).
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-impl Core {
-    /// The cached token if it is fresh: the hot path.
-    #[inline]
-    pub(crate) fn fresh(&self) -> Option<arc_swap::Guard<Option<Arc<Entry>>>> {
-        let guard = self.current.load();
-        match &*guard {
-            Some(entry) if entry.is_fresh() => Some(guard),
-            _ => None,
-        }
-    }
-
-    /// Drops the cached token if it is still the one with `generation`.
-    pub(crate) fn invalidate(&self, generation: u64) -> bool {
-        let _state = lock(&self.state);
-        let current = self.current.load();
-        if current.as_ref().is_some_and(|e| e.generation == generation) {
-            self.current.store(None);
-            self.stats.invalidations.fetch_add(1, Ordering::Relaxed);
-            true
-        } else {
-            false
-        }
-    }
-
-    /// Stores the outcome of fetch `id` and returns what its waiters get.
-    fn complete(self: &Arc<Self>, id: u64, result: Result<Token, TokenError>) -> FetchResult {
-        let now = Instant::now();
-        let mut state = lock(&self.state);
-        if state.fetching.as_ref().is_some_and(|(f, _)| *f == id) {
-            state.fetching = None;
-        }
-        let result = result.and_then(|token| self.entry(token, now, &mut state));
-        match result {
-            Ok(entry) => {
-                state.failure = None;
-                self.current.store(Some(Arc::clone(&entry)));
-                if let Some(old) = state.refresh_timer.take() {
-                    old.abort();
-                }
-                if let Some(at) = entry.timing.refresh_at.filter(|_| entry.is_fresh()) {
-                    let timer =
-                        tokio::spawn(mark_stale_at(Arc::downgrade(self), at, entry.generation));
-                    state.refresh_timer = Some(timer.abort_handle());
-                }
-                Ok(entry)
-            }
-            Err(error) => {
-                self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                let attempts = state.failure.as_ref().map_or(0, |f| f.attempts) + 1;
-                let c = &self.config;
-                let delay = backoff(
-                    attempts,
-                    c.initial_backoff,
-                    c.max_backoff,
-                    error.retry_after(),
-                    c.max_retry_after,
-                    fastrand::f64(),
-                );
-                state.failure = Some(Failure {
-                    error: error.clone(),
-                    retry_at: now + delay,
-                    attempts,
-                });
-                Err(error)
-            }
-        }
-    }
-
-    /// Checks a fetched token and builds its entry.
-    fn entry(&self, token: Token, now: Instant, state: &mut State) -> FetchResult {
-        let header = token.header_value()?;
-        if token.is_expired_at(now) {
-            return Err(TokenError::new(
-                TokenErrorKind::InvalidToken,
-                format!(
-                    "the token source returned a token (fingerprint {}) that had already expired",
-                    token.fingerprint()
-                ),
-            )
-            .with_hint("check the token lifetime the server reports (`expires_in`)"));
-        }
-        let c = &self.config;
-        let timing = Timing {
-            refresh_at: refresh_at(
-                token.received_at(),
-                token.expires_at(),
-                c.refresh_margin,
-                c.refresh_jitter,
-                fastrand::f64(),
-            ),
-            expires_at: token.expires_at(),
-        };
-        state.next_id += 1;
-        // Warm the header's shared buffer so that cloning it on the hot path never allocates.
-        drop(header.clone());
-        Ok(Arc::new(Entry {
-            fresh: AtomicBool::new(timing.is_fresh_at(now)),
-            token,
-            header,
-            generation: state.next_id,
-            timing,
-        }))
-    }
-}
-
-/// Clears the `fresh` flag of token `generation` at `at`.
-///
-/// Should the timer die first (its runtime shut down while another runtime still uses the
-/// cache), the flag is cleared then: requests fall back to the slow path, which reads the
-/// clock, rather than trust a flag that nothing will clear.
-async fn mark_stale_at(core: Weak<Core>, at: Instant, generation: u64) {
-    let _stale = MarkStaleOnDrop { core, generation };
-    tokio::time::sleep_until(at).await;
-}
-
-struct MarkStaleOnDrop {
-    core: Weak<Core>,
-    generation: u64,
-}
-
-impl Drop for MarkStaleOnDrop {
-    fn drop(&mut self) {
-        if let Some(core) = self.core.upgrade()
-            && let Some(entry) = &*core.current.load()
-            && entry.generation == self.generation
-        {
-            entry.fresh.store(false, Ordering::Relaxed);
-        }
-    }
-}
-
-impl Drop for Core {
-    fn drop(&mut self) {
-        // Don't leave a timer sleeping for a cache that is gone.
-        if let Some(timer) = lock(&self.state).refresh_timer.take() {
-            timer.abort();
-        }
-    }
 }
 
 pub(crate) struct Inner<S> {
@@ -346,6 +116,7 @@ impl<S: TokenSource + 'static> TokenCache<S> {
                 max_backoff: DEFAULT_MAX_BACKOFF,
                 max_retry_after: DEFAULT_MAX_RETRY_AFTER,
                 fetch_timeout: DEFAULT_FETCH_TIMEOUT,
+                invalidation_cooldown: DEFAULT_INVALIDATION_COOLDOWN,
             },
         }
     }
@@ -355,6 +126,11 @@ impl<S: TokenSource + 'static> TokenCache<S> {
         let core = &self.inner.core;
         let now = Instant::now();
         let mut state = lock(&core.state);
+        // A fetch past its deadline is given up on (its task may sit on a runtime that is no
+        // longer driven); the next decision starts another.
+        if state.fetching.as_ref().is_some_and(|f| f.give_up_at <= now) {
+            state.fetching = None;
+        }
         let entry = core.current.load_full();
         let decision = decide(
             now,
@@ -367,13 +143,13 @@ impl<S: TokenSource + 'static> TokenCache<S> {
             (Decision::UseAndRefresh, Some(entry)) => {
                 core.stats.early_refreshes.fetch_add(1, Ordering::Relaxed);
                 // Should the task fail to start, the current token is still good to use.
-                let _ = self.start_fetch(&mut state);
+                let _ = self.start_fetch(&mut state, now);
                 Acquired::Ready(entry)
             }
             (Decision::Wait, _) => match &state.fetching {
-                Some((_, fetch)) => {
+                Some(fetch) => {
                     core.stats.waits.fetch_add(1, Ordering::Relaxed);
-                    Acquired::Wait(fetch.clone())
+                    Acquired::Wait(fetch.future.clone(), fetch.give_up_at)
                 }
                 None => Acquired::Failed(no_fetch()),
             },
@@ -387,8 +163,8 @@ impl<S: TokenSource + 'static> TokenCache<S> {
             // `StartAndWait`, and the (impossible) use of a missing token.
             (_, _) => {
                 core.stats.waits.fetch_add(1, Ordering::Relaxed);
-                match self.start_fetch(&mut state) {
-                    Ok(fetch) => Acquired::Wait(fetch),
+                match self.start_fetch(&mut state, now) {
+                    Ok((fetch, give_up_at)) => Acquired::Wait(fetch, give_up_at),
                     Err(error) => Acquired::Failed(error),
                 }
             }
@@ -396,7 +172,11 @@ impl<S: TokenSource + 'static> TokenCache<S> {
     }
 
     /// Starts a fetch in its own task, so it completes even if every waiter goes away.
-    fn start_fetch(&self, state: &mut State) -> Result<FetchFuture, TokenError> {
+    fn start_fetch(
+        &self,
+        state: &mut State,
+        now: Instant,
+    ) -> Result<(FetchFuture, Instant), TokenError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             TokenError::new(
                 TokenErrorKind::Configuration,
@@ -407,14 +187,17 @@ impl<S: TokenSource + 'static> TokenCache<S> {
         state.next_id += 1;
         let id = state.next_id;
         let inner = Arc::clone(&self.inner);
+        // Made before the task is spawned, so that even a task dropped before it ever runs
+        // stops counting as a running fetch.
+        let clear = ClearFetch {
+            core: Arc::clone(&inner.core),
+            id,
+        };
+        let fetch_timeout = inner.core.config.fetch_timeout;
         let task = runtime.spawn(async move {
-            // Whatever happens to this task, the fetch stops counting as running.
-            let _clear = ClearFetch {
-                core: &inner.core,
-                id,
-            };
+            let _clear = clear;
             let outcome = tokio::time::timeout(
-                inner.core.config.fetch_timeout,
+                fetch_timeout,
                 AssertUnwindSafe(inner.source.token()).catch_unwind(),
             )
             .await;
@@ -424,56 +207,76 @@ impl<S: TokenSource + 'static> TokenCache<S> {
                     TokenErrorKind::Other,
                     "the token source panicked",
                 )),
-                Err(_elapsed) => Err(TokenError::new(
-                    TokenErrorKind::Timeout,
-                    format!(
-                        "the token source gave no answer within {:?}",
-                        inner.core.config.fetch_timeout
-                    ),
-                )
-                .with_hint("check that the token endpoint is reachable, or raise `fetch_timeout`")),
+                Err(_elapsed) => Err(timeout_error(fetch_timeout)),
             };
             inner.core.complete(id, result)
         });
-        let fetch = async move {
+        let future: FetchFuture = async move {
             task.await.unwrap_or_else(|_| {
                 Err(TokenError::new(
                     TokenErrorKind::Other,
-                    "the token fetch was cancelled (the Tokio runtime shut down)",
+                    "the token fetch was cancelled (its Tokio runtime shut down)",
                 ))
             })
         }
         .boxed()
         .shared();
-        state.fetching = Some((id, fetch.clone()));
+        let give_up_at = later(now, fetch_timeout.saturating_add(FETCH_GRACE));
+        state.fetching = Some(Fetch {
+            id,
+            give_up_at,
+            future: future.clone(),
+        });
         self.inner
             .core
             .stats
             .fetches
             .fetch_add(1, Ordering::Relaxed);
-        Ok(fetch)
+        Ok((future, give_up_at))
     }
 
     /// A usable token: the cached one, or the result of a fetch.
     pub(crate) async fn entry(&self) -> FetchResult {
-        if let Some(guard) = self.inner.core.fresh()
-            && let Some(entry) = &*guard
+        if let Some(entry) = &*self.inner.core.current.load()
+            && entry.is_fresh()
         {
             return Ok(Arc::clone(entry));
         }
         match self.acquire() {
             Acquired::Ready(entry) => Ok(entry),
-            Acquired::Wait(fetch) => fetch.await,
+            Acquired::Wait(fetch, give_up_at) => {
+                wait(fetch, give_up_at, self.inner.core.config.fetch_timeout).await
+            }
             Acquired::Failed(error) => Err(error),
         }
     }
+}
+
+/// Waits for `fetch`, but not past `give_up_at` (when a timer is available).
+async fn wait(fetch: FetchFuture, give_up_at: Instant, fetch_timeout: Duration) -> FetchResult {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return fetch.await;
+    }
+    tokio::time::timeout_at(give_up_at, fetch)
+        .await
+        .unwrap_or_else(|_| Err(timeout_error(fetch_timeout)))
+}
+
+pub(crate) fn timeout_error(fetch_timeout: Duration) -> TokenError {
+    TokenError::new(
+        TokenErrorKind::Timeout,
+        format!("the token source gave no answer within {fetch_timeout:?}"),
+    )
+    .with_hint("check that the token endpoint is reachable, or raise `fetch_timeout`")
 }
 
 impl<S> TokenCache<S> {
     /// Drops the cached token if it is still `token`, so the next request fetches a new one.
     ///
     /// Returns whether it was dropped. A token that was already replaced is left alone, so many
-    /// callers reporting the same bad token cause one new fetch, not one each.
+    /// callers reporting the same bad token cause one new fetch, not one each. (The layer does
+    /// this itself on `401`, at most once per
+    /// [`invalidation_cooldown`](TokenCacheBuilder::invalidation_cooldown).)
     pub fn invalidate(&self, token: &Token) -> bool {
         use secrecy::ExposeSecret;
         let generation = match &*self.inner.core.current.load() {
@@ -485,7 +288,7 @@ impl<S> TokenCache<S> {
             }
             _ => return false,
         };
-        self.inner.core.invalidate(generation)
+        self.inner.core.invalidate(generation, false)
     }
 
     /// What the cache has done so far.
@@ -506,25 +309,15 @@ impl<S> TokenCache<S> {
     pub fn source(&self) -> &S {
         &self.inner.source
     }
+
+    /// A per-service view of the current token for the hot path.
+    pub(crate) fn view(&self) -> View {
+        arc_swap::Cache::new(Slot(Arc::clone(&self.inner.core)))
+    }
 }
 
 fn no_fetch() -> TokenError {
     TokenError::new(TokenErrorKind::Other, "no token and no fetch to wait for")
-}
-
-/// Clears `State::fetching` when a fetch task ends, however it ends.
-struct ClearFetch<'a> {
-    core: &'a Core,
-    id: u64,
-}
-
-impl Drop for ClearFetch<'_> {
-    fn drop(&mut self) {
-        let mut state = lock(&self.core.state);
-        if state.fetching.as_ref().is_some_and(|(f, _)| *f == self.id) {
-            state.fetching = None;
-        }
-    }
 }
 
 impl<S: TokenSource + 'static> TokenSource for TokenCache<S> {
@@ -542,6 +335,24 @@ impl<S> fmt::Debug for TokenCache<S> {
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
+}
+
+/// What a cache has done so far (see [`TokenCache::stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Calls to the token source.
+    pub fetches: u64,
+    /// Calls to the token source that failed.
+    pub failures: u64,
+    /// Fetches started in the background while the cached token was still valid.
+    pub early_refreshes: u64,
+    /// Requests that found no usable token and waited for a fetch.
+    pub waits: u64,
+    /// Requests that failed at once with the last error while backing off.
+    pub fail_fast: u64,
+    /// Tokens dropped because a response said they were refused (or by [`TokenCache::invalidate`]).
+    pub invalidations: u64,
 }
 
 /// Settings of a [`TokenCache`]; see [`TokenCache::builder`].
@@ -571,8 +382,8 @@ impl<S: TokenSource + 'static> TokenCacheBuilder<S> {
         self
     }
 
-    /// Upper bound of a random amount added to the margin, so a fleet does not refresh in
-    /// lockstep. Default: [`DEFAULT_REFRESH_JITTER`] (30 seconds).
+    /// Upper bound of a random delay added to the refresh time (at most half the lead), so a
+    /// fleet does not refresh in lockstep. Default: [`DEFAULT_REFRESH_JITTER`] (30 seconds).
     pub fn refresh_jitter(mut self, jitter: Duration) -> Self {
         self.config.refresh_jitter = jitter;
         self
@@ -599,16 +410,19 @@ impl<S: TokenSource + 'static> TokenCacheBuilder<S> {
         self
     }
 
+    /// Shortest time between two tokens dropped because of `401` answers, so an API that
+    /// refuses every token (wrong audience, client not allow-listed) does not cause a token
+    /// request per API request. Default: [`DEFAULT_INVALIDATION_COOLDOWN`] (5 seconds).
+    pub fn invalidation_cooldown(mut self, cooldown: Duration) -> Self {
+        self.config.invalidation_cooldown = cooldown;
+        self
+    }
+
     /// The cache.
     pub fn build(self) -> TokenCache<S> {
         TokenCache {
             inner: Arc::new(Inner {
-                core: Arc::new(Core {
-                    current: ArcSwapOption::empty(),
-                    state: Mutex::new(State::default()),
-                    config: self.config,
-                    stats: Counters::default(),
-                }),
+                core: Core::new(self.config),
                 source: self.source,
             }),
         }

@@ -1,0 +1,342 @@
+//! The parts of the cache that do not depend on the source's type: the current token, the fetch
+//! coordination state, the refresh timer, and the registry that lets a response report a `401`
+//! without holding a reference to the cache.
+
+use std::collections::BTreeMap;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use futures_util::future::{BoxFuture, Shared};
+use http::HeaderValue;
+use tokio::time::Instant;
+
+use super::decision::{Timing, backoff, refresh_at};
+use crate::error::{TokenError, TokenErrorKind};
+use crate::token::Token;
+
+/// Longest delay ever added to an `Instant`, so deadline arithmetic cannot overflow.
+const MAX_DELAY: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+
+/// `at + delay`, saturating far in the future instead of overflowing.
+pub(crate) fn later(at: Instant, delay: Duration) -> Instant {
+    at.checked_add(delay.min(MAX_DELAY))
+        .unwrap_or(at + Duration::from_secs(24 * 60 * 60))
+}
+
+/// A cached token with its prebuilt header value.
+pub(crate) struct Entry {
+    pub(crate) token: Token,
+    /// `Authorization: Bearer <token>`, marked sensitive; cloned into every request.
+    pub(crate) header: HeaderValue,
+    /// Identifies this token for invalidation ("drop it only if it is still the cached one").
+    pub(crate) generation: u64,
+    pub(crate) timing: Timing,
+    /// Cleared by the refresh timer when the token enters its refresh window. Follows Tokio's
+    /// clock (paused in tests). Lock-free; never waited on.
+    fresh: AtomicBool,
+    /// The same deadline on the coarse monotonic clock (a few ms resolution, a few ns to read):
+    /// the hot path checks it too, so a token is never trusted past its refresh deadline even
+    /// when the timer cannot fire (its runtime is not being driven).
+    fresh_until: Option<coarsetime::Instant>,
+}
+
+impl Entry {
+    /// Whether the hot path may use this token without asking the slow path.
+    #[inline]
+    pub(crate) fn is_fresh(&self) -> bool {
+        self.fresh.load(Ordering::Relaxed)
+            && self
+                .fresh_until
+                .is_none_or(|until| coarsetime::Instant::now() < until)
+    }
+}
+
+pub(crate) type FetchResult = Result<Arc<Entry>, TokenError>;
+/// A running fetch; every waiter holds a clone and gets the same result.
+pub(crate) type FetchFuture = Shared<BoxFuture<'static, FetchResult>>;
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Config {
+    pub(crate) refresh_margin: Duration,
+    pub(crate) refresh_jitter: Duration,
+    pub(crate) initial_backoff: Duration,
+    pub(crate) max_backoff: Duration,
+    pub(crate) max_retry_after: Duration,
+    pub(crate) fetch_timeout: Duration,
+    pub(crate) invalidation_cooldown: Duration,
+}
+
+/// A fetch in progress.
+pub(crate) struct Fetch {
+    pub(crate) id: u64,
+    /// After this, waiters give up and the next caller starts a new fetch (the task that runs
+    /// this one may sit on a runtime that is no longer driven).
+    pub(crate) give_up_at: Instant,
+    pub(crate) future: FetchFuture,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    /// Counter behind `Entry::generation` and fetch ids.
+    pub(crate) next_id: u64,
+    pub(crate) fetching: Option<Fetch>,
+    /// The last fetch failed: its error, when the next may start, and how many failed in a row.
+    pub(crate) failure: Option<Failure>,
+    /// The timer that will clear the current token's `fresh` flag.
+    refresh_timer: Option<tokio::task::AbortHandle>,
+    /// When a `401` last dropped a token.
+    last_invalidation: Option<Instant>,
+}
+
+pub(crate) struct Failure {
+    pub(crate) error: TokenError,
+    pub(crate) retry_at: Instant,
+    attempts: u32,
+}
+
+/// Slow-path counters; the hot path never touches them.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) fetches: AtomicU64,
+    pub(crate) failures: AtomicU64,
+    pub(crate) early_refreshes: AtomicU64,
+    pub(crate) waits: AtomicU64,
+    pub(crate) fail_fast: AtomicU64,
+    pub(crate) invalidations: AtomicU64,
+}
+
+pub(crate) struct Core {
+    /// Key of this cache in `REGISTRY`.
+    pub(crate) id: u64,
+    /// The current token. Read lock-free by every request; replaced only with `state` locked.
+    pub(crate) current: ArcSwapOption<Entry>,
+    /// Fetch coordination. Locked briefly on the slow path; never held across `.await`.
+    pub(crate) state: Mutex<State>,
+    pub(crate) config: Config,
+    pub(crate) stats: Counters,
+}
+
+/// Live caches by id, so that a response future carries two integers instead of a reference
+/// (a reference count shared by every request on every core). Locked only when a cache is made
+/// or dropped and when a response is a `401`; never held across `.await`.
+static REGISTRY: Mutex<BTreeMap<u64, Weak<Core>>> = Mutex::new(BTreeMap::new());
+/// Source of cache ids.
+static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(1);
+
+fn registry() -> MutexGuard<'static, BTreeMap<u64, Weak<Core>>> {
+    REGISTRY.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(crate) fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    // A panic while locked leaves `State` consistent (every write is a single assignment).
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Reports that a request carrying token `generation` of cache `cache_id` got a `401`.
+pub(crate) fn report_unauthorized(cache_id: u64, generation: u64) {
+    let weak = registry().get(&cache_id).cloned();
+    // Upgraded outside the registry lock: dropping the last reference runs `Core::drop`,
+    // which takes that lock.
+    if let Some(core) = weak.and_then(|w| w.upgrade()) {
+        core.invalidate(generation, true);
+    }
+}
+
+impl Core {
+    pub(crate) fn new(config: Config) -> Arc<Self> {
+        let core = Arc::new(Self {
+            id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
+            current: ArcSwapOption::empty(),
+            state: Mutex::new(State::default()),
+            config,
+            stats: Counters::default(),
+        });
+        registry().insert(core.id, Arc::downgrade(&core));
+        core
+    }
+
+    /// Drops the cached token if it is still the one with `generation`. With `cooldown`, at
+    /// most one token is dropped per `invalidation_cooldown`, so an API that refuses every
+    /// token does not cause one token request per API request.
+    pub(crate) fn invalidate(&self, generation: u64, cooldown: bool) -> bool {
+        let now = Instant::now();
+        let mut state = lock(&self.state);
+        let current = self.current.load();
+        if current.as_ref().is_none_or(|e| e.generation != generation) {
+            return false;
+        }
+        if cooldown
+            && state
+                .last_invalidation
+                .is_some_and(|at| now < later(at, self.config.invalidation_cooldown))
+        {
+            return false;
+        }
+        state.last_invalidation = Some(now);
+        self.current.store(None);
+        self.stats.invalidations.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Stores the outcome of fetch `id` and returns what its waiters get.
+    pub(crate) fn complete(
+        self: &Arc<Self>,
+        id: u64,
+        result: Result<Token, TokenError>,
+    ) -> FetchResult {
+        let now = Instant::now();
+        let mut state = lock(&self.state);
+        if state.fetching.as_ref().is_some_and(|f| f.id == id) {
+            state.fetching = None;
+        }
+        match result.and_then(|token| self.entry(token, now, &mut state)) {
+            Ok(entry) => {
+                state.failure = None;
+                self.current.store(Some(Arc::clone(&entry)));
+                if let Some(old) = state.refresh_timer.take() {
+                    old.abort();
+                }
+                if let Some(at) = entry.timing.refresh_at.filter(|_| entry.is_fresh()) {
+                    // Armed before the task is spawned: dropping the task, even unpolled,
+                    // clears the flag (see `StaleOnDrop`).
+                    let stale = StaleOnDrop {
+                        core: Arc::downgrade(self),
+                        generation: entry.generation,
+                    };
+                    let timer = tokio::spawn(async move {
+                        let _stale = stale;
+                        tokio::time::sleep_until(at).await;
+                    });
+                    state.refresh_timer = Some(timer.abort_handle());
+                }
+                Ok(entry)
+            }
+            Err(error) => {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                let attempts = state.failure.as_ref().map_or(0, |f| f.attempts) + 1;
+                let c = &self.config;
+                let delay = backoff(
+                    attempts,
+                    c.initial_backoff,
+                    c.max_backoff,
+                    error.retry_after(),
+                    c.max_retry_after,
+                    fastrand::f64(),
+                );
+                state.failure = Some(Failure {
+                    error: error.clone(),
+                    retry_at: later(now, delay),
+                    attempts,
+                });
+                Err(error)
+            }
+        }
+    }
+
+    /// Checks a fetched token and builds its entry.
+    fn entry(&self, token: Token, now: Instant, state: &mut State) -> FetchResult {
+        let header = token.header_value()?;
+        if token.is_expired_at(now) {
+            return Err(TokenError::new(
+                TokenErrorKind::InvalidToken,
+                format!(
+                    "the token source returned a token (fingerprint {}) that had already expired",
+                    token.fingerprint()
+                ),
+            )
+            .with_hint("check the token lifetime the server reports (`expires_in`)"));
+        }
+        let c = &self.config;
+        let timing = Timing {
+            refresh_at: refresh_at(
+                token.received_at(),
+                token.expires_at(),
+                c.refresh_margin,
+                c.refresh_jitter,
+                fastrand::f64(),
+            ),
+            expires_at: token.expires_at(),
+        };
+        let fresh_until = timing.refresh_at.map(|at| {
+            let left = at.saturating_duration_since(now).min(MAX_DELAY);
+            coarsetime::Instant::now() + coarsetime::Duration::from(left)
+        });
+        state.next_id += 1;
+        // Warm the header's shared buffer so that cloning it on the hot path never allocates.
+        drop(header.clone());
+        Ok(Arc::new(Entry {
+            fresh: AtomicBool::new(timing.is_fresh_at(now)),
+            fresh_until,
+            token,
+            header,
+            generation: state.next_id,
+            timing,
+        }))
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        registry().remove(&self.id);
+        // Don't leave a timer sleeping for a cache that is gone.
+        if let Some(timer) = lock(&self.state).refresh_timer.take() {
+            timer.abort();
+        }
+    }
+}
+
+/// Clears the `fresh` flag of token `generation` when dropped: when the refresh timer fires,
+/// and also when the timer task dies first (its runtime shut down while another runtime still
+/// uses the cache), so requests fall back to the slow path, which reads the clock.
+struct StaleOnDrop {
+    core: Weak<Core>,
+    generation: u64,
+}
+
+impl Drop for StaleOnDrop {
+    fn drop(&mut self) {
+        if let Some(core) = self.core.upgrade()
+            && let Some(entry) = &*core.current.load()
+            && entry.generation == self.generation
+        {
+            entry.fresh.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Clears `State::fetching` when a fetch task ends, however it ends: completed, panicked,
+/// cancelled, or dropped before it ever ran. Made before the task is spawned.
+pub(crate) struct ClearFetch {
+    pub(crate) core: Arc<Core>,
+    pub(crate) id: u64,
+}
+
+impl Drop for ClearFetch {
+    fn drop(&mut self) {
+        let mut state = lock(&self.core.state);
+        if state.fetching.as_ref().is_some_and(|f| f.id == self.id) {
+            state.fetching = None;
+        }
+    }
+}
+
+/// The current-token slot of a cache, for a per-service `arc_swap::Cache`: the hot path then
+/// compares one pointer instead of taking and releasing a hazard slot.
+#[derive(Clone)]
+pub(crate) struct Slot(pub(crate) Arc<Core>);
+
+impl Deref for Slot {
+    type Target = ArcSwapOption<Entry>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0.current
+    }
+}
+
+/// A per-service view of the current token.
+pub(crate) type View = arc_swap::Cache<Slot, Option<Arc<Entry>>>;
