@@ -72,6 +72,7 @@ pub mod error;
 pub mod future;
 pub mod layer;
 pub mod oauth;
+pub mod providers;
 pub mod service;
 pub mod source;
 pub mod token;
