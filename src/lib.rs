@@ -68,6 +68,9 @@
 
 pub mod cache;
 mod destination;
+#[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
+pub mod emulator;
 pub mod error;
 pub mod future;
 pub mod layer;

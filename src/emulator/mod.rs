@@ -1,0 +1,338 @@
+//! A loopback emulator of the three providers' token endpoints and of a protected API, for
+//! tests, examples and demos (feature `emulator`).
+//!
+//! Each endpoint behaves as its provider documents it, quirks included:
+//!
+//! | provider | token endpoint | client auth | answers |
+//! | --- | --- | --- | --- |
+//! | Kontrolle+ | `POST /kontrolle/<tenant>/oauth2/v2.0/token` | `client_secret_post` or `private_key_jwt` | RFC 6749 JSON, JWT with `aud`/`roles`/`exp`; Entra-style errors |
+//! | Screening Eagle ID | `POST /screening-eagle/api/id/v1/auth/token` | raw HTTP Basic | JWT, `id_token`, `refresh_token`; `{"error","errorDescription"}` errors |
+//! | KPN API Store | `POST /kpn/oauth/client_credential/accesstoken?grant_type=client_credentials` | `client_secret_post` | string-typed JSON, opaque token; Apigee errors |
+//!
+//! `GET /api/<provider>/...` is a protected API: `401` for a missing, unknown or expired token
+//! (or, for Kontrolle+, a wrong audience), `403` for a Kontrolle+ token without
+//! `ProviderApi.Access`, `200` otherwise. Token requests are counted, and faults can be
+//! injected (delays, error statuses with `Retry-After`, malformed or huge bodies, dropped
+//! connections, no answer at all).
+//!
+//! ```
+//! use tower_bearer::emulator::{Emulator, Provider};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let emulator = Emulator::start().await.unwrap();
+//! let token_url = emulator.token_url(Provider::Kpn);
+//! assert!(token_url.starts_with("http://127.0.0.1:"));
+//! assert_eq!(emulator.token_requests(Provider::Kpn), 0);
+//! # }
+//! ```
+//!
+//! The emulator speaks plain HTTP on `127.0.0.1`, which the crate allows for loopback hosts.
+//! Its tokens are not signed by any real key: it is a test double, not an authorization server.
+
+mod server;
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// A provider the emulator plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Provider {
+    /// Kontrolle+ (Entra ID-style).
+    KontrollePlus,
+    /// Screening Eagle ID.
+    ScreeningEagle,
+    /// KPN API Store (Apigee).
+    Kpn,
+}
+
+impl Provider {
+    /// All three.
+    pub const ALL: [Provider; 3] = [Self::KontrollePlus, Self::ScreeningEagle, Self::Kpn];
+
+    fn slug(self) -> &'static str {
+        match self {
+            Self::KontrollePlus => "kontrolle",
+            Self::ScreeningEagle => "screening-eagle",
+            Self::Kpn => "kpn",
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::KontrollePlus => "Kontrolle+",
+            Self::ScreeningEagle => "Screening Eagle ID",
+            Self::Kpn => "KPN API Store",
+        })
+    }
+}
+
+/// A fault the next token request of a provider meets instead of (or before) its answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Answer normally, after this delay.
+    Delay(Duration),
+    /// Answer with this status and body, and a `Retry-After` in seconds if given.
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// `Retry-After`, in seconds.
+        retry_after: Option<u64>,
+        /// The body (as the provider would send it, or anything else).
+        body: String,
+    },
+    /// Answer `200` with this body (truncated JSON, HTML, wrong types, ...).
+    Body(String),
+    /// Answer `200` with a body of this many bytes.
+    Huge(usize),
+    /// Close the connection without answering.
+    Drop,
+    /// Never answer.
+    Hang,
+}
+
+/// Settings of an [`Emulator`]; see [`Emulator::builder`].
+#[derive(Clone, Debug)]
+pub struct EmulatorBuilder {
+    client_id: String,
+    client_secret: String,
+    tenant: String,
+    app_id_uri: String,
+    roles: Vec<String>,
+    token_lifetime: Duration,
+}
+
+impl EmulatorBuilder {
+    /// The client id every provider accepts. Default: `demo-client`.
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = id.into();
+        self
+    }
+
+    /// The client secret every provider accepts. Default: `demo-secret`.
+    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
+        self.client_secret = secret.into();
+        self
+    }
+
+    /// The Kontrolle+ app id URI (scope `<it>/.default`, token `aud`). Default:
+    /// `api://kontrolle-plus`.
+    pub fn app_id_uri(mut self, uri: impl Into<String>) -> Self {
+        self.app_id_uri = uri.into();
+        self
+    }
+
+    /// The roles Kontrolle+ tokens carry. Default: `["ProviderApi.Access"]`.
+    pub fn roles<I: IntoIterator<Item = S>, S: Into<String>>(mut self, roles: I) -> Self {
+        self.roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The lifetime of issued tokens (`expires_in`). Default: one hour.
+    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.token_lifetime = lifetime;
+        self
+    }
+
+    /// Starts the emulator on `127.0.0.1`, on a free port.
+    pub async fn start(self) -> std::io::Result<Emulator> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State {
+            addr,
+            config: Mutex::new(self),
+            issued: Mutex::default(),
+            faults: Mutex::default(),
+            token_requests: Default::default(),
+            api_requests: AtomicU64::new(0),
+        });
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(server::serve(listener, Arc::clone(&state), stopped));
+        Ok(Emulator {
+            state,
+            stop: Some(stop),
+            task,
+        })
+    }
+}
+
+/// What the emulator knows about a token it issued.
+#[derive(Clone, Debug)]
+pub(crate) struct Issued {
+    pub(crate) provider: Provider,
+    pub(crate) expires_at: Instant,
+    pub(crate) audience: String,
+    pub(crate) roles: Vec<String>,
+}
+
+pub(crate) struct State {
+    pub(crate) addr: SocketAddr,
+    /// Settings; locked briefly per request, never across `.await`.
+    pub(crate) config: Mutex<EmulatorBuilder>,
+    /// Tokens issued so far; locked briefly, never across `.await`.
+    pub(crate) issued: Mutex<HashMap<String, Issued>>,
+    /// Faults waiting for the next token requests; locked briefly, never across `.await`.
+    pub(crate) faults: Mutex<HashMap<Provider, VecDeque<Fault>>>,
+    pub(crate) token_requests: [AtomicU64; 3],
+    pub(crate) api_requests: AtomicU64,
+}
+
+pub(crate) fn index(provider: Provider) -> usize {
+    match provider {
+        Provider::KontrollePlus => 0,
+        Provider::ScreeningEagle => 1,
+        Provider::Kpn => 2,
+    }
+}
+
+/// A running emulator; it stops when dropped.
+pub struct Emulator {
+    state: Arc<State>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Emulator {
+    /// Settings, to start an emulator that differs from the default.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder {
+            client_id: "demo-client".to_owned(),
+            client_secret: "demo-secret".to_owned(),
+            tenant: "emulated-tenant".to_owned(),
+            app_id_uri: "api://kontrolle-plus".to_owned(),
+            roles: vec![crate::providers::PROVIDER_API_ACCESS_ROLE.to_owned()],
+            token_lifetime: Duration::from_secs(3600),
+        }
+    }
+
+    /// Starts an emulator with the default settings.
+    pub async fn start() -> std::io::Result<Self> {
+        Self::builder().start().await
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.state.addr
+    }
+
+    /// A provider's token endpoint.
+    pub fn token_url(&self, provider: Provider) -> String {
+        let base = format!("http://{}", self.state.addr);
+        match provider {
+            Provider::KontrollePlus => format!("{}/oauth2/v2.0/token", self.authority()),
+            Provider::ScreeningEagle => {
+                format!(
+                    "{}{}",
+                    self.screening_eagle_base_url(),
+                    crate::providers::SCREENING_EAGLE_TOKEN_PATH
+                )
+            }
+            Provider::Kpn => format!("{base}/kpn/oauth/client_credential/accesstoken"),
+        }
+    }
+
+    /// The Kontrolle+ authority (`<base>/kontrolle/<tenant>`).
+    pub fn authority(&self) -> String {
+        let tenant = self.config().tenant;
+        format!("http://{}/kontrolle/{tenant}", self.state.addr)
+    }
+
+    /// The Screening Eagle ID base URL.
+    pub fn screening_eagle_base_url(&self) -> String {
+        format!("http://{}/screening-eagle", self.state.addr)
+    }
+
+    /// A URL of the protected API that accepts `provider`'s tokens.
+    pub fn api_url(&self, provider: Provider, path: &str) -> String {
+        format!(
+            "http://{}/api/{}/{}",
+            self.state.addr,
+            provider.slug(),
+            path.trim_start_matches('/')
+        )
+    }
+
+    /// The client id every provider accepts.
+    pub fn client_id(&self) -> String {
+        self.config().client_id
+    }
+
+    /// The client secret every provider accepts.
+    pub fn client_secret(&self) -> String {
+        self.config().client_secret
+    }
+
+    /// The Kontrolle+ app id URI.
+    pub fn app_id_uri(&self) -> String {
+        self.config().app_id_uri
+    }
+
+    /// Token requests `provider` has received (answered or not).
+    pub fn token_requests(&self, provider: Provider) -> u64 {
+        self.state.token_requests[index(provider)].load(Ordering::SeqCst)
+    }
+
+    /// Requests the protected API has received.
+    pub fn api_requests(&self) -> u64 {
+        self.state.api_requests.load(Ordering::SeqCst)
+    }
+
+    /// Queues `fault` for `provider`'s next token request (each fault is used once, in order).
+    pub fn inject(&self, provider: Provider, fault: Fault) {
+        let mut faults = self.state.faults.lock().unwrap_or_else(|p| p.into_inner());
+        faults.entry(provider).or_default().push_back(fault);
+    }
+
+    /// Changes the lifetime of tokens issued from now on.
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        self.state
+            .config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .token_lifetime = lifetime;
+    }
+
+    /// Changes the roles of Kontrolle+ tokens issued from now on.
+    pub fn set_roles<I: IntoIterator<Item = S>, S: Into<String>>(&self, roles: I) {
+        self.state
+            .config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .roles = roles.into_iter().map(Into::into).collect();
+    }
+
+    fn config(&self) -> EmulatorBuilder {
+        self.state
+            .config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.abort();
+    }
+}
+
+impl fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Emulator")
+            .field("addr", &self.state.addr)
+            .finish_non_exhaustive()
+    }
+}

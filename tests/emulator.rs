@@ -1,0 +1,292 @@
+//! End to end over loopback HTTP: each provider's token source, against the emulator, through
+//! the layer on a hyper-util client calling the emulator's protected API.
+#![cfg(feature = "emulator")]
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tower::{Layer, ServiceExt};
+use tower_bearer::emulator::{Emulator, Fault, Provider};
+use tower_bearer::oauth::{ClientCredentials, ServiceTransport, Transport};
+use tower_bearer::providers::{KontrollePlus, Kpn, ScreeningEagle};
+use tower_bearer::{BearerTokenLayer, TokenErrorKind, TokenSource};
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+fn http_client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+fn transport() -> ServiceTransport<HttpClient, Full<Bytes>> {
+    ServiceTransport::new(http_client())
+}
+
+fn kontrolle(emulator: &Emulator, secret: &str) -> KontrollePlus {
+    KontrollePlus::new()
+        .authority(emulator.authority())
+        .client_id(emulator.client_id())
+        .client_secret(secret)
+        .app_id_uri(emulator.app_id_uri())
+}
+
+fn screening_eagle(emulator: &Emulator, secret: &str) -> ScreeningEagle {
+    ScreeningEagle::new()
+        .base_url(emulator.screening_eagle_base_url())
+        .client_id(emulator.client_id())
+        .client_secret(secret)
+        .scopes(["openid", "email", "profile", "inspect"])
+}
+
+fn kpn(emulator: &Emulator, secret: &str) -> Kpn {
+    Kpn::new()
+        .token_url(emulator.token_url(Provider::Kpn))
+        .client_id(emulator.client_id())
+        .client_secret(secret)
+}
+
+fn source(
+    emulator: &Emulator,
+    provider: Provider,
+    secret: &str,
+) -> ClientCredentials<impl Transport + use<>> {
+    match provider {
+        Provider::KontrollePlus => kontrolle(emulator, secret).build(transport()),
+        Provider::ScreeningEagle => screening_eagle(emulator, secret).build(transport()),
+        Provider::Kpn => kpn(emulator, secret).build(transport()),
+    }
+    .unwrap()
+}
+
+fn get(uri: &str) -> Request<Full<Bytes>> {
+    Request::get(uri).body(Full::default()).unwrap()
+}
+
+#[tokio::test]
+async fn every_provider_end_to_end_with_one_token_request_for_many_calls() {
+    let emulator = Emulator::start().await.unwrap();
+    for provider in Provider::ALL {
+        let layer = BearerTokenLayer::new(source(&emulator, provider, &emulator.client_secret()));
+        let api = layer.layer(http_client());
+        let mut calls = Vec::new();
+        for i in 0..200 {
+            let api = api.clone();
+            let uri = emulator.api_url(provider, &format!("items/{i}"));
+            calls.push(tokio::spawn(async move { api.oneshot(get(&uri)).await }));
+        }
+        for call in calls {
+            let response = call.await.unwrap().unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{provider}");
+        }
+        assert_eq!(emulator.token_requests(provider), 1, "{provider}");
+    }
+    assert_eq!(emulator.api_requests(), 600);
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_invalid_client_for_every_provider() {
+    let emulator = Emulator::start().await.unwrap();
+    for provider in Provider::ALL {
+        let err = source(&emulator, provider, "wrong")
+            .token()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            TokenErrorKind::InvalidClient,
+            "{provider}: {err}"
+        );
+        assert_eq!(
+            emulator.token_requests(provider),
+            1,
+            "{provider}: not retried"
+        );
+        assert!(
+            !err.to_string().contains("Wr0ng-s3cret"),
+            "{provider}: {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn kontrolle_plus_wrong_scope_and_missing_role() {
+    let emulator = Emulator::start().await.unwrap();
+    let err = KontrollePlus::new()
+        .authority(emulator.authority())
+        .client_id(emulator.client_id())
+        .client_secret(emulator.client_secret())
+        .app_id_uri("api://someone-else")
+        .build(transport())
+        .unwrap()
+        .token()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), TokenErrorKind::InvalidScope);
+    assert!(err.provider_error().unwrap().correlation_id.is_some());
+
+    // A token without ProviderApi.Access: the claims check refuses it before first use...
+    emulator.set_roles(["Reader"]);
+    let err = source(
+        &emulator,
+        Provider::KontrollePlus,
+        &emulator.client_secret(),
+    )
+    .token()
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), TokenErrorKind::InvalidToken);
+    assert!(err.to_string().contains("ProviderApi.Access"), "{err}");
+
+    // ...and without the check, the API answers 403, which never causes a refresh.
+    let layer = BearerTokenLayer::new(
+        kontrolle(&emulator, &emulator.client_secret())
+            .check_claims(false)
+            .build(transport())
+            .unwrap(),
+    );
+    let before = emulator.token_requests(Provider::KontrollePlus);
+    let api = layer.layer(http_client());
+    for _ in 0..5 {
+        let response = api
+            .clone()
+            .oneshot(get(&emulator.api_url(Provider::KontrollePlus, "x")))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    }
+    assert_eq!(emulator.token_requests(Provider::KontrollePlus), before + 1);
+}
+
+#[tokio::test]
+async fn a_token_expired_at_the_api_is_replaced_after_its_401() {
+    let emulator = Emulator::start().await.unwrap();
+    // The emulator issues 1-second tokens but the client believes they live an hour.
+    emulator.set_token_lifetime(Duration::from_secs(1));
+    let layer = BearerTokenLayer::new(tower_bearer::token_source_fn({
+        let inner = source(&emulator, Provider::Kpn, &emulator.client_secret());
+        let inner = std::sync::Arc::new(inner);
+        move || {
+            let inner = std::sync::Arc::clone(&inner);
+            async move {
+                let token = inner.token().await?;
+                Ok(token.with_expires_in(Duration::from_secs(3600)))
+            }
+        }
+    }));
+    let api = layer.layer(http_client());
+    let url = emulator.api_url(Provider::Kpn, "x");
+    assert_eq!(
+        api.clone().oneshot(get(&url)).await.unwrap().status(),
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        api.clone().oneshot(get(&url)).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    emulator.set_token_lifetime(Duration::from_secs(3600));
+    assert_eq!(
+        api.clone().oneshot(get(&url)).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(emulator.token_requests(Provider::Kpn), 2);
+    assert_eq!(layer.cache().stats().invalidations, 1);
+}
+
+#[tokio::test]
+async fn faults_are_retried_or_reported_typed() {
+    let emulator = Emulator::start().await.unwrap();
+    let p = Provider::ScreeningEagle;
+    let secret = emulator.client_secret();
+
+    // 503 with a short Retry-After, then a dropped connection: retried within the fetch.
+    emulator.inject(
+        p,
+        Fault::Status {
+            status: 503,
+            retry_after: Some(1),
+            body: r#"{"error":"Service Unavailable","errorDescription":"maintenance"}"#.into(),
+        },
+    );
+    emulator.inject(p, Fault::Drop);
+    let token = source(&emulator, p, &secret).token().await.unwrap();
+    assert!(token.id_token().is_some());
+    assert_eq!(emulator.token_requests(p), 3);
+
+    // 429 with a long Retry-After: left to the cache's backoff.
+    emulator.inject(
+        p,
+        Fault::Status {
+            status: 429,
+            retry_after: Some(120),
+            body: String::new(),
+        },
+    );
+    let err = source(&emulator, p, &secret).token().await.unwrap_err();
+    assert_eq!(err.kind(), TokenErrorKind::RateLimited);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(120)));
+
+    // Not a token response.
+    for (fault, kind) in [
+        (
+            Fault::Body("<html>login</html>".into()),
+            TokenErrorKind::MalformedResponse,
+        ),
+        (
+            Fault::Body(r#"{"access_token":"#.into()),
+            TokenErrorKind::MalformedResponse,
+        ),
+        (
+            Fault::Body(r#"{"access_token":42}"#.into()),
+            TokenErrorKind::MalformedResponse,
+        ),
+        (
+            Fault::Body(r#"{"access_token":"a\r\nb"}"#.into()),
+            TokenErrorKind::InvalidToken,
+        ),
+        (
+            Fault::Body(r#"{"access_token":"t","token_type":"mac"}"#.into()),
+            TokenErrorKind::InvalidToken,
+        ),
+        (Fault::Huge(1 << 20), TokenErrorKind::MalformedResponse),
+    ] {
+        emulator.inject(p, fault.clone());
+        let err = source(&emulator, p, &secret).token().await.unwrap_err();
+        assert_eq!(err.kind(), kind, "{fault:?}: {err}");
+    }
+
+    // No answer at all: each attempt times out.
+    emulator.inject(p, Fault::Hang);
+    emulator.inject(p, Fault::Hang);
+    let err = source(&emulator, p, &secret)
+        .attempt_timeout(Duration::from_millis(200))
+        .max_attempts(2)
+        .token()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), TokenErrorKind::Timeout);
+}
+
+#[cfg(feature = "private-key-jwt")]
+#[tokio::test]
+async fn kontrolle_plus_with_a_certificate() {
+    use tower_bearer::oauth::assertion::{Algorithm, JwtSigner};
+    let emulator = Emulator::start().await.unwrap();
+    let signer = JwtSigner::from_pem(include_str!("fixtures/rsa-pkcs8.pem"), Algorithm::Rs256)
+        .unwrap()
+        .with_certificate_pem(include_str!("fixtures/rsa-cert.pem"))
+        .unwrap();
+    let source = KontrollePlus::new()
+        .authority(emulator.authority())
+        .client_id(emulator.client_id())
+        .certificate(signer)
+        .app_id_uri(emulator.app_id_uri())
+        .build(transport())
+        .unwrap();
+    let token = source.token().await.unwrap();
+    assert!(token.is_bearer());
+}
