@@ -1,157 +1,153 @@
-//! The main demonstration: many concurrent requests through `BearerTokenLayer` across several
-//! token lifetimes, against a local token source and an in-process API that checks tokens.
+//! The main demonstration: the crate's loopback provider emulator, one layered hyper client per
+//! provider (Kontrolle+, Screening Eagle ID, KPN API Store), and many concurrent requests across
+//! several token lifetimes. It prints what happened, with tokens shown only as fingerprints.
 //!
-//! Run it with `cargo run --example quickstart`. It takes about ten seconds and needs no
-//! credentials. (Once the OAuth client-credentials flows land, it will talk to the crate's
-//! loopback provider emulator instead of a local source.)
+//! ```text
+//! cargo run --example quickstart --features emulator
+//! ```
+//!
+//! No credentials needed: the emulator plays the three token endpoints and a protected API on
+//! 127.0.0.1. Tokens live 4 seconds here, so a 12-second run spans three lifetimes.
 
-use std::collections::HashSet;
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http::{Request, Response, StatusCode};
-use tower::{ServiceBuilder, ServiceExt, service_fn};
-use tower_bearer::token::Fingerprint;
-use tower_bearer::{BearerTokenLayer, Token, TokenCache, token_source_fn};
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tower::{ServiceBuilder, ServiceExt};
+use tower_bearer::emulator::{Emulator, Provider};
+use tower_bearer::oauth::{ClientCredentials, ServiceTransport, Transport};
+use tower_bearer::providers::{KontrollePlus, Kpn, ScreeningEagle};
+use tower_bearer::{BearerTokenLayer, TokenCache, TokenSource};
 
-const TOKEN_LIFETIME: Duration = Duration::from_secs(3);
-const TOKEN_ENDPOINT_LATENCY: Duration = Duration::from_millis(150);
-const RUN_FOR: Duration = Duration::from_secs(10);
-const CLIENTS: usize = 200;
+const TOKEN_LIFETIME: Duration = Duration::from_secs(4);
+const RUN_FOR: Duration = Duration::from_secs(12);
+const CLIENTS_PER_PROVIDER: usize = 50;
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 #[tokio::main]
-async fn main() {
-    // The "token endpoint": issues a new random token after a delay, and remembers which tokens
-    // are valid so the API below can check them.
-    let issued: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let source = {
-        let issued = Arc::clone(&issued);
-        token_source_fn(move || {
-            let issued = Arc::clone(&issued);
-            async move {
-                tokio::time::sleep(TOKEN_ENDPOINT_LATENCY).await;
-                let token = format!("tok-{:032x}", fastrand::u128(..));
-                issued.lock().unwrap().insert(token.clone());
-                Ok(Token::new(token).with_expires_in(TOKEN_LIFETIME))
-            }
-        })
-    };
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let emulator = Emulator::builder()
+        .token_lifetime(TOKEN_LIFETIME)
+        .start()
+        .await?;
+    println!(
+        "emulator on {}; tokens live {TOKEN_LIFETIME:?}; {CLIENTS_PER_PROVIDER} concurrent \
+         clients per provider for {RUN_FOR:?}\n",
+        emulator.addr()
+    );
+    let http: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let transport = || ServiceTransport::new(http.clone());
+
+    let kontrolle = KontrollePlus::new()
+        .authority(emulator.authority())
+        .client_id(emulator.client_id())
+        .client_secret(emulator.client_secret())
+        .app_id_uri(emulator.app_id_uri())
+        .build(transport())?;
+    let screening_eagle = ScreeningEagle::new()
+        .base_url(emulator.screening_eagle_base_url())
+        .client_id(emulator.client_id())
+        .client_secret(emulator.client_secret())
+        .scopes(["openid", "email", "profile", "inspect"])
+        .build(transport())?;
+    let kpn = Kpn::new()
+        .token_url(emulator.token_url(Provider::Kpn))
+        .client_id(emulator.client_id())
+        .client_secret(emulator.client_secret())
+        .build(transport())?;
+
+    let (k, s, p) = tokio::join!(
+        drive(&emulator, Provider::KontrollePlus, kontrolle, &http),
+        drive(&emulator, Provider::ScreeningEagle, screening_eagle, &http),
+        drive(&emulator, Provider::Kpn, kpn, &http),
+    );
+    println!(
+        "{:<20} {:>9} {:>7} {:>8} {:>8} {:>7} {:>9} {:>9} {:>9}  current token",
+        "provider", "requests", "failed", "tokens", "refresh", "waited", "p50", "p99", "max"
+    );
+    for report in [k, s, p] {
+        println!("{report}");
+    }
+    println!(
+        "\n`tokens` counts token requests the emulator received; `refresh` those made in the \
+         background ahead of expiry; `waited` requests that had to wait for a token (only the \
+         first burst)."
+    );
+    Ok(())
+}
+
+/// Runs the clients of one provider and reports.
+async fn drive<T: Transport + 'static>(
+    emulator: &Emulator,
+    provider: Provider,
+    source: ClientCredentials<T>,
+    http: &HttpClient,
+) -> String {
     let cache = TokenCache::builder(source)
         .refresh_margin(Duration::from_secs(1))
-        .refresh_jitter(Duration::from_millis(200))
+        .refresh_jitter(Duration::from_millis(300))
         .build();
-
-    // The API: 200 for a token that was issued, 401 otherwise.
-    let api = service_fn(move |req: Request<()>| {
-        let issued = Arc::clone(&issued);
-        async move {
-            let token = req
-                .headers()
-                .get(http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .unwrap_or_default()
-                .to_owned();
-            let status = if issued.lock().unwrap().contains(&token) {
-                StatusCode::OK
-            } else {
-                StatusCode::UNAUTHORIZED
-            };
-            let mut response = Response::new(Fingerprint::of(&token).to_string());
-            *response.status_mut() = status;
-            Ok::<_, Infallible>(response)
-        }
-    });
-
     let client = ServiceBuilder::new()
         .layer(BearerTokenLayer::from_cache(cache.clone()))
-        .service(api);
-
-    println!(
-        "{CLIENTS} clients send requests for {RUN_FOR:?}; tokens live {TOKEN_LIFETIME:?}, the \
-         token endpoint takes {TOKEN_ENDPOINT_LATENCY:?}"
-    );
-    let ok = Arc::new(AtomicU64::new(0));
+        .service(http.clone());
+    let url = emulator.api_url(provider, "v1/items");
     let failed = Arc::new(AtomicU64::new(0));
-    let slowest_us = Arc::new(AtomicU64::new(0));
-    let tokens_seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..CLIENTS {
-        let client = client.clone();
-        let (ok, failed, slowest_us, tokens_seen) = (
-            Arc::clone(&ok),
+    for _ in 0..CLIENTS_PER_PROVIDER {
+        let (client, url, failed, latencies) = (
+            client.clone(),
+            url.clone(),
             Arc::clone(&failed),
-            Arc::clone(&slowest_us),
-            Arc::clone(&tokens_seen),
+            Arc::clone(&latencies),
         );
         tasks.push(tokio::spawn(async move {
             while start.elapsed() < RUN_FOR {
                 let sent = Instant::now();
-                let request = Request::get("https://api.partner.example/v1/items")
-                    .body(())
-                    .unwrap();
+                let request = Request::get(&url)
+                    .body(Full::default())
+                    .expect("valid request");
                 match client.clone().oneshot(request).await {
-                    Ok(response) if response.status() == StatusCode::OK => {
-                        ok.fetch_add(1, Ordering::Relaxed);
-                        let mut seen = tokens_seen.lock().unwrap();
-                        if seen.last() != Some(response.body()) {
-                            seen.push(response.into_body());
-                        }
-                    }
+                    Ok(response) if response.status() == StatusCode::OK => {}
                     _ => {
                         failed.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                let micros = sent.elapsed().as_micros() as u64;
-                slowest_us.fetch_max(micros, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                latencies.lock().expect("not poisoned").push(sent.elapsed());
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }));
     }
-    let mut last_report = Instant::now();
-    while !tasks.iter().all(|t| t.is_finished()) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if last_report.elapsed() >= Duration::from_secs(2) {
-            last_report = Instant::now();
-            println!(
-                "  {:>4.1}s  {} requests so far, {} token requests",
-                start.elapsed().as_secs_f64(),
-                ok.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed),
-                cache.stats().fetches
-            );
-        }
-    }
     for task in tasks {
-        task.await.unwrap();
+        task.await.expect("client task");
     }
-
+    let mut latencies = std::mem::take(&mut *latencies.lock().expect("not poisoned"));
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    let ms = |d: Duration| format!("{:.2}ms", d.as_secs_f64() * 1000.0);
     let stats = cache.stats();
-    let mut distinct = tokens_seen.lock().unwrap().clone();
-    distinct.dedup();
-    let distinct: HashSet<_> = distinct.into_iter().collect();
-    println!();
-    println!("requests answered 200      {}", ok.load(Ordering::Relaxed));
-    println!(
-        "requests failed            {}",
-        failed.load(Ordering::Relaxed)
-    );
-    println!("token requests             {}", stats.fetches);
-    println!("  of which early refreshes {}", stats.early_refreshes);
-    println!("requests that waited       {}", stats.waits);
-    println!("401 invalidations          {}", stats.invalidations);
-    println!(
-        "slowest request            {:.1} ms (the first requests wait for the first token)",
-        slowest_us.load(Ordering::Relaxed) as f64 / 1000.0
-    );
-    println!(
-        "distinct tokens used       {} (shown as fingerprints: {})",
-        distinct.len(),
-        distinct.iter().cloned().collect::<Vec<_>>().join(", ")
-    );
-    if let Ok(token) = tower_bearer::TokenSource::token(&cache).await {
-        println!("current token              {token:?}");
-    }
+    let current = match cache.token().await {
+        Ok(token) => token.fingerprint().to_string(),
+        Err(e) => format!("none ({})", e.kind()),
+    };
+    format!(
+        "{:<20} {:>9} {:>7} {:>8} {:>8} {:>7} {:>9} {:>9} {:>9}  {current}",
+        provider.to_string(),
+        latencies.len(),
+        failed.load(Ordering::Relaxed),
+        emulator.token_requests(provider),
+        stats.early_refreshes,
+        stats.waits,
+        ms(at(0.5)),
+        ms(at(0.99)),
+        ms(at(1.0)),
+    )
 }
