@@ -290,3 +290,60 @@ async fn kontrolle_plus_with_a_certificate() {
     let token = source.token().await.unwrap();
     assert!(token.is_bearer());
 }
+
+#[cfg(feature = "reqwest")]
+#[tokio::test]
+async fn reqwest_transport_talks_to_every_provider_and_follows_no_redirect() {
+    use tower_bearer::oauth::ReqwestTransport;
+    let emulator = Emulator::start().await.unwrap();
+    let secret = emulator.client_secret();
+    let reqwest = || ReqwestTransport::new().unwrap();
+    let sources: Vec<tower_bearer::BoxTokenSource> = vec![
+        kontrolle(&emulator, &secret)
+            .build(reqwest())
+            .unwrap()
+            .boxed(),
+        screening_eagle(&emulator, &secret)
+            .build(reqwest())
+            .unwrap()
+            .boxed(),
+        kpn(&emulator, &secret).build(reqwest()).unwrap().boxed(),
+    ];
+    for source in &sources {
+        assert!(source.token().await.unwrap().is_bearer());
+    }
+    emulator.inject(
+        Provider::Kpn,
+        Fault::Status {
+            status: 302,
+            retry_after: None,
+            body: String::new(),
+        },
+    );
+    let err = kpn(&emulator, &secret)
+        .build(reqwest())
+        .unwrap()
+        .token()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), TokenErrorKind::Configuration);
+    assert!(err.to_string().contains("redirect"), "{err}");
+    emulator.inject(Provider::Kpn, Fault::Huge(1 << 20));
+    let err = kpn(&emulator, &secret)
+        .build(reqwest())
+        .unwrap()
+        .token()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), TokenErrorKind::MalformedResponse);
+    emulator.inject(Provider::Kpn, Fault::Drop);
+    emulator.inject(Provider::Kpn, Fault::Drop);
+    emulator.inject(Provider::Kpn, Fault::Drop);
+    let err = kpn(&emulator, &secret)
+        .build(reqwest())
+        .unwrap()
+        .token()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), TokenErrorKind::Transport, "{err}");
+}

@@ -6,7 +6,8 @@
 //! - [`request`]: a client-credentials token request ([`ClientCredentialsRequest`]);
 //! - [`client_auth`]: how the client authenticates ([`ClientAuth`]);
 //! - [`response`]: reading the answer into a [`Token`](crate::Token) or a typed error;
-//! - [`transport`]: how the request is sent ([`Transport`], [`ServiceTransport`]);
+//! - [`transport`]: how the request is sent ([`Transport`], [`ServiceTransport`]; and
+//!   `ReqwestTransport` with feature `reqwest`);
 //! - [`client`]: the flow as a [`TokenSource`](crate::TokenSource) ([`ClientCredentials`]).
 
 #[cfg(feature = "private-key-jwt")]
@@ -16,6 +17,9 @@ pub mod claims;
 pub mod client;
 pub mod client_auth;
 pub mod request;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest_transport;
 pub mod response;
 pub mod transport;
 
@@ -23,4 +27,6 @@ pub use claims::ClaimsCheck;
 pub use client::ClientCredentials;
 pub use client_auth::{AssertionContext, BasicEncoding, ClientAuth, basic_authorization};
 pub use request::{ClientCredentialsRequest, GrantTypeIn};
+#[cfg(feature = "reqwest")]
+pub use reqwest_transport::ReqwestTransport;
 pub use transport::{ServiceTransport, Transport};

@@ -309,6 +309,7 @@ fn kind_from_code(code: &str) -> Option<TokenErrorKind> {
 fn kind_from_status(status: StatusCode) -> TokenErrorKind {
     use TokenErrorKind::*;
     match status.as_u16() {
+        300..=399 => Configuration,
         400 => InvalidRequest,
         401 => InvalidClient,
         403 => UnauthorizedClient,
@@ -357,6 +358,10 @@ pub(crate) fn hint(kind: TokenErrorKind, status: StatusCode) -> &'static str {
         }
         Server => "the token endpoint failed; the request is retried with backoff",
         Timeout => "the token endpoint did not answer in time; check connectivity and timeouts",
+        Configuration if status.is_redirection() => {
+            "the token endpoint redirected, and redirects are not followed (the client secret \
+             must not travel elsewhere): use the final token URL"
+        }
         Configuration
             if status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED =>
         {
@@ -710,6 +715,7 @@ mod tests {
         assert_eq!(p.code.as_deref(), Some("Forbidden"));
         assert_eq!(p.description.as_deref(), Some("permission denied"));
         for (status, kind) in [
+            (302, TokenErrorKind::Configuration),
             (400, TokenErrorKind::InvalidRequest),
             (403, TokenErrorKind::UnauthorizedClient),
             (404, TokenErrorKind::Configuration),

@@ -1,0 +1,221 @@
+//! [`ReqwestTransport`]: token requests over reqwest with rustls (feature `reqwest`).
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{Request, Response};
+
+use crate::error::{TokenError, TokenErrorKind};
+use crate::oauth::transport::{DEFAULT_MAX_RESPONSE_BYTES, Transport};
+
+/// Default time to establish a connection to the token endpoint.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default time for a whole token request, connection to last byte.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// Sends token requests with reqwest over rustls: redirects are not followed (a redirect could
+/// carry the client secret elsewhere), connect and total timeouts apply, and the answer is read
+/// up to a size cap. Trusts the system's roots, plus any you add (a private CA).
+///
+/// Uses ring as rustls's crypto provider: if the process has no default provider yet, ring is
+/// installed as the default.
+///
+/// ```no_run
+/// use tower_bearer::oauth::ReqwestTransport;
+///
+/// let transport = ReqwestTransport::builder()
+///     .add_root_certificate_pem(&std::fs::read("corp-ca.pem").unwrap())
+///     .unwrap()
+///     .build()
+///     .unwrap();
+/// # let _ = transport;
+/// ```
+#[derive(Clone)]
+pub struct ReqwestTransport {
+    client: reqwest::Client,
+    max_response_bytes: usize,
+}
+
+impl ReqwestTransport {
+    /// A transport with the default settings.
+    pub fn new() -> Result<Self, TokenError> {
+        Self::builder().build()
+    }
+
+    /// Settings.
+    pub fn builder() -> ReqwestTransportBuilder {
+        ReqwestTransportBuilder {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: DEFAULT_REQUEST_TIMEOUT,
+            roots: Vec::new(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
+
+    /// Your own client. Configure it not to follow redirects
+    /// (`redirect(reqwest::redirect::Policy::none())`) and with timeouts.
+    pub fn from_client(client: reqwest::Client) -> Self {
+        Self {
+            client,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
+}
+
+/// Settings of a [`ReqwestTransport`].
+pub struct ReqwestTransportBuilder {
+    connect_timeout: Duration,
+    timeout: Duration,
+    roots: Vec<reqwest::Certificate>,
+    max_response_bytes: usize,
+}
+
+impl ReqwestTransportBuilder {
+    /// Time to connect. Default: [`DEFAULT_CONNECT_TIMEOUT`] (5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Time for the whole request. Default: [`DEFAULT_REQUEST_TIMEOUT`] (8 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Also trusts the certificates in this PEM (a private CA in front of the token endpoint).
+    pub fn add_root_certificate_pem(mut self, pem: &[u8]) -> Result<Self, TokenError> {
+        let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+            TokenError::new(
+                TokenErrorKind::Configuration,
+                "the root certificate is not a PEM certificate",
+            )
+            .with_hint("give the CA certificate as PEM (-----BEGIN CERTIFICATE-----)")
+            .with_source(e)
+        })?;
+        if certs.is_empty() {
+            return Err(TokenError::new(
+                TokenErrorKind::Configuration,
+                "the root certificate PEM holds no certificate",
+            ));
+        }
+        self.roots.extend(certs);
+        Ok(self)
+    }
+
+    /// Caps the size of the answer. Default: 64 KiB.
+    pub fn max_response_bytes(mut self, max: usize) -> Self {
+        self.max_response_bytes = max;
+        self
+    }
+
+    /// The transport.
+    pub fn build(self) -> Result<ReqwestTransport, TokenError> {
+        // Fails only when a provider is already installed, which is what we want then.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.timeout);
+        for root in self.roots {
+            builder = builder.add_root_certificate(root);
+        }
+        let client = builder.build().map_err(|e| {
+            TokenError::new(
+                TokenErrorKind::Configuration,
+                "the HTTP client for token requests could not be built",
+            )
+            .with_source(e)
+        })?;
+        Ok(ReqwestTransport {
+            client,
+            max_response_bytes: self.max_response_bytes,
+        })
+    }
+}
+
+impl Transport for ReqwestTransport {
+    async fn send(&self, request: Request<Vec<u8>>) -> Result<Response<Bytes>, TokenError> {
+        let request =
+            reqwest::Request::try_from(request.map(reqwest::Body::from)).map_err(|e| {
+                TokenError::new(
+                    TokenErrorKind::Configuration,
+                    "the token request could not be converted for reqwest",
+                )
+                .with_source(e)
+            })?;
+        let mut response = self.client.execute(request).await.map_err(reqwest_error)?;
+        let too_large = |status| {
+            TokenError::new(
+                TokenErrorKind::MalformedResponse,
+                format!(
+                    "the token endpoint's answer is larger than {} bytes",
+                    self.max_response_bytes
+                ),
+            )
+            .with_status(status)
+            .with_hint("check the token URL: token responses are a few kilobytes")
+        };
+        let status = response.status();
+        if response
+            .content_length()
+            .is_some_and(|n| n > self.max_response_bytes as u64)
+        {
+            return Err(too_large(status));
+        }
+        let mut answer = Response::builder()
+            .status(status)
+            .version(response.version());
+        if let Some(headers) = answer.headers_mut() {
+            *headers = response.headers().clone();
+        }
+        let mut body = BytesMut::new();
+        while let Some(chunk) = response.chunk().await.map_err(reqwest_error)? {
+            if body.len() + chunk.len() > self.max_response_bytes {
+                return Err(too_large(status));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        answer.body(body.freeze()).map_err(|e| {
+            TokenError::new(TokenErrorKind::Other, "could not rebuild the answer").with_source(e)
+        })
+    }
+}
+
+fn reqwest_error(error: reqwest::Error) -> TokenError {
+    if error.is_timeout() {
+        TokenError::new(
+            TokenErrorKind::Timeout,
+            "the token endpoint did not answer in time",
+        )
+        .with_hint("check connectivity to the token endpoint, or raise the timeouts")
+        .with_source(error)
+    } else {
+        TokenError::new(
+            TokenErrorKind::Transport,
+            "the token request did not reach the token endpoint, or its answer was lost",
+        )
+        .with_hint("check the token URL, DNS, proxies, TLS trust (root certificates) and that the endpoint is up")
+        .with_source(error)
+    }
+}
+
+impl fmt::Debug for ReqwestTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReqwestTransport")
+            .field("max_response_bytes", &self.max_response_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for ReqwestTransportBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReqwestTransportBuilder")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("roots", &self.roots.len())
+            .field("max_response_bytes", &self.max_response_bytes)
+            .finish()
+    }
+}
