@@ -347,3 +347,85 @@ async fn reqwest_transport_talks_to_every_provider_and_follows_no_redirect() {
         .unwrap_err();
     assert_eq!(err.kind(), TokenErrorKind::Transport, "{err}");
 }
+
+#[cfg(feature = "reqwest")]
+mod tls {
+    use super::*;
+    use tower_bearer::oauth::ReqwestTransport;
+
+    const CA: &str = include_str!("fixtures/ca-cert.pem");
+
+    async fn tls_emulator() -> Emulator {
+        Emulator::builder()
+            .tls(
+                include_str!("fixtures/server-cert.pem"),
+                include_str!("fixtures/server-key.pem"),
+            )
+            .unwrap()
+            .start()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_private_ca_is_trusted_once_added() {
+        let emulator = tls_emulator().await;
+        let secret = emulator.client_secret();
+        let trusting = ReqwestTransport::builder()
+            .add_root_certificate_pem(CA.as_bytes())
+            .unwrap()
+            .build()
+            .unwrap();
+        let token = kpn(&emulator, &secret)
+            .build(trusting)
+            .unwrap()
+            .token()
+            .await
+            .unwrap();
+        assert!(token.is_bearer());
+        assert!(
+            emulator
+                .token_url(Provider::Kpn)
+                .starts_with("https://localhost:")
+        );
+
+        // Without the CA: a transport error that points at TLS trust; nothing was sent.
+        let before = emulator.token_requests(Provider::Kpn);
+        let err = kpn(&emulator, &secret)
+            .build(ReqwestTransport::new().unwrap())
+            .unwrap()
+            .max_attempts(1)
+            .token()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), TokenErrorKind::Transport, "{err}");
+        assert!(err.hint().unwrap().contains("TLS trust"), "{err}");
+        assert_eq!(emulator.token_requests(Provider::Kpn), before);
+    }
+
+    #[tokio::test]
+    async fn a_certificate_for_another_name_is_refused() {
+        let emulator = tls_emulator().await;
+        // The certificate names `localhost` only; connect by IP instead.
+        let by_ip = emulator
+            .token_url(Provider::Kpn)
+            .replace("localhost", "127.0.0.1");
+        let trusting = ReqwestTransport::builder()
+            .add_root_certificate_pem(CA.as_bytes())
+            .unwrap()
+            .build()
+            .unwrap();
+        let err = Kpn::new()
+            .token_url(by_ip)
+            .client_id(emulator.client_id())
+            .client_secret(emulator.client_secret())
+            .build(trusting)
+            .unwrap()
+            .max_attempts(1)
+            .token()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), TokenErrorKind::Transport, "{err}");
+        assert_eq!(emulator.token_requests(Provider::Kpn), 0);
+    }
+}

@@ -26,7 +26,8 @@
 //! # }
 //! ```
 //!
-//! The emulator speaks plain HTTP on `127.0.0.1`, which the crate allows for loopback hosts.
+//! The emulator speaks plain HTTP on `127.0.0.1`, which the crate allows for loopback hosts, or
+//! HTTPS with a certificate you give it ([`EmulatorBuilder::tls`]), to test private CAs.
 //! Its tokens are not signed by any real key: it is a test double, not an authorization server.
 
 mod server;
@@ -104,6 +105,7 @@ pub enum Fault {
 /// Settings of an [`Emulator`]; see [`Emulator::builder`].
 #[derive(Clone, Debug)]
 pub struct EmulatorBuilder {
+    tls: Option<Arc<rustls::ServerConfig>>,
     client_id: String,
     client_secret: String,
     tenant: String,
@@ -144,11 +146,58 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Serves HTTPS with this certificate chain and key (PEM), instead of plain HTTP. URLs then
+    /// name the host `localhost`, which the certificate must cover.
+    ///
+    /// ```
+    /// use tower_bearer::emulator::Emulator;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let emulator = Emulator::builder()
+    ///     .tls(
+    ///         include_str!("../../tests/fixtures/server-cert.pem"),
+    ///         include_str!("../../tests/fixtures/server-key.pem"),
+    ///     )
+    ///     .unwrap()
+    ///     .start()
+    ///     .await
+    ///     .unwrap();
+    /// assert!(emulator.token_url(tower_bearer::emulator::Provider::Kpn).starts_with("https://localhost:"));
+    /// # }
+    /// ```
+    pub fn tls(mut self, cert_chain_pem: &str, key_pem: &str) -> std::io::Result<Self> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let invalid =
+            |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_owned());
+        let certs = CertificateDer::pem_slice_iter(cert_chain_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| invalid("the certificate chain is not PEM"))?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|_| invalid("the private key is not PEM"))?;
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(&e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| invalid(&e.to_string()))?;
+        self.tls = Some(Arc::new(config));
+        Ok(self)
+    }
+
     /// Starts the emulator on `127.0.0.1`, on a free port.
     pub async fn start(self) -> std::io::Result<Emulator> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        let base = match self.tls {
+            Some(_) => format!("https://localhost:{}", addr.port()),
+            None => format!("http://{addr}"),
+        };
+        let tls = self.tls.clone();
         let state = Arc::new(State {
+            base,
             addr,
             config: Mutex::new(self),
             issued: Mutex::default(),
@@ -157,7 +206,7 @@ impl EmulatorBuilder {
             api_requests: AtomicU64::new(0),
         });
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(server::serve(listener, Arc::clone(&state), stopped));
+        let task = tokio::spawn(server::serve(listener, tls, Arc::clone(&state), stopped));
         Ok(Emulator {
             state,
             stop: Some(stop),
@@ -177,6 +226,8 @@ pub(crate) struct Issued {
 
 pub(crate) struct State {
     pub(crate) addr: SocketAddr,
+    /// `http://127.0.0.1:<port>`, or `https://localhost:<port>` in TLS mode.
+    pub(crate) base: String,
     /// Settings; locked briefly per request, never across `.await`.
     pub(crate) config: Mutex<EmulatorBuilder>,
     /// Tokens issued so far; locked briefly, never across `.await`.
@@ -206,6 +257,7 @@ impl Emulator {
     /// Settings, to start an emulator that differs from the default.
     pub fn builder() -> EmulatorBuilder {
         EmulatorBuilder {
+            tls: None,
             client_id: "demo-client".to_owned(),
             client_secret: "demo-secret".to_owned(),
             tenant: "emulated-tenant".to_owned(),
@@ -227,7 +279,7 @@ impl Emulator {
 
     /// A provider's token endpoint.
     pub fn token_url(&self, provider: Provider) -> String {
-        let base = format!("http://{}", self.state.addr);
+        let base = &self.state.base;
         match provider {
             Provider::KontrollePlus => format!("{}/oauth2/v2.0/token", self.authority()),
             Provider::ScreeningEagle => {
@@ -244,19 +296,19 @@ impl Emulator {
     /// The Kontrolle+ authority (`<base>/kontrolle/<tenant>`).
     pub fn authority(&self) -> String {
         let tenant = self.config().tenant;
-        format!("http://{}/kontrolle/{tenant}", self.state.addr)
+        format!("{}/kontrolle/{tenant}", self.state.base)
     }
 
     /// The Screening Eagle ID base URL.
     pub fn screening_eagle_base_url(&self) -> String {
-        format!("http://{}/screening-eagle", self.state.addr)
+        format!("{}/screening-eagle", self.state.base)
     }
 
     /// A URL of the protected API that accepts `provider`'s tokens.
     pub fn api_url(&self, provider: Provider, path: &str) -> String {
         format!(
-            "http://{}/api/{}/{}",
-            self.state.addr,
+            "{}/api/{}/{}",
+            self.state.base,
             provider.slug(),
             path.trim_start_matches('/')
         )

@@ -25,9 +25,11 @@ type Answer = Response<Full<Bytes>>;
 /// Accepts connections until told to stop; dropping the `JoinSet` ends open connections.
 pub(super) async fn serve(
     listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     state: Arc<State>,
     mut stop: oneshot::Receiver<()>,
 ) {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -35,19 +37,35 @@ pub(super) async fn serve(
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let state = Arc::clone(&state);
+                let acceptor = acceptor.clone();
                 connections.spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let state = Arc::clone(&state);
-                        async move { handle(&state, req).await }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    match acceptor {
+                        Some(acceptor) => {
+                            // A client that refuses our certificate ends here.
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                connection(stream, state).await;
+                            }
+                        }
+                        None => connection(stream, state).await,
+                    }
                 });
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
+}
+
+async fn connection<I>(io: I, state: Arc<State>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let state = Arc::clone(&state);
+        async move { handle(&state, req).await }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .await;
 }
 
 /// Why a connection is closed without an answer ([`Fault::Drop`]).
@@ -196,8 +214,8 @@ fn kontrolle(state: &State, req: &TokenRequest) -> Answer {
     let client_ok = match (req.field("client_assertion"), req.field("client_secret")) {
         (Some(assertion), _) => {
             let token_url = format!(
-                "http://{}/kontrolle/{}/oauth2/v2.0/token",
-                state.addr, config.tenant
+                "{}/kontrolle/{}/oauth2/v2.0/token",
+                state.base, config.tenant
             );
             req.field("client_assertion_type")
                 == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
