@@ -203,3 +203,56 @@ async fn the_secret_is_never_a_flag_and_the_token_only_on_request() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("plain http"));
 }
+
+#[cfg(feature = "private-key-jwt")]
+#[tokio::test]
+async fn kontrolle_with_a_certificate_key() {
+    let emulator = Emulator::start().await.unwrap();
+    let authority = emulator.authority();
+    let scope = format!("{}/.default", emulator.app_id_uri());
+    let client_id = emulator.client_id();
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let key = format!("{fixtures}/rsa-pkcs8.pem");
+    let cert = format!("{fixtures}/rsa-cert.pem");
+    let args = [
+        "--provider",
+        "kontrolle",
+        "--authority",
+        &authority,
+        "--client-id",
+        &client_id,
+        "--scope",
+        &scope,
+        "--auth",
+        "private-key-jwt",
+        "--key",
+        &key,
+        "--cert",
+        &cert,
+        "--json",
+    ];
+    let output = run(&args, None).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert_eq!(stdout(&output)["claims"]["aud"], emulator.app_id_uri());
+
+    // Without --key: a usage error that says what is missing.
+    let args = [
+        "--provider",
+        "kontrolle",
+        "--authority",
+        &authority,
+        "--client-id",
+        &client_id,
+        "--scope",
+        &scope,
+        "--auth",
+        "private-key-jwt",
+    ];
+    let output = run(&args, None).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--key"));
+}
