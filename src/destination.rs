@@ -54,7 +54,9 @@ impl DestinationPolicy {
     /// its destination fixed by the inner service and is not checked.
     #[inline]
     pub(crate) fn check(&self, uri: &Uri) -> Result<Verdict, DestinationError> {
-        if self.allowed_hosts.is_none() && uri.scheme() == Some(&Scheme::HTTPS) {
+        // `scheme_str` rather than comparing `Scheme`s, whose `eq` is not inlined: `http` keeps
+        // a lower-case `https` only as its standard scheme, so this is the same test.
+        if self.allowed_hosts.is_none() && uri.scheme_str() == Some("https") {
             return Ok(Verdict::Attach);
         }
         self.check_slow(uri)

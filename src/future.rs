@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -115,53 +115,77 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        loop {
-            match this.state.as_mut().project() {
-                StateProj::Called { future, carried } => {
-                    let response = ready!(future.poll(cx)).map_err(Error::Service)?;
-                    if response.status() == StatusCode::UNAUTHORIZED
-                        && let Some((cache_id, generation)) = carried.take()
-                    {
-                        report_unauthorized(cache_id, generation);
-                    }
-                    return Poll::Ready(Ok(response));
-                }
-                StateProj::Waiting { waiting } => {
-                    let w = &mut **waiting;
-                    let entry = match w.fetch.poll_unpin(cx) {
-                        Poll::Ready(entry) => entry.map_err(Error::Token)?,
-                        Poll::Pending => {
-                            if w.deadline.is_none() && tokio::runtime::Handle::try_current().is_ok()
-                            {
-                                w.deadline = Some(Box::pin(tokio::time::sleep_until(w.give_up_at)));
-                            }
-                            if let Some(deadline) = &mut w.deadline
-                                && deadline.as_mut().poll(cx).is_ready()
-                            {
-                                return Poll::Ready(Err(Error::Token(timeout_error(
-                                    w.fetch_timeout,
-                                ))));
-                            }
-                            return Poll::Pending;
+        let mut state = self.project().state;
+        // The fast path: no loop, no state change; everything else is out of line.
+        if let StateProj::Called { future, carried } = state.as_mut().project() {
+            return poll_called(future, carried, cx);
+        }
+        poll_slow(state, cx)
+    }
+}
+
+/// Polls the inner future; on `401`, drops the token the request carried.
+#[inline(always)]
+fn poll_called<F, ResBody, E>(
+    future: Pin<&mut F>,
+    carried: &mut Option<Carried>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Response<ResBody>, Error<E>>>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    let poll = future.poll(cx);
+    if let Poll::Ready(Ok(response)) = &poll
+        && response.status() == StatusCode::UNAUTHORIZED
+        && let Some((cache_id, generation)) = carried.take()
+    {
+        report_unauthorized(cache_id, generation);
+    }
+    poll.map_err(Error::Service)
+}
+
+/// Waits for the token and sends the request, or reports why it was not sent.
+#[inline(never)]
+fn poll_slow<S, B, ResBody>(
+    mut state: Pin<&mut State<S, B>>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Response<ResBody>, Error<S::Error>>>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+{
+    loop {
+        match state.as_mut().project() {
+            StateProj::Called { future, carried } => return poll_called(future, carried, cx),
+            StateProj::Waiting { waiting } => {
+                let w = &mut **waiting;
+                let entry = match w.fetch.poll_unpin(cx) {
+                    Poll::Ready(entry) => entry.map_err(Error::Token)?,
+                    Poll::Pending => {
+                        if w.deadline.is_none() && tokio::runtime::Handle::try_current().is_ok() {
+                            w.deadline = Some(Box::pin(tokio::time::sleep_until(w.give_up_at)));
                         }
-                    };
-                    let (Some(mut service), Some(mut request)) =
-                        (w.service.take(), w.request.take())
-                    else {
-                        panic!("ResponseFuture polled after completion");
-                    };
-                    let generation = attach(&mut request, &entry);
-                    let future = service.call(request);
-                    let carried = Some((w.cache_id, generation));
-                    this.state.set(State::Called { future, carried });
-                }
-                StateProj::Failed { error } => {
-                    let error = error
-                        .take()
-                        .expect("ResponseFuture polled after completion");
-                    return Poll::Ready(Err(error));
-                }
+                        if let Some(deadline) = &mut w.deadline
+                            && deadline.as_mut().poll(cx).is_ready()
+                        {
+                            return Poll::Ready(Err(Error::Token(timeout_error(w.fetch_timeout))));
+                        }
+                        return Poll::Pending;
+                    }
+                };
+                let (Some(mut service), Some(mut request)) = (w.service.take(), w.request.take())
+                else {
+                    panic!("ResponseFuture polled after completion");
+                };
+                let generation = attach(&mut request, &entry);
+                let future = service.call(request);
+                let carried = Some((w.cache_id, generation));
+                state.set(State::Called { future, carried });
+            }
+            StateProj::Failed { error } => {
+                let error = error
+                    .take()
+                    .expect("ResponseFuture polled after completion");
+                return Poll::Ready(Err(error));
             }
         }
     }

@@ -124,6 +124,7 @@ impl<S, T> Layer<S> for BearerTokenLayer<T> {
         BearerToken {
             inner,
             view: self.cache.view(),
+            cache_id: self.cache.inner.core.id,
             cache: self.cache.clone(),
             existing: self.existing,
             destination: self.destination.clone(),

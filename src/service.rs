@@ -43,6 +43,8 @@ pub struct BearerToken<S, T> {
     pub(crate) cache: TokenCache<T>,
     /// This service's view of the current token: one pointer comparison while it is unchanged.
     pub(crate) view: View,
+    /// The cache's id, carried by each response future to report a `401`.
+    pub(crate) cache_id: u64,
     pub(crate) existing: ExistingAuthorization,
     pub(crate) destination: DestinationPolicy,
 }
@@ -53,6 +55,7 @@ impl<S, T> BearerToken<S, T> {
         Self {
             inner,
             view: cache.view(),
+            cache_id: cache.inner.core.id,
             cache,
             existing: ExistingAuthorization::default(),
             destination: DestinationPolicy::default(),
@@ -103,6 +106,7 @@ where
         self.inner.poll_ready(cx).map_err(Error::Service)
     }
 
+    #[inline]
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         if self.existing == ExistingAuthorization::Keep
             && request.headers().contains_key(AUTHORIZATION)
@@ -114,15 +118,26 @@ where
             Ok(Verdict::Skip) => return ResponseFuture::called(self.inner.call(request), None),
             Err(error) => return ResponseFuture::failed(Error::Destination(error)),
         }
-        let cache_id = self.cache.inner.core.id;
         // Fast path: a fresh token; no lock, no allocation, no `.await`.
         if let Some(entry) = self.view.load()
             && entry.is_fresh()
         {
             let generation = attach(&mut request, entry);
             let future = self.inner.call(request);
-            return ResponseFuture::called(future, Some((cache_id, generation)));
+            return ResponseFuture::called(future, Some((self.cache_id, generation)));
         }
+        self.call_slow(request)
+    }
+}
+
+impl<S, T: TokenSource + 'static> BearerToken<S, T> {
+    /// No fresh token at hand: asks the cache, which may have to fetch one.
+    #[inline(never)]
+    fn call_slow<ReqBody>(&mut self, mut request: Request<ReqBody>) -> ResponseFuture<S, ReqBody>
+    where
+        S: Service<Request<ReqBody>> + Clone,
+    {
+        let cache_id = self.cache_id;
         match self.cache.acquire() {
             Acquired::Ready(entry) => {
                 let generation = attach(&mut request, &entry);
@@ -148,6 +163,7 @@ impl<S: Clone, T> Clone for BearerToken<S, T> {
             inner: self.inner.clone(),
             cache: self.cache.clone(),
             view: self.view.clone(),
+            cache_id: self.cache_id,
             existing: self.existing,
             destination: self.destination.clone(),
         }
