@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use http::{Request, Response};
 
 use crate::error::{TokenError, TokenErrorKind};
-use crate::oauth::transport::{DEFAULT_MAX_RESPONSE_BYTES, Transport};
+use crate::oauth::transport::{DEFAULT_MAX_RESPONSE_BYTES, Transport, too_large, transport_error};
 
 /// Default time to establish a connection to the token endpoint.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -146,17 +146,7 @@ impl Transport for ReqwestTransport {
                 .with_source(e)
             })?;
         let mut response = self.client.execute(request).await.map_err(reqwest_error)?;
-        let too_large = |status| {
-            TokenError::new(
-                TokenErrorKind::MalformedResponse,
-                format!(
-                    "the token endpoint's answer is larger than {} bytes",
-                    self.max_response_bytes
-                ),
-            )
-            .with_status(status)
-            .with_hint("check the token URL: token responses are a few kilobytes")
-        };
+        let too_large = |status| too_large(self.max_response_bytes, status);
         let status = response.status();
         if response
             .content_length()
@@ -192,12 +182,7 @@ fn reqwest_error(error: reqwest::Error) -> TokenError {
         .with_hint("check connectivity to the token endpoint, or raise the timeouts")
         .with_source(error)
     } else {
-        TokenError::new(
-            TokenErrorKind::Transport,
-            "the token request did not reach the token endpoint, or its answer was lost",
-        )
-        .with_hint("check the token URL, DNS, proxies, TLS trust (root certificates) and that the endpoint is up")
-        .with_source(error)
+        transport_error(error.into())
     }
 }
 

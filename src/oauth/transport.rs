@@ -105,15 +105,7 @@ where
             .await
             .map_err(|e| {
                 if e.is::<LengthLimitError>() {
-                    TokenError::new(
-                        TokenErrorKind::MalformedResponse,
-                        format!(
-                            "the token endpoint's answer is larger than {} bytes",
-                            self.max_response_bytes
-                        ),
-                    )
-                    .with_status(status)
-                    .with_hint("check the token URL: token responses are a few kilobytes")
+                    too_large(self.max_response_bytes, status)
                 } else {
                     transport_error(e)
                 }
@@ -123,13 +115,27 @@ where
     }
 }
 
-fn transport_error(error: BoxError) -> TokenError {
+/// The token request failed on the way there or back.
+pub(crate) fn transport_error(error: BoxError) -> TokenError {
     TokenError::new(
         TokenErrorKind::Transport,
         "the token request did not reach the token endpoint, or its answer was lost",
     )
-    .with_hint("check the token URL, DNS, proxies, TLS trust and that the endpoint is up")
+    .with_hint(
+        "check the token URL, DNS, proxies, TLS trust (root certificates) and that the endpoint \
+         is up",
+    )
     .with_source(error)
+}
+
+/// The answer is larger than `max` bytes.
+pub(crate) fn too_large(max: usize, status: http::StatusCode) -> TokenError {
+    TokenError::new(
+        TokenErrorKind::MalformedResponse,
+        format!("the token endpoint's answer is larger than {max} bytes"),
+    )
+    .with_status(status)
+    .with_hint("check the token URL: token responses are a few kilobytes")
 }
 
 impl<S, ReqBody> fmt::Debug for ServiceTransport<S, ReqBody> {
