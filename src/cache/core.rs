@@ -175,9 +175,16 @@ impl Core {
                 .last_invalidation
                 .is_some_and(|at| now < later(at, self.config.invalidation_cooldown))
         {
+            tracing::debug!(
+                cache = self.id,
+                "401 within the invalidation cooldown: token kept"
+            );
             return false;
         }
         state.last_invalidation = Some(now);
+        if let Some(entry) = &*current {
+            tracing::info!(cache = self.id, token = %entry.token.fingerprint(), "token refused (401): dropped");
+        }
         self.current.store(None);
         self.stats.invalidations.fetch_add(1, Ordering::Relaxed);
         true
@@ -214,6 +221,13 @@ impl Core {
                     });
                     state.refresh_timer = Some(timer.abort_handle());
                 }
+                tracing::info!(
+                    cache = self.id,
+                    token = %entry.token.fingerprint(),
+                    lifetime_s = entry.token.lifetime().map(|l| l.as_secs()),
+                    refresh_in_s = entry.timing.refresh_at.map(|at| at.saturating_duration_since(now).as_secs()),
+                    "token stored"
+                );
                 Ok(entry)
             }
             Err(error) => {
@@ -233,6 +247,15 @@ impl Core {
                     retry_at: later(now, delay),
                     attempts,
                 });
+                tracing::warn!(
+                    cache = self.id,
+                    kind = %error.kind(),
+                    status = error.status().map(|s| s.as_u16()),
+                    failures_in_a_row = attempts,
+                    retry_in_ms = delay.as_millis() as u64,
+                    %error,
+                    "token fetch failed; backing off"
+                );
                 Err(error)
             }
         }

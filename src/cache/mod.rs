@@ -142,6 +142,7 @@ impl<S: TokenSource + 'static> TokenCache<S> {
             (Decision::Use, Some(entry)) => Acquired::Ready(entry),
             (Decision::UseAndRefresh, Some(entry)) => {
                 core.stats.early_refreshes.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(cache = core.id, token = %entry.token.fingerprint(), "early refresh");
                 // Should the task fail to start, the current token is still good to use.
                 let _ = self.start_fetch(&mut state, now);
                 Acquired::Ready(entry)
@@ -155,6 +156,7 @@ impl<S: TokenSource + 'static> TokenCache<S> {
             },
             (Decision::FailFast, _) => {
                 core.stats.fail_fast.fetch_add(1, Ordering::Relaxed);
+                tracing::trace!(cache = core.id, "no token and backing off: failing fast");
                 match &state.failure {
                     Some(failure) => Acquired::Failed(failure.error.clone()),
                     None => Acquired::Failed(no_fetch()),
@@ -194,23 +196,27 @@ impl<S: TokenSource + 'static> TokenCache<S> {
             id,
         };
         let fetch_timeout = inner.core.config.fetch_timeout;
-        let task = runtime.spawn(async move {
-            let _clear = clear;
-            let outcome = tokio::time::timeout(
-                fetch_timeout,
-                AssertUnwindSafe(inner.source.token()).catch_unwind(),
-            )
-            .await;
-            let result = match outcome {
-                Ok(Ok(result)) => result,
-                Ok(Err(_panic)) => Err(TokenError::new(
-                    TokenErrorKind::Other,
-                    "the token source panicked",
-                )),
-                Err(_elapsed) => Err(timeout_error(fetch_timeout)),
-            };
-            inner.core.complete(id, result)
-        });
+        let span = tracing::info_span!("token_fetch", cache = inner.core.id, fetch = id);
+        let task = runtime.spawn(tracing::Instrument::instrument(
+            async move {
+                let _clear = clear;
+                let outcome = tokio::time::timeout(
+                    fetch_timeout,
+                    AssertUnwindSafe(inner.source.token()).catch_unwind(),
+                )
+                .await;
+                let result = match outcome {
+                    Ok(Ok(result)) => result,
+                    Ok(Err(_panic)) => Err(TokenError::new(
+                        TokenErrorKind::Other,
+                        "the token source panicked",
+                    )),
+                    Err(_elapsed) => Err(timeout_error(fetch_timeout)),
+                };
+                inner.core.complete(id, result)
+            },
+            span,
+        ));
         let future: FetchFuture = async move {
             task.await.unwrap_or_else(|_| {
                 Err(TokenError::new(

@@ -1,6 +1,7 @@
 //! [`ClientCredentials`]: the OAuth 2.0 client-credentials flow as a [`TokenSource`], read top
 //! to bottom: build the request, send it, parse the answer, retry what is worth retrying.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
@@ -60,6 +61,7 @@ pub struct ClientCredentials<T> {
     attempt_timeout: Duration,
     max_attempts: u32,
     claims: Option<ClaimsCheck>,
+    label: Cow<'static, str>,
 }
 
 impl<T: Transport> ClientCredentials<T> {
@@ -73,7 +75,14 @@ impl<T: Transport> ClientCredentials<T> {
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             claims: None,
+            label: Cow::Borrowed("oauth2"),
         }
+    }
+
+    /// A name for this source in traces (the providers set theirs). Default: `oauth2`.
+    pub fn label(mut self, label: impl Into<Cow<'static, str>>) -> Self {
+        self.label = label.into();
+        self
     }
 
     /// Checks each new token's claims before it is used; a token that fails is not used and
@@ -152,19 +161,58 @@ impl<T: Transport> ClientCredentials<T> {
 
 impl<T: Transport> TokenSource for ClientCredentials<T> {
     async fn token(&self) -> Result<Token, TokenError> {
+        let span = tracing::info_span!(
+            "token_request",
+            provider = %self.label,
+            token_url = %self.request.token_url(),
+            client_id = %self.auth.client_id(),
+            auth = self.auth.method(),
+            scope = %self.request.requested_scopes().join(" "),
+        );
+        tracing::Instrument::instrument(self.token_with_retries(), span).await
+    }
+}
+
+impl<T: Transport> ClientCredentials<T> {
+    async fn token_with_retries(&self) -> Result<Token, TokenError> {
+        let started = Instant::now();
         let mut attempt = 1;
         loop {
             let error = match self.attempt().await {
-                Ok(token) => return Ok(token),
+                Ok(token) => {
+                    tracing::debug!(
+                        token = %token.fingerprint(),
+                        expires_in_s = token.lifetime().map(|l| l.as_secs()),
+                        attempts = attempt,
+                        duration_ms = started.elapsed().as_millis() as u64,
+                        "token issued"
+                    );
+                    return Ok(token);
+                }
                 Err(error) => self.auth.redact(error),
             };
             let wait = retry_wait(attempt, &error, fastrand::f64());
             match wait {
                 Some(wait) if attempt < self.max_attempts => {
+                    tracing::info!(
+                        attempt,
+                        kind = %error.kind(),
+                        status = error.status().map(|s| s.as_u16()),
+                        retry_in_ms = wait.as_millis() as u64,
+                        "token request failed; retrying"
+                    );
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
-                _ => return Err(error),
+                _ => {
+                    tracing::debug!(
+                        attempts = attempt,
+                        duration_ms = started.elapsed().as_millis() as u64,
+                        %error,
+                        "token request failed"
+                    );
+                    return Err(error);
+                }
             }
         }
     }
@@ -206,6 +254,7 @@ impl<T> fmt::Debug for ClientCredentials<T> {
             .field("attempt_timeout", &self.attempt_timeout)
             .field("max_attempts", &self.max_attempts)
             .field("claims", &self.claims)
+            .field("label", &self.label)
             .finish_non_exhaustive()
     }
 }

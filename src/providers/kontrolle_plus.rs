@@ -171,7 +171,7 @@ impl KontrollePlus {
         };
         let request =
             ClientCredentialsRequest::new(&token_url)?.scope(format!("{app_id_uri}/.default"));
-        let mut source = ClientCredentials::new(request, auth, transport);
+        let mut source = ClientCredentials::new(request, auth, transport).label(NAME);
         if self.check_claims.unwrap_or(true) {
             let mut check = ClaimsCheck::new().require_role(
                 self.role

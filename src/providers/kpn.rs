@@ -84,7 +84,7 @@ impl Kpn {
         let url = self.token_url.as_deref().unwrap_or(KPN_TOKEN_URL);
         let request = ClientCredentialsRequest::new(url)?.grant_type_in(GrantTypeIn::Query);
         let auth = ClientAuth::client_secret_post(client_id, secret);
-        Ok(ClientCredentials::new(request, auth, transport))
+        Ok(ClientCredentials::new(request, auth, transport).label(NAME))
     }
 }
 

@@ -104,7 +104,7 @@ impl ScreeningEagle {
         })?;
         let request = ClientCredentialsRequest::new(&token_url)?.scopes(self.scopes);
         let auth = ClientAuth::client_secret_basic_raw(client_id, secret)?;
-        Ok(ClientCredentials::new(request, auth, transport))
+        Ok(ClientCredentials::new(request, auth, transport).label(NAME))
     }
 }
 
