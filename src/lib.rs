@@ -76,6 +76,7 @@ pub mod future;
 pub mod layer;
 pub mod oauth;
 pub mod providers;
+pub mod replay;
 pub mod service;
 pub mod source;
 pub mod token;

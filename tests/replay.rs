@@ -1,0 +1,136 @@
+//! The opt-in 401 replay: once, with a fresh token, with the same body; never for 403.
+
+mod common;
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use http::{Method, Request, Response, StatusCode};
+use tower::{ServiceBuilder, ServiceExt, service_fn};
+use tower_bearer::BearerTokenLayer;
+use tower_bearer::replay::ReplayUnauthorizedLayer;
+
+/// An API that records (authorization, body) and answers `status_for(authorization)`.
+fn api(
+    log: Arc<Mutex<Vec<(String, String)>>>,
+    status_for: fn(&str) -> StatusCode,
+) -> impl tower::Service<
+    Request<String>,
+    Response = Response<()>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<()>, Infallible>> + Send,
+> + Clone
++ Send {
+    service_fn(move |req: Request<String>| {
+        let log = Arc::clone(&log);
+        async move {
+            let auth = req.headers()["authorization"].to_str().unwrap().to_owned();
+            let status = status_for(&auth);
+            log.lock().unwrap().push((auth, req.into_body()));
+            let mut response = Response::new(());
+            *response.status_mut() = status;
+            Ok::<_, Infallible>(response)
+        }
+    })
+}
+
+fn post(body: &str) -> Request<String> {
+    Request::post("https://api.example/orders")
+        .body(body.to_owned())
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_401_is_replayed_once_with_a_fresh_token_and_the_same_body() {
+    let source = Scripted::numbered(Duration::ZERO, 60 * MINUTE);
+    let log = Arc::default();
+    let client = ServiceBuilder::new()
+        .layer(ReplayUnauthorizedLayer::new())
+        .layer(BearerTokenLayer::new(source.clone()))
+        .service(api(Arc::clone(&log), |auth| {
+            if auth == "Bearer token-0" {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::OK
+            }
+        }));
+    let response = client.oneshot(post(r#"{"id":1}"#)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            ("Bearer token-0".to_owned(), r#"{"id":1}"#.to_owned()),
+            ("Bearer token-1".to_owned(), r#"{"id":1}"#.to_owned()),
+        ]
+    );
+    assert_eq!(source.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn never_more_than_once_and_never_for_403() {
+    for (status, attempts) in [(StatusCode::UNAUTHORIZED, 2), (StatusCode::FORBIDDEN, 1)] {
+        let log = Arc::default();
+        let client = ServiceBuilder::new()
+            .layer(ReplayUnauthorizedLayer::new())
+            .layer(BearerTokenLayer::new(Scripted::numbered(
+                Duration::ZERO,
+                60 * MINUTE,
+            )))
+            .service(api(
+                Arc::clone(&log),
+                if status == StatusCode::UNAUTHORIZED {
+                    |_: &str| StatusCode::UNAUTHORIZED
+                } else {
+                    |_: &str| StatusCode::FORBIDDEN
+                },
+            ));
+        let response = client.oneshot(post("x")).await.unwrap();
+        assert_eq!(response.status(), status);
+        assert_eq!(log.lock().unwrap().len(), attempts, "{status}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn idempotent_only_leaves_post_alone() {
+    let log = Arc::default();
+    let client = ServiceBuilder::new()
+        .layer(ReplayUnauthorizedLayer::new().idempotent_only())
+        .layer(BearerTokenLayer::new(Scripted::numbered(
+            Duration::ZERO,
+            60 * MINUTE,
+        )))
+        .service(api(Arc::clone(&log), |auth| {
+            if auth == "Bearer token-0" {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::OK
+            }
+        }));
+    let response = client.clone().oneshot(post("x")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(log.lock().unwrap().len(), 1);
+    // A PUT on a fresh client meeting the same refusal is replayed.
+    let log = Arc::default();
+    let client = ServiceBuilder::new()
+        .layer(ReplayUnauthorizedLayer::new().idempotent_only())
+        .layer(BearerTokenLayer::new(Scripted::numbered(
+            Duration::ZERO,
+            60 * MINUTE,
+        )))
+        .service(api(Arc::clone(&log), |auth| {
+            if auth == "Bearer token-0" {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::OK
+            }
+        }));
+    let put = Request::builder()
+        .method(Method::PUT)
+        .uri("https://api.example/orders/1")
+        .body("y".to_owned())
+        .unwrap();
+    assert_eq!(client.oneshot(put).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(log.lock().unwrap().len(), 2);
+}
