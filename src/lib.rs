@@ -67,6 +67,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cache;
+pub mod config;
 mod destination;
 #[cfg(feature = "emulator")]
 #[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]

@@ -1,0 +1,365 @@
+//! Provider configuration from serde (TOML, JSON, YAML, ...) or environment variables,
+//! mirroring the Kontrolle+ runbook template: environment, authority, token endpoint, client
+//! id, secret reference, scope, audience, required role.
+//!
+//! Secrets are never written in the configuration: it names an environment variable or a file
+//! that holds the secret. An inline secret is refused unless explicitly allowed, and is never
+//! printed. Invalid configuration fails at build time with an error that names the field.
+//!
+//! ```
+//! use tower_bearer::config::ProviderConfig;
+//!
+//! let config: ProviderConfig = serde_json::from_str(r#"{
+//!     "provider": "kontrolle",
+//!     "environment": "acceptance",
+//!     "authority": "https://login.microsoftonline.com/contoso.onmicrosoft.com",
+//!     "client_id": "6731de76-14a6-49ae-97bc-6eba6914391e",
+//!     "client_secret": { "env": "KONTROLLE_CLIENT_SECRET" },
+//!     "scope": "api://kontrolle-plus/.default",
+//!     "required_role": "ProviderApi.Access"
+//! }"#).unwrap();
+//! assert_eq!(config.environment.as_deref(), Some("acceptance"));
+//! assert!(!format!("{config:?}").contains("secret\":"));
+//! ```
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::error::{TokenError, TokenErrorKind};
+use crate::oauth::{
+    ClaimsCheck, ClientAuth, ClientCredentials, ClientCredentialsRequest, GrantTypeIn, Transport,
+};
+use crate::providers::{KontrollePlus, Kpn, ScreeningEagle};
+
+/// Which flow a configuration is for.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    /// [`KontrollePlus`].
+    Kontrolle,
+    /// [`ScreeningEagle`].
+    ScreeningEagle,
+    /// [`Kpn`].
+    Kpn,
+    /// Any RFC 6749 server: [`ClientCredentials`] with `client_secret_basic`.
+    Generic,
+}
+
+/// Where the client secret is: never the secret itself, unless explicitly allowed.
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum SecretRef {
+    /// The name of an environment variable that holds the secret.
+    Env(String),
+    /// A file that holds the secret (trailing newlines are ignored).
+    File(PathBuf),
+    /// The secret itself: refused unless [`ProviderConfig::allow_inline_secret`] is set.
+    Value(String),
+}
+
+impl fmt::Debug for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Env(name) => f.debug_tuple("Env").field(name).finish(),
+            Self::File(path) => f.debug_tuple("File").field(path).finish(),
+            Self::Value(_) => f.write_str("Value([redacted])"),
+        }
+    }
+}
+
+/// One provider's settings, as in a runbook.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ProviderConfig {
+    /// The flow.
+    pub provider: ProviderKind,
+    /// A label for the environment (`sandbox`, `acceptance`, `production`); shown in traces.
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// Kontrolle+: the authority (`https://login.microsoftonline.com/<tenant>`).
+    #[serde(default)]
+    pub authority: Option<String>,
+    /// The token endpoint (Screening Eagle: the base URL works too, see `base_url`).
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
+    /// Screening Eagle ID: the base URL.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The client id.
+    pub client_id: String,
+    /// Where the client secret is.
+    #[serde(default)]
+    pub client_secret: Option<SecretRef>,
+    /// Scopes: one string (space-separated) or a list.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub scope: Vec<String>,
+    /// The expected `aud` of the token (Kontrolle+: defaults to the app id URI).
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// A role the token must carry (Kontrolle+: defaults to `ProviderApi.Access`).
+    #[serde(default)]
+    pub required_role: Option<String>,
+    /// Accepts an inline `client_secret = { value = "..." }`. Off by default: configuration
+    /// files end up in repositories and logs.
+    #[serde(default)]
+    pub allow_inline_secret: bool,
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s.split_whitespace().map(str::to_owned).collect(),
+        OneOrMany::Many(v) => v,
+    })
+}
+
+fn invalid(field: &str, message: impl fmt::Display, fix: &'static str) -> TokenError {
+    TokenError::new(
+        TokenErrorKind::Configuration,
+        format!("configuration `{field}`: {message}"),
+    )
+    .with_hint(fix)
+}
+
+impl ProviderConfig {
+    /// Reads a configuration from environment variables named `<PREFIX>_<FIELD>`:
+    /// `PROVIDER`, `ENVIRONMENT`, `AUTHORITY`, `TOKEN_ENDPOINT`, `BASE_URL`, `CLIENT_ID`,
+    /// `CLIENT_SECRET_ENV` (the name of the variable holding the secret) or
+    /// `CLIENT_SECRET_FILE`, `SCOPE` (space-separated), `AUDIENCE`, `REQUIRED_ROLE`.
+    ///
+    /// ```no_run
+    /// use tower_bearer::config::ProviderConfig;
+    ///
+    /// // KPN_PROVIDER=kpn KPN_CLIENT_ID=... KPN_CLIENT_SECRET_ENV=KPN_SECRET KPN_SECRET=...
+    /// let config = ProviderConfig::from_env("KPN").unwrap();
+    /// # let _ = config;
+    /// ```
+    pub fn from_env(prefix: &str) -> Result<Self, TokenError> {
+        Self::from_lookup(prefix, |name| std::env::var(name).ok())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup` (a secret
+    /// manager's environment, a test's map).
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use tower_bearer::config::ProviderConfig;
+    ///
+    /// let vars = HashMap::from([
+    ///     ("KPN_PROVIDER", "kpn"),
+    ///     ("KPN_CLIENT_ID", "APP_CLIENT_ID"),
+    ///     ("KPN_CLIENT_SECRET_ENV", "KPN_SECRET"),
+    /// ]);
+    /// let config = ProviderConfig::from_lookup("KPN", |name| vars.get(name).map(|v| v.to_string())).unwrap();
+    /// assert_eq!(config.client_id, "APP_CLIENT_ID");
+    /// ```
+    pub fn from_lookup(
+        prefix: &str,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, TokenError> {
+        let var = |name: &str| -> Option<String> {
+            lookup(&format!("{prefix}_{name}")).filter(|v| !v.trim().is_empty())
+        };
+        let required = |name: &str| {
+            var(name).ok_or_else(|| {
+                invalid(
+                    &format!("{prefix}_{name}"),
+                    "is not set",
+                    "set the environment variable",
+                )
+            })
+        };
+        let provider = match required("PROVIDER")?.as_str() {
+            "kontrolle" => ProviderKind::Kontrolle,
+            "screening-eagle" => ProviderKind::ScreeningEagle,
+            "kpn" => ProviderKind::Kpn,
+            "generic" => ProviderKind::Generic,
+            other => {
+                return Err(invalid(
+                    &format!("{prefix}_PROVIDER"),
+                    format!("`{other}` is not a provider"),
+                    "use kontrolle, screening-eagle, kpn or generic",
+                ));
+            }
+        };
+        if var("CLIENT_SECRET").is_some() {
+            return Err(invalid(
+                &format!("{prefix}_CLIENT_SECRET"),
+                "holds a secret where a reference is expected",
+                "name the variable that holds the secret in <PREFIX>_CLIENT_SECRET_ENV, or a file in <PREFIX>_CLIENT_SECRET_FILE",
+            ));
+        }
+        let client_secret = match (var("CLIENT_SECRET_ENV"), var("CLIENT_SECRET_FILE")) {
+            (Some(name), None) => Some(SecretRef::Env(name)),
+            (None, Some(path)) => Some(SecretRef::File(path.into())),
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    &format!("{prefix}_CLIENT_SECRET_ENV"),
+                    "and _FILE are both set",
+                    "set only one of them",
+                ));
+            }
+        };
+        Ok(Self {
+            provider,
+            environment: var("ENVIRONMENT"),
+            authority: var("AUTHORITY"),
+            token_endpoint: var("TOKEN_ENDPOINT"),
+            base_url: var("BASE_URL"),
+            client_id: required("CLIENT_ID")?,
+            client_secret,
+            scope: var("SCOPE")
+                .map(|s| s.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default(),
+            audience: var("AUDIENCE"),
+            required_role: var("REQUIRED_ROLE"),
+            allow_inline_secret: false,
+        })
+    }
+
+    /// Reads the secret the configuration refers to.
+    fn secret(&self) -> Result<String, TokenError> {
+        let fix = "set `client_secret = { env = \"VAR\" }` or `{ file = \"path\" }`";
+        match &self.client_secret {
+            None => Err(invalid("client_secret", "is not set", fix)),
+            Some(SecretRef::Env(name)) => std::env::var(name)
+                .ok()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| {
+                    invalid(
+                        "client_secret",
+                        format!("the environment variable `{name}` is not set"),
+                        "set it (from your secret store) before starting",
+                    )
+                }),
+            Some(SecretRef::File(path)) => std::fs::read_to_string(path)
+                .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
+                .map_err(|e| {
+                    invalid(
+                        "client_secret",
+                        format!("cannot read `{}`: {e}", path.display()),
+                        "check the path and its permissions",
+                    )
+                }),
+            Some(SecretRef::Value(value)) if self.allow_inline_secret => Ok(value.clone()),
+            Some(SecretRef::Value(_)) => Err(invalid(
+                "client_secret",
+                "holds the secret itself",
+                "refer to it with `{ env = \"VAR\" }` or `{ file = \"path\" }` (or set \
+                 `allow_inline_secret = true` if you must)",
+            )),
+        }
+    }
+
+    /// The token source this configuration describes.
+    pub fn build<T: Transport>(&self, transport: T) -> Result<ClientCredentials<T>, TokenError> {
+        let secret = self.secret()?;
+        let source = match self.provider {
+            ProviderKind::Kontrolle => {
+                let app_id_uri = match self.scope.as_slice() {
+                    [one] if one.ends_with("/.default") => {
+                        one.trim_end_matches("/.default").to_owned()
+                    }
+                    _ => {
+                        return Err(invalid(
+                            "scope",
+                            format!(
+                                "Kontrolle+ needs exactly one `<app-id-uri>/.default`, got {:?}",
+                                self.scope
+                            ),
+                            "set scope = \"<app-id-uri>/.default\"",
+                        ));
+                    }
+                };
+                let mut builder = KontrollePlus::new()
+                    .client_id(&self.client_id)
+                    .client_secret(secret)
+                    .app_id_uri(app_id_uri);
+                builder = match (&self.token_endpoint, &self.authority) {
+                    (Some(url), _) => builder.token_url(url),
+                    (None, Some(authority)) => builder.authority(authority),
+                    (None, None) => {
+                        return Err(invalid(
+                            "authority",
+                            "neither `authority` nor `token_endpoint` is set",
+                            "set the authority (https://login.microsoftonline.com/<tenant>)",
+                        ));
+                    }
+                };
+                if let Some(audience) = &self.audience {
+                    builder = builder.expected_audience(audience);
+                }
+                if let Some(role) = &self.required_role {
+                    builder = builder.required_role(role);
+                }
+                builder.build(transport)?
+            }
+            ProviderKind::ScreeningEagle => {
+                let mut builder = ScreeningEagle::new()
+                    .client_id(&self.client_id)
+                    .client_secret(secret)
+                    .scopes(&self.scope);
+                builder = match (&self.token_endpoint, &self.base_url) {
+                    (Some(url), _) => builder.token_url(url),
+                    (None, Some(base)) => builder.base_url(base),
+                    (None, None) => {
+                        return Err(invalid(
+                            "base_url",
+                            "neither `base_url` nor `token_endpoint` is set",
+                            "set the Screening Eagle ID base URL",
+                        ));
+                    }
+                };
+                builder.build(transport)?
+            }
+            ProviderKind::Kpn => {
+                let mut builder = Kpn::new().client_id(&self.client_id).client_secret(secret);
+                if let Some(url) = &self.token_endpoint {
+                    builder = builder.token_url(url);
+                }
+                builder.build(transport)?
+            }
+            ProviderKind::Generic => {
+                let url = self.token_endpoint.as_deref().ok_or_else(|| {
+                    invalid("token_endpoint", "is not set", "set the token endpoint URL")
+                })?;
+                let request = ClientCredentialsRequest::new(url)
+                    .map_err(|e| invalid("token_endpoint", e.message(), "give an https:// URL"))?
+                    .grant_type_in(GrantTypeIn::Body)
+                    .scopes(&self.scope);
+                let mut source = ClientCredentials::new(
+                    request,
+                    ClientAuth::client_secret_basic(&self.client_id, secret),
+                    transport,
+                );
+                if self.audience.is_some() || self.required_role.is_some() {
+                    let mut check = ClaimsCheck::new();
+                    if let Some(audience) = &self.audience {
+                        check = check.audience(audience);
+                    }
+                    if let Some(role) = &self.required_role {
+                        check = check.require_role(role);
+                    }
+                    source = source.check_claims(check);
+                }
+                source
+            }
+        };
+        Ok(match &self.environment {
+            Some(env) => {
+                let label = format!("{:?}/{env}", self.provider).to_lowercase();
+                source.label(label)
+            }
+            None => source,
+        })
+    }
+}

@@ -1,0 +1,188 @@
+//! Provider configuration from TOML and from environment-style variables, built into token
+//! sources that work against the emulator; invalid configuration names its field.
+#![cfg(feature = "emulator")]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tower_bearer::config::ProviderConfig;
+use tower_bearer::emulator::{Emulator, Provider};
+use tower_bearer::oauth::ServiceTransport;
+use tower_bearer::{TokenErrorKind, TokenSource};
+
+fn transport() -> ServiceTransport<
+    Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    Full<Bytes>,
+> {
+    ServiceTransport::new(Client::builder(TokioExecutor::new()).build_http())
+}
+
+/// A secret file of its own for each test.
+fn secret_file(name: &str, secret: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("tower-bearer-{}-{name}", std::process::id()));
+    std::fs::write(&path, format!("{secret}\n")).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn runbooks_in_toml_build_working_sources_for_every_provider() {
+    let emulator = Emulator::start().await.unwrap();
+    let secret = secret_file("runbook", &emulator.client_secret());
+    let secret = secret.display();
+    let runbooks = [
+        (
+            Provider::KontrollePlus,
+            format!(
+                r#"
+                provider = "kontrolle"
+                environment = "acceptance"
+                authority = "{}"
+                client_id = "{}"
+                client_secret = {{ file = "{secret}" }}
+                scope = "{}/.default"
+                required_role = "ProviderApi.Access"
+                "#,
+                emulator.authority(),
+                emulator.client_id(),
+                emulator.app_id_uri()
+            ),
+        ),
+        (
+            Provider::ScreeningEagle,
+            format!(
+                r#"
+                provider = "screening-eagle"
+                base_url = "{}"
+                client_id = "{}"
+                client_secret = {{ file = "{secret}" }}
+                scope = ["openid", "email", "profile", "inspect"]
+                "#,
+                emulator.screening_eagle_base_url(),
+                emulator.client_id()
+            ),
+        ),
+        (
+            Provider::Kpn,
+            format!(
+                r#"
+                provider = "kpn"
+                environment = "sandbox"
+                token_endpoint = "{}"
+                client_id = "{}"
+                client_secret = {{ file = "{secret}" }}
+                "#,
+                emulator.token_url(Provider::Kpn),
+                emulator.client_id()
+            ),
+        ),
+    ];
+    for (provider, runbook) in runbooks {
+        let config: ProviderConfig = toml::from_str(&runbook).unwrap();
+        let token = config.build(transport()).unwrap().token().await.unwrap();
+        assert!(token.is_bearer(), "{provider}");
+        assert_eq!(emulator.token_requests(provider), 1);
+    }
+}
+
+#[tokio::test]
+async fn environment_variables_with_a_prefix() {
+    let emulator = Emulator::start().await.unwrap();
+    let secret = secret_file("env", &emulator.client_secret());
+    let vars = HashMap::from([
+        ("SE_PROVIDER".to_owned(), "screening-eagle".to_owned()),
+        (
+            "SE_BASE_URL".to_owned(),
+            emulator.screening_eagle_base_url(),
+        ),
+        ("SE_CLIENT_ID".to_owned(), emulator.client_id()),
+        (
+            "SE_CLIENT_SECRET_FILE".to_owned(),
+            secret.display().to_string(),
+        ),
+        ("SE_SCOPE".to_owned(), "openid email".to_owned()),
+    ]);
+    let config = ProviderConfig::from_lookup("SE", |n| vars.get(n).cloned()).unwrap();
+    assert_eq!(config.scope, ["openid", "email"]);
+    assert!(config.build(transport()).unwrap().token().await.is_ok());
+
+    // A secret put directly in <PREFIX>_CLIENT_SECRET is refused and not echoed.
+    let mut with_secret = vars.clone();
+    with_secret.insert("SE_CLIENT_SECRET".into(), "Plain-Text-S3cret".into());
+    let err = ProviderConfig::from_lookup("SE", |n| with_secret.get(n).cloned()).unwrap_err();
+    assert!(
+        err.to_string().contains("SE_CLIENT_SECRET")
+            && !err.to_string().contains("Plain-Text-S3cret")
+    );
+    let err = ProviderConfig::from_lookup("NONE", |_| None).unwrap_err();
+    assert!(err.to_string().contains("NONE_PROVIDER"), "{err}");
+}
+
+#[test]
+fn invalid_configuration_names_the_field_and_the_fix() {
+    let parse = |text: &str| toml::from_str::<ProviderConfig>(text);
+    let build = |text: &str| parse(text).unwrap().build(transport()).unwrap_err();
+
+    let err = build(
+        r#"provider = "kpn"
+        client_id = "id""#,
+    );
+    assert_eq!(err.kind(), TokenErrorKind::Configuration);
+    assert!(
+        err.to_string().contains("`client_secret`: is not set"),
+        "{err}"
+    );
+
+    let err = build(
+        r#"provider = "kpn"
+        client_id = "id"
+        client_secret = { value = "Inline-S3cret" }"#,
+    );
+    assert!(err.to_string().contains("holds the secret itself"), "{err}");
+    assert!(!err.to_string().contains("Inline-S3cret"));
+    let config = parse(
+        r#"provider = "kpn"
+        client_id = "id"
+        client_secret = { value = "Inline-S3cret" }"#,
+    )
+    .unwrap();
+    assert!(!format!("{config:?}").contains("Inline-S3cret"));
+
+    let err = build(
+        r#"provider = "kpn"
+        client_id = "id"
+        client_secret = { env = "TOWER_BEARER_SURELY_UNSET" }"#,
+    );
+    assert!(
+        err.to_string().contains("TOWER_BEARER_SURELY_UNSET"),
+        "{err}"
+    );
+
+    let secret = secret_file("invalid", "s");
+    let err = build(&format!(
+        r#"provider = "kontrolle"
+        authority = "https://login.example/t"
+        client_id = "id"
+        client_secret = {{ file = "{}" }}
+        scope = "api://kontrolle-plus""#,
+        secret.display()
+    ));
+    assert!(err.to_string().contains("`scope`"), "{err}");
+
+    let err = parse(
+        r#"provider = "kpn"
+        client_id = "id"
+        client_sercet = { env = "X" }"#,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("client_sercet"), "{err}");
+    let err = parse(
+        r#"provider = "okta"
+        client_id = "id""#,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("okta"), "{err}");
+}
