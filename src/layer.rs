@@ -125,6 +125,7 @@ impl<S, T> Layer<S> for BearerTokenLayer<T> {
             inner,
             view: self.cache.view(),
             cache_id: self.cache.inner.core.id,
+            hits: crate::metrics::Hits::new(&self.cache.inner.core.name),
             cache: self.cache.clone(),
             existing: self.existing,
             destination: self.destination.clone(),

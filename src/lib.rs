@@ -75,6 +75,7 @@ pub mod emulator;
 pub mod error;
 pub mod future;
 pub mod layer;
+pub mod metrics;
 pub mod oauth;
 pub mod providers;
 pub mod replay;

@@ -12,6 +12,7 @@ use crate::destination::{DestinationPolicy, Verdict};
 use crate::error::Error;
 use crate::future::ResponseFuture;
 use crate::layer::ExistingAuthorization;
+use crate::metrics::Hits;
 use crate::source::TokenSource;
 
 /// Adds `Authorization: Bearer <token>` to each request, then calls the inner service.
@@ -45,6 +46,8 @@ pub struct BearerToken<S, T> {
     pub(crate) view: View,
     /// The cache's id, carried by each response future to report a `401`.
     pub(crate) cache_id: u64,
+    /// Cache hits of this service, for metrics (empty without feature `metrics`).
+    pub(crate) hits: Hits,
     pub(crate) existing: ExistingAuthorization,
     pub(crate) destination: DestinationPolicy,
 }
@@ -56,6 +59,7 @@ impl<S, T> BearerToken<S, T> {
             inner,
             view: cache.view(),
             cache_id: cache.inner.core.id,
+            hits: Hits::new(&cache.inner.core.name),
             cache,
             existing: ExistingAuthorization::default(),
             destination: DestinationPolicy::default(),
@@ -123,6 +127,7 @@ where
             && entry.is_fresh()
         {
             let generation = attach(&mut request, entry);
+            self.hits.hit();
             let future = self.inner.call(request);
             return ResponseFuture::called(future, Some((self.cache_id, generation)));
         }
@@ -141,6 +146,7 @@ impl<S, T: TokenSource + 'static> BearerToken<S, T> {
         match self.cache.acquire() {
             Acquired::Ready(entry) => {
                 let generation = attach(&mut request, &entry);
+                self.hits.hit();
                 let future = self.inner.call(request);
                 ResponseFuture::called(future, Some((cache_id, generation)))
             }
@@ -164,6 +170,7 @@ impl<S: Clone, T> Clone for BearerToken<S, T> {
             cache: self.cache.clone(),
             view: self.view.clone(),
             cache_id: self.cache_id,
+            hits: self.hits.clone(),
             existing: self.existing,
             destination: self.destination.clone(),
         }

@@ -111,6 +111,8 @@ pub(crate) struct Counters {
 pub(crate) struct Core {
     /// Key of this cache in `REGISTRY`.
     pub(crate) id: u64,
+    /// The `cache` label of its metrics.
+    pub(crate) name: crate::metrics::Name,
     /// The current token. Read lock-free by every request; replaced only with `state` locked.
     pub(crate) current: ArcSwapOption<Entry>,
     /// Fetch coordination. Locked briefly on the slow path; never held across `.await`.
@@ -148,9 +150,10 @@ pub(crate) fn report_unauthorized(cache_id: u64, generation: u64) {
 }
 
 impl Core {
-    pub(crate) fn new(config: Config) -> Arc<Self> {
+    pub(crate) fn new(config: Config, name: crate::metrics::Name) -> Arc<Self> {
         let core = Arc::new(Self {
             id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
+            name,
             current: ArcSwapOption::empty(),
             state: Mutex::new(State::default()),
             config,
@@ -187,6 +190,7 @@ impl Core {
         }
         self.current.store(None);
         self.stats.invalidations.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::count(&self.name, crate::metrics::INVALIDATIONS);
         true
     }
 
@@ -195,8 +199,14 @@ impl Core {
         self: &Arc<Self>,
         id: u64,
         result: Result<Token, TokenError>,
+        started: Instant,
     ) -> FetchResult {
         let now = Instant::now();
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.kind().as_str(),
+        };
+        crate::metrics::token_request(&self.name, outcome, now.saturating_duration_since(started));
         let mut state = lock(&self.state);
         if state.fetching.as_ref().is_some_and(|f| f.id == id) {
             state.fetching = None;

@@ -109,6 +109,7 @@ impl<S: TokenSource + 'static> TokenCache<S> {
     pub fn builder(source: S) -> TokenCacheBuilder<S> {
         TokenCacheBuilder {
             source,
+            name: "default".to_owned(),
             config: Config {
                 refresh_margin: DEFAULT_REFRESH_MARGIN,
                 refresh_jitter: DEFAULT_REFRESH_JITTER,
@@ -142,6 +143,7 @@ impl<S: TokenSource + 'static> TokenCache<S> {
             (Decision::Use, Some(entry)) => Acquired::Ready(entry),
             (Decision::UseAndRefresh, Some(entry)) => {
                 core.stats.early_refreshes.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::count(&core.name, crate::metrics::EARLY_REFRESHES);
                 tracing::debug!(cache = core.id, token = %entry.token.fingerprint(), "early refresh");
                 // Should the task fail to start, the current token is still good to use.
                 let _ = self.start_fetch(&mut state, now);
@@ -150,12 +152,14 @@ impl<S: TokenSource + 'static> TokenCache<S> {
             (Decision::Wait, _) => match &state.fetching {
                 Some(fetch) => {
                     core.stats.waits.fetch_add(1, Ordering::Relaxed);
+                    crate::metrics::count(&core.name, crate::metrics::REQUESTS_WAITED);
                     Acquired::Wait(fetch.future.clone(), fetch.give_up_at)
                 }
                 None => Acquired::Failed(no_fetch()),
             },
             (Decision::FailFast, _) => {
                 core.stats.fail_fast.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::count(&core.name, crate::metrics::REQUESTS_FAILED_FAST);
                 tracing::trace!(cache = core.id, "no token and backing off: failing fast");
                 match &state.failure {
                     Some(failure) => Acquired::Failed(failure.error.clone()),
@@ -165,6 +169,7 @@ impl<S: TokenSource + 'static> TokenCache<S> {
             // `StartAndWait`, and the (impossible) use of a missing token.
             (_, _) => {
                 core.stats.waits.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::count(&core.name, crate::metrics::REQUESTS_WAITED);
                 match self.start_fetch(&mut state, now) {
                     Ok((fetch, give_up_at)) => Acquired::Wait(fetch, give_up_at),
                     Err(error) => Acquired::Failed(error),
@@ -200,6 +205,7 @@ impl<S: TokenSource + 'static> TokenCache<S> {
         let task = runtime.spawn(tracing::Instrument::instrument(
             async move {
                 let _clear = clear;
+                let started = Instant::now();
                 let outcome = tokio::time::timeout(
                     fetch_timeout,
                     AssertUnwindSafe(inner.source.token()).catch_unwind(),
@@ -213,7 +219,7 @@ impl<S: TokenSource + 'static> TokenCache<S> {
                     )),
                     Err(_elapsed) => Err(timeout_error(fetch_timeout)),
                 };
-                inner.core.complete(id, result)
+                inner.core.complete(id, result, started)
             },
             span,
         ));
@@ -377,6 +383,7 @@ pub struct CacheStats {
 /// ```
 pub struct TokenCacheBuilder<S> {
     source: S,
+    name: String,
     config: Config,
 }
 
@@ -424,11 +431,17 @@ impl<S: TokenSource + 'static> TokenCacheBuilder<S> {
         self
     }
 
+    /// A name for the cache, its `cache` label in [metrics](crate::metrics). Default: `default`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
     /// The cache.
     pub fn build(self) -> TokenCache<S> {
         TokenCache {
             inner: Arc::new(Inner {
-                core: Core::new(self.config),
+                core: Core::new(self.config, crate::metrics::Name::new(&self.name)),
                 source: self.source,
             }),
         }
@@ -438,6 +451,7 @@ impl<S: TokenSource + 'static> TokenCacheBuilder<S> {
 impl<S> fmt::Debug for TokenCacheBuilder<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenCacheBuilder")
+            .field("name", &self.name)
             .field("config", &self.config)
             .finish_non_exhaustive()
     }

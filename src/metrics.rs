@@ -1,0 +1,127 @@
+//! Metrics through the `metrics` facade (feature `metrics`): what they are called and when they
+//! are recorded. Without the feature every call here is empty and compiled away.
+//!
+//! | name | kind | labels | recorded when |
+//! | --- | --- | --- | --- |
+//! | `tower_bearer_token_requests_total` | counter | `cache`, `outcome` (`ok` or the error kind) | a fetch ends |
+//! | `tower_bearer_token_request_duration_seconds` | histogram | `cache` | a fetch ends |
+//! | `tower_bearer_cache_hits_total` | counter | `cache` | requests used a cached token (counted per service without atomics, added in batches of 1024 and when the service is dropped) |
+//! | `tower_bearer_requests_waited_total` | counter | `cache` | a request had to wait for a token |
+//! | `tower_bearer_requests_failed_fast_total` | counter | `cache` | a request failed at once while backing off |
+//! | `tower_bearer_early_refreshes_total` | counter | `cache` | a refresh started ahead of expiry |
+//! | `tower_bearer_invalidations_total` | counter | `cache` | a `401` dropped a token |
+//!
+//! The `cache` label is the name given with
+//! [`TokenCacheBuilder::name`](crate::TokenCacheBuilder::name) (`default` otherwise).
+
+#[cfg(feature = "metrics")]
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `tower_bearer_token_requests_total`.
+pub const TOKEN_REQUESTS: &str = "tower_bearer_token_requests_total";
+/// `tower_bearer_token_request_duration_seconds`.
+pub const TOKEN_REQUEST_DURATION: &str = "tower_bearer_token_request_duration_seconds";
+/// `tower_bearer_cache_hits_total`.
+pub const CACHE_HITS: &str = "tower_bearer_cache_hits_total";
+/// `tower_bearer_requests_waited_total`.
+pub const REQUESTS_WAITED: &str = "tower_bearer_requests_waited_total";
+/// `tower_bearer_requests_failed_fast_total`.
+pub const REQUESTS_FAILED_FAST: &str = "tower_bearer_requests_failed_fast_total";
+/// `tower_bearer_early_refreshes_total`.
+pub const EARLY_REFRESHES: &str = "tower_bearer_early_refreshes_total";
+/// `tower_bearer_invalidations_total`.
+pub const INVALIDATIONS: &str = "tower_bearer_invalidations_total";
+
+/// The cache's name, as the `cache` label.
+#[derive(Clone, Debug)]
+pub(crate) struct Name(#[cfg(feature = "metrics")] pub(crate) Arc<str>);
+
+impl Name {
+    pub(crate) fn new(_name: &str) -> Self {
+        Self(
+            #[cfg(feature = "metrics")]
+            Arc::from(_name),
+        )
+    }
+
+    #[cfg(feature = "metrics")]
+    fn label(&self) -> metrics::SharedString {
+        metrics::SharedString::from(self.0.to_string())
+    }
+}
+
+/// A fetch ended with `outcome` (`ok` or an error kind) after `took`.
+pub(crate) fn token_request(_name: &Name, _outcome: &'static str, _took: Duration) {
+    #[cfg(feature = "metrics")]
+    {
+        metrics::counter!(TOKEN_REQUESTS, "cache" => _name.label(), "outcome" => _outcome)
+            .increment(1);
+        metrics::histogram!(TOKEN_REQUEST_DURATION, "cache" => _name.label())
+            .record(_took.as_secs_f64());
+    }
+}
+
+/// One of the slow-path counters.
+pub(crate) fn count(_name: &Name, _metric: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(_metric, "cache" => _name.label()).increment(1);
+}
+
+/// Cache hits of one service, counted without atomics and added to the counter in batches.
+#[derive(Debug)]
+pub(crate) struct Hits {
+    #[cfg(feature = "metrics")]
+    name: Name,
+    #[cfg(feature = "metrics")]
+    count: u64,
+}
+
+impl Hits {
+    pub(crate) fn new(_name: &Name) -> Self {
+        Self {
+            #[cfg(feature = "metrics")]
+            name: _name.clone(),
+            #[cfg(feature = "metrics")]
+            count: 0,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn hit(&mut self) {
+        #[cfg(feature = "metrics")]
+        {
+            self.count += 1;
+            if self.count == 1024 {
+                self.flush();
+            }
+        }
+    }
+
+    #[cfg(feature = "metrics")]
+    #[inline(never)]
+    fn flush(&mut self) {
+        if self.count > 0 {
+            metrics::counter!(CACHE_HITS, "cache" => self.name.label()).increment(self.count);
+            self.count = 0;
+        }
+    }
+}
+
+impl Clone for Hits {
+    fn clone(&self) -> Self {
+        Self {
+            #[cfg(feature = "metrics")]
+            name: self.name.clone(),
+            #[cfg(feature = "metrics")]
+            count: 0,
+        }
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl Drop for Hits {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
