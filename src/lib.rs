@@ -79,6 +79,9 @@ pub mod metrics;
 pub mod oauth;
 pub mod providers;
 pub mod replay;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest_client;
 pub mod service;
 pub mod source;
 pub mod token;

@@ -429,3 +429,28 @@ mod tls {
         assert_eq!(emulator.token_requests(Provider::Kpn), 0);
     }
 }
+
+#[cfg(feature = "reqwest")]
+#[tokio::test]
+async fn a_reqwest_client_behind_the_layer() {
+    use tower_bearer::reqwest_client::ReqwestService;
+    let emulator = Emulator::start().await.unwrap();
+    let layer = BearerTokenLayer::new(source(&emulator, Provider::Kpn, &emulator.client_secret()));
+    let client = layer.layer(ReqwestService::with_default_client().unwrap());
+    let mut calls = Vec::new();
+    for i in 0..100 {
+        let request = http::Request::get(emulator.api_url(Provider::Kpn, &format!("v1/{i}")))
+            .body(reqwest::Body::from(""))
+            .unwrap();
+        calls.push(tokio::spawn(client.clone().oneshot(request)));
+    }
+    for call in calls {
+        assert_eq!(call.await.unwrap().unwrap().status(), StatusCode::OK);
+    }
+    assert_eq!(emulator.token_requests(Provider::Kpn), 1);
+    // A request whose URI reqwest cannot take is an error, not a panic.
+    let bad = http::Request::get("/relative")
+        .body(reqwest::Body::from(""))
+        .unwrap();
+    assert!(client.clone().oneshot(bad).await.is_err());
+}
