@@ -1,0 +1,81 @@
+//! An axum app whose handlers call a downstream API through one shared, layered client kept in
+//! state: the downstream (the emulator's protected API, a real loopback server) sees the token,
+//! and many concurrent handler calls cause one token request.
+#![cfg(feature = "emulator")]
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tower::{Layer, ServiceExt};
+use tower_bearer::emulator::{Emulator, Provider};
+use tower_bearer::oauth::ServiceTransport;
+use tower_bearer::providers::Kpn;
+use tower_bearer::{BearerToken, BearerTokenLayer};
+
+type Downstream = BearerToken<
+    Client<HttpConnector, Full<Bytes>>,
+    tower_bearer::oauth::ClientCredentials<
+        ServiceTransport<Client<HttpConnector, Full<Bytes>>, Full<Bytes>>,
+    >,
+>;
+
+#[derive(Clone)]
+struct AppState {
+    downstream: Downstream,
+    api_base: String,
+}
+
+async fn item(State(state): State<AppState>, Path(id): Path<u32>) -> StatusCode {
+    let request = http::Request::get(format!("{}/{id}", state.api_base))
+        .body(Full::default())
+        .unwrap();
+    match state.downstream.oneshot(request).await {
+        Ok(response) => StatusCode::from_u16(response.status().as_u16()).unwrap(),
+        Err(_) => StatusCode::BAD_GATEWAY,
+    }
+}
+
+#[tokio::test]
+async fn handlers_share_one_layered_client() {
+    let emulator = Emulator::start().await.unwrap();
+    let http = Client::builder(TokioExecutor::new()).build_http();
+    let source = Kpn::new()
+        .token_url(emulator.token_url(Provider::Kpn))
+        .client_id(emulator.client_id())
+        .client_secret(emulator.client_secret())
+        .build(ServiceTransport::new(http.clone()))
+        .unwrap();
+    let state = AppState {
+        downstream: BearerTokenLayer::new(source).layer(http),
+        api_base: emulator.api_url(Provider::Kpn, "items"),
+    };
+    let app = Router::new()
+        .route("/items/{id}", get(item))
+        .with_state(state);
+
+    let mut calls = Vec::new();
+    for id in 0..200 {
+        let app = app.clone();
+        calls.push(tokio::spawn(async move {
+            let request = http::Request::get(format!("/items/{id}"))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            app.oneshot(request).await.unwrap().status()
+        }));
+    }
+    for call in calls {
+        assert_eq!(call.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(
+        emulator.api_requests(),
+        200,
+        "the downstream saw every call"
+    );
+    assert_eq!(emulator.token_requests(Provider::Kpn), 1);
+}
