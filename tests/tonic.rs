@@ -1,0 +1,103 @@
+//! A gRPC client over a tonic `Channel` with the layer, against a loopback tonic server that
+//! reads the `authorization` metadata (the health service, whose code tonic-health ships, so no
+//! `protoc` is needed).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tonic::transport::{Channel, Server};
+use tonic::{Request, Status};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+use tower::ServiceBuilder;
+use tower_bearer::{BearerTokenLayer, Token, token_source_fn};
+
+#[tokio::test]
+async fn the_grpc_server_sees_the_bearer_token() {
+    // The server: health service behind an interceptor that demands a bearer token.
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let check = {
+        let seen = Arc::clone(&seen);
+        move |request: Request<()>| {
+            let auth = request
+                .metadata()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            match auth {
+                Some(auth) if auth.starts_with("Bearer ") => {
+                    seen.lock().unwrap().push(auth);
+                    Ok(request)
+                }
+                _ => Err(Status::unauthenticated("a bearer token is required")),
+            }
+        }
+    };
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        Server::builder()
+            .layer(tonic::service::InterceptorLayer::new(check))
+            .add_service(health)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+
+    // The client: a Channel behind the layer.
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let source =
+        {
+            let fetches = Arc::clone(&fetches);
+            token_source_fn(move || {
+                let n = fetches.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    Ok(Token::new(format!("grpc-token-{n}"))
+                        .with_expires_in(Duration::from_secs(3600)))
+                }
+            })
+        };
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let client = HealthClient::new(
+        ServiceBuilder::new()
+            .layer(BearerTokenLayer::new(source))
+            .service(channel),
+    );
+    let mut calls = Vec::new();
+    for _ in 0..50 {
+        let mut client = client.clone();
+        calls.push(tokio::spawn(async move {
+            client
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .map(|r| r.into_inner().status)
+        }));
+    }
+    for call in calls {
+        call.await.unwrap().expect("the call is authorized");
+    }
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 50);
+    assert!(seen.iter().all(|auth| auth == "Bearer grpc-token-0"));
+
+    // Without the layer, the same server refuses.
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let status = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+}
