@@ -83,9 +83,11 @@ async fn the_grpc_server_sees_the_bearer_token() {
         call.await.unwrap().expect("the call is authorized");
     }
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 50);
-    assert!(seen.iter().all(|auth| auth == "Bearer grpc-token-0"));
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 50);
+        assert!(seen.iter().all(|auth| auth == "Bearer grpc-token-0"));
+    }
 
     // Without the layer, the same server refuses.
     let channel = Channel::from_shared(format!("http://{addr}"))
