@@ -79,3 +79,40 @@ async fn handlers_share_one_layered_client() {
     );
     assert_eq!(emulator.token_requests(Provider::Kpn), 1);
 }
+
+/// hyper-util's client with the layer, against a loopback axum API that checks the token.
+#[tokio::test]
+async fn a_hyper_client_against_an_axum_api_that_checks_the_token() {
+    use axum::http::HeaderMap;
+    use std::time::Duration;
+    use tower_bearer::{Token, token_source_fn};
+
+    async fn protected(headers: HeaderMap) -> StatusCode {
+        match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+            Some("Bearer api-token") => StatusCode::OK,
+            Some(_) => StatusCode::FORBIDDEN,
+            None => StatusCode::UNAUTHORIZED,
+        }
+    }
+    let api = Router::new().route("/v1/items", get(protected));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, api).await });
+
+    let source = token_source_fn(|| async {
+        Ok(Token::new("api-token").with_expires_in(Duration::from_secs(3600)))
+    });
+    let http: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let client = tower::ServiceBuilder::new()
+        .layer(BearerTokenLayer::new(source))
+        .service(http.clone());
+    let uri = format!("http://{addr}/v1/items");
+    let with = client
+        .oneshot(http::Request::get(&uri).body(Full::default()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(with.status(), StatusCode::OK);
+    let without = http.get(uri.parse().unwrap()).await.unwrap();
+    assert_eq!(without.status(), StatusCode::UNAUTHORIZED);
+}
