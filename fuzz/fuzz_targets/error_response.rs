@@ -13,6 +13,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(value) = http::HeaderValue::from_bytes(retry_after) {
         headers.insert(http::header::RETRY_AFTER, value);
     }
-    let error = parse_error_response(http::StatusCode::BAD_REQUEST, &headers, body, SystemTime::now());
+    let error = parse_error_response(
+        http::StatusCode::BAD_REQUEST,
+        &headers,
+        body,
+        SystemTime::now(),
+    );
     assert!(error.to_string().len() < 4_000);
 });
