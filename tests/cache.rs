@@ -285,6 +285,13 @@ async fn outage_then_recovery() {
     // Recovery within one backoff step (at most 60 s) of the endpoint's return.
     let recovered_at = recovered_at.expect("the cache recovered");
     assert!(recovered_at >= outage_end && recovered_at <= outage_end + 61 * SECOND);
+    // The figures RELIABILITY.md reports (`-- --nocapture` shows them).
+    println!(
+        "outage: 0 failures while valid, {failed_after_expiry} fast failures after expiry, \
+         {} token requests in 20 min of outage, recovered {:?} after the endpoint returned",
+        during.len(),
+        recovered_at - outage_end
+    );
 }
 
 #[tokio::test(start_paused = true)]
