@@ -13,7 +13,8 @@ use futures_util::future::{BoxFuture, Shared};
 use http::HeaderValue;
 use tokio::time::Instant;
 
-use super::decision::{Timing, backoff, refresh_at};
+use super::decision::{Timing, refresh_at};
+use super::state::{Invalidation, State};
 use crate::error::{TokenError, TokenErrorKind};
 use crate::token::Token;
 
@@ -69,34 +70,6 @@ pub(crate) struct Config {
     pub(crate) invalidation_cooldown: Duration,
 }
 
-/// A fetch in progress.
-pub(crate) struct Fetch {
-    pub(crate) id: u64,
-    /// After this, waiters give up and the next caller starts a new fetch (the task that runs
-    /// this one may sit on a runtime that is no longer driven).
-    pub(crate) give_up_at: Instant,
-    pub(crate) future: FetchFuture,
-}
-
-#[derive(Default)]
-pub(crate) struct State {
-    /// Counter behind `Entry::generation` and fetch ids.
-    pub(crate) next_id: u64,
-    pub(crate) fetching: Option<Fetch>,
-    /// The last fetch failed: its error, when the next may start, and how many failed in a row.
-    pub(crate) failure: Option<Failure>,
-    /// The timer that will clear the current token's `fresh` flag.
-    refresh_timer: Option<tokio::task::AbortHandle>,
-    /// When a `401` last dropped a token.
-    last_invalidation: Option<Instant>,
-}
-
-pub(crate) struct Failure {
-    pub(crate) error: TokenError,
-    pub(crate) retry_at: Instant,
-    attempts: u32,
-}
-
 /// Slow-path counters; the hot path never touches them.
 #[derive(Default)]
 pub(crate) struct Counters {
@@ -116,7 +89,7 @@ pub(crate) struct Core {
     /// The current token. Read lock-free by every request; replaced only with `state` locked.
     pub(crate) current: ArcSwapOption<Entry>,
     /// Fetch coordination. Locked briefly on the slow path; never held across `.await`.
-    pub(crate) state: Mutex<State>,
+    pub(crate) state: Mutex<State<FetchFuture>>,
     pub(crate) config: Config,
     pub(crate) stats: Counters,
 }
@@ -132,7 +105,7 @@ fn registry() -> MutexGuard<'static, BTreeMap<u64, Weak<Core>>> {
     REGISTRY.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-pub(crate) fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+pub(crate) fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while locked leaves `State` consistent (every write is a single assignment).
     state
         .lock()
@@ -170,28 +143,26 @@ impl Core {
         let now = Instant::now();
         let mut state = lock(&self.state);
         let current = self.current.load();
-        if current.as_ref().is_none_or(|e| e.generation != generation) {
-            return false;
+        let cooldown = cooldown.then_some(self.config.invalidation_cooldown);
+        match state.invalidate(now, current.as_deref(), generation, cooldown) {
+            Invalidation::NotCurrent => false,
+            Invalidation::Cooldown => {
+                tracing::debug!(
+                    cache = self.id,
+                    "401 within the invalidation cooldown: token kept"
+                );
+                false
+            }
+            Invalidation::Drop => {
+                if let Some(entry) = &*current {
+                    tracing::info!(cache = self.id, token = %entry.token.fingerprint(), "token refused (401): dropped");
+                }
+                self.current.store(None);
+                self.stats.invalidations.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::count(&self.name, crate::metrics::INVALIDATIONS);
+                true
+            }
         }
-        if cooldown
-            && state
-                .last_invalidation
-                .is_some_and(|at| now < later(at, self.config.invalidation_cooldown))
-        {
-            tracing::debug!(
-                cache = self.id,
-                "401 within the invalidation cooldown: token kept"
-            );
-            return false;
-        }
-        state.last_invalidation = Some(now);
-        if let Some(entry) = &*current {
-            tracing::info!(cache = self.id, token = %entry.token.fingerprint(), "token refused (401): dropped");
-        }
-        self.current.store(None);
-        self.stats.invalidations.fetch_add(1, Ordering::Relaxed);
-        crate::metrics::count(&self.name, crate::metrics::INVALIDATIONS);
-        true
     }
 
     /// Stores the outcome of fetch `id` and returns what its waiters get.
@@ -208,12 +179,13 @@ impl Core {
         };
         crate::metrics::token_request(&self.name, outcome, now.saturating_duration_since(started));
         let mut state = lock(&self.state);
-        if state.fetching.as_ref().is_some_and(|f| f.id == id) {
-            state.fetching = None;
-        }
-        match result.and_then(|token| self.entry(token, now, &mut state)) {
+        let entry = result.and_then(|token| {
+            let generation = state.next_id();
+            Entry::new(token, now, generation, &self.config, fastrand::f64()).map(Arc::new)
+        });
+        match entry {
             Ok(entry) => {
-                state.failure = None;
+                state.succeeded(id);
                 self.current.store(Some(Arc::clone(&entry)));
                 if let Some(old) = state.refresh_timer.take() {
                     old.abort();
@@ -242,21 +214,8 @@ impl Core {
             }
             Err(error) => {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                let attempts = state.failure.as_ref().map_or(0, |f| f.attempts) + 1;
-                let c = &self.config;
-                let delay = backoff(
-                    attempts,
-                    c.initial_backoff,
-                    c.max_backoff,
-                    error.retry_after(),
-                    c.max_retry_after,
-                    fastrand::f64(),
-                );
-                state.failure = Some(Failure {
-                    error: error.clone(),
-                    retry_at: later(now, delay),
-                    attempts,
-                });
+                let (delay, attempts) =
+                    state.failed(id, &error, now, &self.config, fastrand::f64());
                 tracing::warn!(
                     cache = self.id,
                     kind = %error.kind(),
@@ -270,9 +229,18 @@ impl Core {
             }
         }
     }
+}
 
-    /// Checks a fetched token and builds its entry.
-    fn entry(&self, token: Token, now: Instant, state: &mut State) -> FetchResult {
+impl Entry {
+    /// Checks a token fetched at `now` and builds its entry. `unit` (in `[0, 1]`) is the random
+    /// part of the refresh jitter.
+    pub(crate) fn new(
+        token: Token,
+        now: Instant,
+        generation: u64,
+        config: &Config,
+        unit: f64,
+    ) -> Result<Self, TokenError> {
         let header = token.header_value()?;
         if token.is_expired_at(now) {
             return Err(TokenError::new(
@@ -284,14 +252,13 @@ impl Core {
             )
             .with_hint("check the token lifetime the server reports (`expires_in`)"));
         }
-        let c = &self.config;
         let timing = Timing {
             refresh_at: refresh_at(
                 token.received_at(),
                 token.expires_at(),
-                c.refresh_margin,
-                c.refresh_jitter,
-                fastrand::f64(),
+                config.refresh_margin,
+                config.refresh_jitter,
+                unit,
             ),
             expires_at: token.expires_at(),
         };
@@ -299,17 +266,21 @@ impl Core {
             let left = at.saturating_duration_since(now).min(MAX_DELAY);
             coarsetime::Instant::now() + coarsetime::Duration::from(left)
         });
-        state.next_id += 1;
         // Warm the header's shared buffer so that cloning it on the hot path never allocates.
         drop(header.clone());
-        Ok(Arc::new(Entry {
+        Ok(Self {
             fresh: AtomicBool::new(timing.is_fresh_at(now)),
             fresh_until,
             token,
             header,
-            generation: state.next_id,
+            generation,
             timing,
-        }))
+        })
+    }
+
+    /// Marks the token as due for refresh, so requests take the slow path.
+    pub(crate) fn mark_stale(&self) {
+        self.fresh.store(false, Ordering::Relaxed);
     }
 }
 
@@ -337,7 +308,7 @@ impl Drop for StaleOnDrop {
             && let Some(entry) = &*core.current.load()
             && entry.generation == self.generation
         {
-            entry.fresh.store(false, Ordering::Relaxed);
+            entry.mark_stale();
         }
     }
 }
@@ -351,10 +322,7 @@ pub(crate) struct ClearFetch {
 
 impl Drop for ClearFetch {
     fn drop(&mut self) {
-        let mut state = lock(&self.core.state);
-        if state.fetching.as_ref().is_some_and(|f| f.id == self.id) {
-            state.fetching = None;
-        }
+        lock(&self.core.state).ended(self.id);
     }
 }
 

@@ -16,6 +16,9 @@
 
 mod core;
 mod decision;
+#[cfg(test)]
+mod model;
+mod state;
 
 use std::fmt;
 use std::panic::AssertUnwindSafe;
@@ -29,9 +32,9 @@ use tokio::time::Instant;
 use crate::error::{TokenError, TokenErrorKind};
 use crate::source::TokenSource;
 use crate::token::Token;
-use core::{ClearFetch, Config, Fetch, State, later, lock};
+use core::{ClearFetch, Config, lock};
 pub(crate) use core::{Core, Entry, FetchFuture, FetchResult, Slot, View, report_unauthorized};
-use decision::{Decision, decide};
+use state::{State, Step};
 
 /// Default time before expiry at which a token is refreshed (capped at half its lifetime).
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
@@ -47,9 +50,6 @@ pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default shortest time between two tokens dropped because of `401` answers.
 pub const DEFAULT_INVALIDATION_COOLDOWN: Duration = Duration::from_secs(5);
-
-/// Extra time a waiter gives a fetch beyond its timeout before giving up on it.
-const FETCH_GRACE: Duration = Duration::from_secs(1);
 
 /// What the slow path found.
 pub(crate) enum Acquired {
@@ -127,61 +127,45 @@ impl<S: TokenSource + 'static> TokenCache<S> {
         let core = &self.inner.core;
         let now = Instant::now();
         let mut state = lock(&core.state);
-        // A fetch past its deadline is given up on (its task may sit on a runtime that is no
-        // longer driven); the next decision starts another.
-        if state.fetching.as_ref().is_some_and(|f| f.give_up_at <= now) {
-            state.fetching = None;
-        }
-        let entry = core.current.load_full();
-        let decision = decide(
-            now,
-            entry.as_ref().map(|e| e.timing),
-            state.fetching.is_some(),
-            state.failure.as_ref().map(|f| f.retry_at),
-        );
-        match (decision, entry) {
-            (Decision::Use, Some(entry)) => Acquired::Ready(entry),
-            (Decision::UseAndRefresh, Some(entry)) => {
+        match state.step(now, core.current.load_full()) {
+            Step::Use(entry) => Acquired::Ready(entry),
+            Step::UseAndStart(entry, id) => {
                 core.stats.early_refreshes.fetch_add(1, Ordering::Relaxed);
                 crate::metrics::count(&core.name, crate::metrics::EARLY_REFRESHES);
                 tracing::debug!(cache = core.id, token = %entry.token.fingerprint(), "early refresh");
                 // Should the task fail to start, the current token is still good to use.
-                let _ = self.start_fetch(&mut state, now);
+                let _ = self.start_fetch(&mut state, id, now);
                 Acquired::Ready(entry)
             }
-            (Decision::Wait, _) => match &state.fetching {
-                Some(fetch) => {
-                    core.stats.waits.fetch_add(1, Ordering::Relaxed);
-                    crate::metrics::count(&core.name, crate::metrics::REQUESTS_WAITED);
-                    Acquired::Wait(fetch.future.clone(), fetch.give_up_at)
-                }
-                None => Acquired::Failed(no_fetch()),
-            },
-            (Decision::FailFast, _) => {
-                core.stats.fail_fast.fetch_add(1, Ordering::Relaxed);
-                crate::metrics::count(&core.name, crate::metrics::REQUESTS_FAILED_FAST);
-                tracing::trace!(cache = core.id, "no token and backing off: failing fast");
-                match &state.failure {
-                    Some(failure) => Acquired::Failed(failure.error.clone()),
-                    None => Acquired::Failed(no_fetch()),
-                }
-            }
-            // `StartAndWait`, and the (impossible) use of a missing token.
-            (_, _) => {
+            Step::Wait(fetch, give_up_at) => {
                 core.stats.waits.fetch_add(1, Ordering::Relaxed);
                 crate::metrics::count(&core.name, crate::metrics::REQUESTS_WAITED);
-                match self.start_fetch(&mut state, now) {
+                Acquired::Wait(fetch, give_up_at)
+            }
+            Step::Start(id) => {
+                core.stats.waits.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::count(&core.name, crate::metrics::REQUESTS_WAITED);
+                match self.start_fetch(&mut state, id, now) {
                     Ok((fetch, give_up_at)) => Acquired::Wait(fetch, give_up_at),
                     Err(error) => Acquired::Failed(error),
                 }
             }
+            Step::Fail(error) => {
+                if state.failure.is_some() {
+                    core.stats.fail_fast.fetch_add(1, Ordering::Relaxed);
+                    crate::metrics::count(&core.name, crate::metrics::REQUESTS_FAILED_FAST);
+                    tracing::trace!(cache = core.id, "no token and backing off: failing fast");
+                }
+                Acquired::Failed(error)
+            }
         }
     }
 
-    /// Starts a fetch in its own task, so it completes even if every waiter goes away.
+    /// Starts fetch `id` in its own task, so it completes even if every waiter goes away.
     fn start_fetch(
         &self,
-        state: &mut State,
+        state: &mut State<FetchFuture>,
+        id: u64,
         now: Instant,
     ) -> Result<(FetchFuture, Instant), TokenError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
@@ -191,8 +175,6 @@ impl<S: TokenSource + 'static> TokenCache<S> {
             )
             .with_hint("use the layer or the cache from within a Tokio runtime")
         })?;
-        state.next_id += 1;
-        let id = state.next_id;
         let inner = Arc::clone(&self.inner);
         // Made before the task is spawned, so that even a task dropped before it ever runs
         // stops counting as a running fetch.
@@ -233,12 +215,7 @@ impl<S: TokenSource + 'static> TokenCache<S> {
         }
         .boxed()
         .shared();
-        let give_up_at = later(now, fetch_timeout.saturating_add(FETCH_GRACE));
-        state.fetching = Some(Fetch {
-            id,
-            give_up_at,
-            future: future.clone(),
-        });
+        let give_up_at = state.started(id, now, fetch_timeout, future.clone());
         self.inner
             .core
             .stats
@@ -326,10 +303,6 @@ impl<S> TokenCache<S> {
     pub(crate) fn view(&self) -> View {
         arc_swap::Cache::new(Slot(Arc::clone(&self.inner.core)))
     }
-}
-
-fn no_fetch() -> TokenError {
-    TokenError::new(TokenErrorKind::Other, "no token and no fetch to wait for")
 }
 
 impl<S: TokenSource + 'static> TokenSource for TokenCache<S> {
