@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example load --features emulator
+//! cargo run --release --example load --features emulator -- --only e2e --e2e-rounds 10 --e2e-seconds 5
 //! ```
 //!
 //! 1. Cold start: 10,000 concurrent requests on an empty cache, the token endpoint (the
@@ -197,28 +198,55 @@ where
     count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let emulator = Emulator::builder()
-        .token_lifetime(Duration::from_secs(3))
-        .start()
-        .await?;
+/// Command-line options: `--only cold|rollover|e2e`, `--e2e-rounds N` (default 2),
+/// `--e2e-seconds S` (default 3).
+struct Options {
+    only: Option<String>,
+    e2e_rounds: usize,
+    e2e_seconds: u64,
+}
 
-    println!("1. cold start: 10,000 concurrent requests, token endpoint answers after 200 ms");
-    let (token_requests, cold) = cold_start(&emulator).await;
-
-    println!("2. rollover: 200 callers for 12 s, tokens live 3 s, each fetch takes 200 ms");
-    for _ in 0..16 {
-        emulator.inject(Provider::Kpn, Fault::Delay(Duration::from_millis(200)));
+impl Options {
+    fn parse() -> Result<Self, String> {
+        let mut options = Self {
+            only: None,
+            e2e_rounds: 2,
+            e2e_seconds: 3,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(flag) = args.next() {
+            let value = args.next().ok_or(format!("{flag} needs a value"))?;
+            let number = || {
+                value
+                    .parse::<u64>()
+                    .map_err(|_| format!("{flag}: not a number: {value}"))
+            };
+            match flag.as_str() {
+                "--only" if ["cold", "rollover", "e2e"].contains(&value.as_str()) => {
+                    options.only = Some(value)
+                }
+                "--e2e-rounds" => options.e2e_rounds = number()?.max(1) as usize,
+                "--e2e-seconds" => options.e2e_seconds = number()?.max(1),
+                _ => {
+                    return Err(format!(
+                        "unknown option {flag} {value}; use --only cold|rollover|e2e, \
+                         --e2e-rounds N, --e2e-seconds S"
+                    ));
+                }
+            }
+        }
+        Ok(options)
     }
-    let (rolling, waited, refreshes) = steady(kpn(&emulator), Duration::from_secs(12)).await;
-    let (fixed, _, _) = steady(
-        StaticToken::new(Token::new("static-token")),
-        Duration::from_secs(12),
-    )
-    .await;
 
-    println!("3. end to end: hyper client -> axum on loopback, 64 callers, 4 x 3 s interleaved");
+    fn runs(&self, phase: &str) -> bool {
+        self.only.as_deref().is_none_or(|only| only == phase)
+    }
+}
+
+/// The end-to-end comparison: `rounds` rounds, each measuring the static header and the layer
+/// for `seconds` each, in alternating order (ABBA) so that drift affects both alike.
+/// Returns the requests/s of each, summed over rounds, and each round's ratio.
+async fn end_to_end(rounds: usize, seconds: u64) -> Result<(f64, f64, Vec<f64>), std::io::Error> {
     let app = Router::new().route("/v1/items", get(|| async { "ok" }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/v1/items", listener.local_addr()?);
@@ -230,42 +258,132 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let baseline = AddAuthorizationLayer::bearer("loopback-token")
         .as_sensitive(true)
         .layer(http());
-    let (mut with_layer, mut with_header) = (0.0, 0.0);
-    for _ in 0..2 {
-        with_header += throughput(baseline.clone(), url.clone(), Duration::from_secs(3)).await;
-        with_layer += throughput(ours.clone(), url.clone(), Duration::from_secs(3)).await;
+    let run_for = Duration::from_secs(seconds);
+    // A short warm-up of each, so that both start with open connections.
+    throughput(baseline.clone(), url.clone(), Duration::from_millis(300)).await;
+    throughput(ours.clone(), url.clone(), Duration::from_millis(300)).await;
+    let (mut with_layer, mut with_header, mut ratios) = (0.0, 0.0, Vec::new());
+    for round in 0..rounds {
+        let (header, layer) = if round % 2 == 0 {
+            let header = throughput(baseline.clone(), url.clone(), run_for).await;
+            (header, throughput(ours.clone(), url.clone(), run_for).await)
+        } else {
+            let layer = throughput(ours.clone(), url.clone(), run_for).await;
+            (
+                throughput(baseline.clone(), url.clone(), run_for).await,
+                layer,
+            )
+        };
+        println!(
+            "   round {}/{rounds}: static header {header:.0}/s, layer {layer:.0}/s, ratio {:.3}",
+            round + 1,
+            layer / header
+        );
+        with_header += header;
+        with_layer += layer;
+        ratios.push(layer / header);
+    }
+    Ok((with_header, with_layer, ratios))
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 0 {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    } else {
+        sorted[mid]
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let options = Options::parse()?;
+    let emulator = Emulator::builder()
+        .token_lifetime(Duration::from_secs(3))
+        .start()
+        .await?;
+    let mut table = Vec::new();
+
+    if options.runs("cold") {
+        println!("1. cold start: 10,000 concurrent requests, token endpoint answers after 200 ms");
+        let (token_requests, cold) = cold_start(&emulator).await;
+        table.push((
+            "cold start: token requests for 10,000 requests".to_owned(),
+            token_requests.to_string(),
+        ));
+        table.push(("cold start: latency".to_owned(), cold.summary()));
+    }
+
+    if options.runs("rollover") {
+        println!("2. rollover: 200 callers for 12 s, tokens live 3 s, each fetch takes 200 ms");
+        for _ in 0..16 {
+            emulator.inject(Provider::Kpn, Fault::Delay(Duration::from_millis(200)));
+        }
+        let (rolling, waited, refreshes) = steady(kpn(&emulator), Duration::from_secs(12)).await;
+        let (fixed, _, _) = steady(
+            StaticToken::new(Token::new("static-token")),
+            Duration::from_secs(12),
+        )
+        .await;
+        table.push(("rollover: requests".to_owned(), rolling.0.len().to_string()));
+        table.push((
+            "rollover: requests that waited for a token".to_owned(),
+            format!("{waited} (early refreshes: {refreshes})"),
+        ));
+        table.push((
+            "rollover: latency, refreshing tokens".to_owned(),
+            rolling.summary(),
+        ));
+        table.push((
+            "rollover: latency, static token".to_owned(),
+            fixed.summary(),
+        ));
+        table.push((
+            "rollover: added p99 / max".to_owned(),
+            format!(
+                "{:?} / {:?}",
+                rolling.at(0.99).saturating_sub(fixed.at(0.99)),
+                rolling.at(1.0).saturating_sub(fixed.at(1.0))
+            ),
+        ));
+    }
+
+    if options.runs("e2e") {
+        let (rounds, seconds) = (options.e2e_rounds, options.e2e_seconds);
+        println!(
+            "3. end to end: hyper client -> axum on loopback, 64 callers, {rounds} rounds of \
+             {seconds} s each way, alternating order"
+        );
+        let (with_header, with_layer, ratios) = end_to_end(rounds, seconds).await?;
+        let n = rounds as f64;
+        table.push((
+            "end to end: requests/s, static header".to_owned(),
+            format!("{:.0}", with_header / n),
+        ));
+        table.push((
+            "end to end: requests/s, layer".to_owned(),
+            format!("{:.0}", with_layer / n),
+        ));
+        table.push((
+            "end to end: ratio layer / static header, all rounds".to_owned(),
+            format!("{:.3}", with_layer / with_header),
+        ));
+        let (low, high) = ratios
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(l, h), r| (l.min(*r), h.max(*r)));
+        table.push((
+            "end to end: ratio per round, median (min to max)".to_owned(),
+            format!("{:.3} ({low:.3} to {high:.3})", median(&ratios)),
+        ));
     }
 
     println!();
     println!("| measure | result |");
     println!("| --- | --- |");
-    println!("| cold start: token requests for 10,000 requests | {token_requests} |");
-    println!("| cold start: latency | {} |", cold.summary());
-    println!("| rollover: requests | {} |", rolling.0.len());
-    println!(
-        "| rollover: requests that waited for a token | {waited} (early refreshes: {refreshes}) |"
-    );
-    println!(
-        "| rollover: latency, refreshing tokens | {} |",
-        rolling.summary()
-    );
-    println!("| rollover: latency, static token | {} |", fixed.summary());
-    println!(
-        "| rollover: added p99 / max | {:?} / {:?} |",
-        rolling.at(0.99).saturating_sub(fixed.at(0.99)),
-        rolling.at(1.0).saturating_sub(fixed.at(1.0))
-    );
-    println!(
-        "| end to end: requests/s, static header | {:.0} |",
-        with_header / 2.0
-    );
-    println!(
-        "| end to end: requests/s, layer | {:.0} |",
-        with_layer / 2.0
-    );
-    println!(
-        "| end to end: ratio layer / static header | {:.3} |",
-        with_layer / with_header
-    );
+    for (measure, result) in table {
+        println!("| {measure} | {result} |");
+    }
     Ok(())
 }
