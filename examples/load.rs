@@ -264,7 +264,7 @@ async fn end_to_end(rounds: usize, seconds: u64) -> Result<(f64, f64, Vec<f64>),
     throughput(ours.clone(), url.clone(), Duration::from_millis(300)).await;
     let (mut with_layer, mut with_header, mut ratios) = (0.0, 0.0, Vec::new());
     for round in 0..rounds {
-        let (header, layer) = if round % 2 == 0 {
+        let (header, layer) = if round.is_multiple_of(2) {
             let header = throughput(baseline.clone(), url.clone(), run_for).await;
             (header, throughput(ours.clone(), url.clone(), run_for).await)
         } else {
@@ -290,7 +290,7 @@ fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 0 {
+    if sorted.len().is_multiple_of(2) {
         (sorted[mid - 1] + sorted[mid]) / 2.0
     } else {
         sorted[mid]
