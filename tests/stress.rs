@@ -147,34 +147,15 @@ async fn rollover_under_load_never_sends_an_expired_token() {
         Arc::new(AtomicUsize::new(0)),
         Arc::clone(&bad),
     ));
-    let until = Instant::now() + Duration::from_millis(1_500);
-    let tally = Arc::new(Tally::default());
-    let mut tasks = Vec::new();
-    for _ in 0..64 {
-        let service = service.clone();
-        let tally = Arc::clone(&tally);
-        tasks.push(tokio::spawn(async move {
-            while Instant::now() < until {
-                let response = service
-                    .clone()
-                    .oneshot(common::get("https://api.example/"))
-                    .await
-                    .expect("every request gets a token");
-                if response.status() == StatusCode::OK {
-                    tally.ok.fetch_add(1, SeqCst);
-                } else {
-                    tally.unauthorized.fetch_add(1, SeqCst);
-                }
-                tokio::task::yield_now().await;
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
+    let tally = drive(service, false).await;
     assert!(!endpoint.overlapped.load(SeqCst), "two fetches ran at once");
     assert_eq!(bad.load(SeqCst), 0, "a request carried an expired token");
     assert_eq!(tally.unauthorized.load(SeqCst), 0);
+    assert_eq!(
+        tally.token_errors.load(SeqCst),
+        0,
+        "every request got a token"
+    );
     assert!(
         tally.ok.load(SeqCst) > 1_000,
         "too few requests to mean anything"
@@ -195,43 +176,7 @@ async fn chaos_of_failures_refusals_and_cancellations_loses_nothing() {
     let layer = layer(&endpoint, Duration::from_millis(100));
     let cache = layer.cache().clone();
     let service = layer.layer(api(endpoint.clone(), Arc::clone(&refusing), bad));
-    let until = Instant::now() + Duration::from_millis(1_500);
-    let tally = Arc::new(Tally::default());
-    let mut tasks = Vec::new();
-    for _ in 0..64 {
-        let service = service.clone();
-        let tally = Arc::clone(&tally);
-        tasks.push(tokio::spawn(async move {
-            while Instant::now() < until {
-                let request =
-                    Box::pin(service.clone().oneshot(common::get("https://api.example/")));
-                let outcome = if fastrand::u8(..3) == 0 {
-                    // Dropped at a random point: after 0 to 3 polls.
-                    let polls = fastrand::usize(..4);
-                    match cancel_after(request, polls).await {
-                        Some(outcome) => outcome,
-                        None => {
-                            tally.cancelled.fetch_add(1, SeqCst);
-                            continue;
-                        }
-                    }
-                } else {
-                    request.await
-                };
-                match outcome {
-                    Ok(response) if response.status() == StatusCode::OK => {
-                        tally.ok.fetch_add(1, SeqCst)
-                    }
-                    Ok(_) => tally.unauthorized.fetch_add(1, SeqCst),
-                    Err(Error::Token(_)) => tally.token_errors.fetch_add(1, SeqCst),
-                    Err(other) => panic!("unexpected error: {other}"),
-                };
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
+    let tally = drive(service.clone(), true).await;
     assert!(!endpoint.overlapped.load(SeqCst), "two fetches ran at once");
     let total = tally.ok.load(SeqCst)
         + tally.unauthorized.load(SeqCst)
@@ -272,6 +217,55 @@ async fn chaos_of_failures_refusals_and_cancellations_loses_nothing() {
             .expect("a token once the endpoint works");
         assert_eq!(response.status(), StatusCode::OK);
     }
+}
+
+/// 64 tasks send requests through `service` for 1.5 s; with `cancelling`, a third of the
+/// requests are dropped after 0 to 3 polls.
+async fn drive<S>(service: S, cancelling: bool) -> Arc<Tally>
+where
+    S: tower::Service<Request<()>, Response = Response<()>, Error = Error<Infallible>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    let until = Instant::now() + Duration::from_millis(1_500);
+    let tally = Arc::new(Tally::default());
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let service = service.clone();
+        let tally = Arc::clone(&tally);
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < until {
+                let request =
+                    Box::pin(service.clone().oneshot(common::get("https://api.example/")));
+                let outcome = if cancelling && fastrand::u8(..3) == 0 {
+                    match cancel_after(request, fastrand::usize(..4)).await {
+                        Some(outcome) => outcome,
+                        None => {
+                            tally.cancelled.fetch_add(1, SeqCst);
+                            continue;
+                        }
+                    }
+                } else {
+                    request.await
+                };
+                match outcome {
+                    Ok(response) if response.status() == StatusCode::OK => {
+                        tally.ok.fetch_add(1, SeqCst)
+                    }
+                    Ok(_) => tally.unauthorized.fetch_add(1, SeqCst),
+                    Err(Error::Token(_)) => tally.token_errors.fetch_add(1, SeqCst),
+                    Err(other) => panic!("unexpected error: {other}"),
+                };
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    tally
 }
 
 /// Polls `future` at most `polls` times; `None` if it was dropped unfinished.
