@@ -8,6 +8,8 @@
 //! measured section, so tests running in parallel threads do not disturb each other. Requests
 //! are built before the measured section; responses are dropped after it.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::convert::Infallible;

@@ -3,6 +3,10 @@
 //! and many concurrent handler calls cause one token request.
 #![cfg(feature = "emulator")]
 
+mod common;
+
+known_secrets!("axum.rs downstream token" => "api-token");
+
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -1,6 +1,8 @@
 //! The client-credentials flow against an in-process token endpoint (a Tower service), on
 //! Tokio's paused clock: what is sent, what is retried, what is redacted.
 
+mod common;
+
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,6 +19,12 @@ use tower_bearer::oauth::{
 use tower_bearer::{BearerTokenLayer, TokenErrorKind, TokenSource};
 
 const SECRET: &str = "cl1ent-s3cret-VALUE";
+known_secrets!(
+    "client_credentials.rs SECRET" => SECRET,
+    "client_credentials.rs token" => "eyJ.payload.sig",
+    "client_credentials.rs assertion 1" => "signed.by.vault1",
+    "client_credentials.rs assertion 2" => "signed.by.vault2",
+);
 
 /// A token endpoint answering the n-th request (0-based) with `answer(n)`, recording requests.
 #[derive(Clone)]

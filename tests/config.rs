@@ -2,6 +2,13 @@
 //! sources that work against the emulator; invalid configuration names its field.
 #![cfg(feature = "emulator")]
 
+mod common;
+
+known_secrets!(
+    "config.rs secret in a variable" => "Plain-Text-S3cret",
+    "config.rs inline secret" => "Inline-S3cret",
+);
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 

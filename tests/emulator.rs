@@ -2,6 +2,8 @@
 //! the layer on a hyper-util client calling the emulator's protected API.
 #![cfg(feature = "emulator")]
 
+mod common;
+
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -91,7 +93,7 @@ async fn every_provider_end_to_end_with_one_token_request_for_many_calls() {
 async fn a_wrong_secret_is_invalid_client_for_every_provider() {
     let emulator = Emulator::start().await.unwrap();
     for provider in Provider::ALL {
-        let err = source(&emulator, provider, "wrong")
+        let err = source(&emulator, provider, "wrong-s3cret")
             .token()
             .await
             .unwrap_err();

@@ -5,6 +5,8 @@
 //! parallel, each with its own emulator).
 #![cfg(feature = "emulator")]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -227,7 +229,7 @@ async fn a_refused_connection_is_a_typed_transport_error() {
     let source = Kpn::new()
         .token_url(format!("http://127.0.0.1:{port}/token"))
         .client_id("id")
-        .client_secret("secret")
+        .client_secret("never-sent-s3cret")
         .build(ServiceTransport::new(http.clone()))
         .unwrap();
     let api = BearerTokenLayer::new(source).layer(http);

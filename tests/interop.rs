@@ -3,6 +3,14 @@
 //! `npm ci --prefix tests/interop`.
 #![cfg(feature = "reqwest")]
 
+mod common;
+
+known_secrets!(
+    "interop.rs Basic secret" => "s3cret:with colon",
+    "interop.rs post secret" => "s3cret",
+    "interop.rs secret" => "interop-s3cret",
+);
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -103,7 +111,7 @@ async fn the_servers_own_error_is_parsed() {
         ClientCredentialsRequest::new(&server.token_url())
             .unwrap()
             .grant_type_in(GrantTypeIn::Query),
-        ClientAuth::client_secret_post("c", "s"),
+        ClientAuth::client_secret_post("c", "interop-s3cret"),
         ReqwestTransport::new().unwrap(),
     );
     let err = source.token().await.unwrap_err();
@@ -114,7 +122,10 @@ async fn the_servers_own_error_is_parsed() {
 #[tokio::test]
 async fn the_layer_sends_the_servers_token() {
     let server = MockServer::start();
-    let layer = BearerTokenLayer::new(source(&server, ClientAuth::client_secret_basic("c", "s")));
+    let layer = BearerTokenLayer::new(source(
+        &server,
+        ClientAuth::client_secret_basic("c", "interop-s3cret"),
+    ));
     let api = layer.layer(tower::service_fn(|req: http::Request<()>| async move {
         Ok::<_, std::convert::Infallible>(http::Response::new(
             req.headers()["authorization"].clone(),
@@ -145,10 +156,13 @@ async fn the_token_verifies_with_the_servers_published_key() {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let server = MockServer::start();
-    let token = source(&server, ClientAuth::client_secret_basic("c", "s"))
-        .token()
-        .await
-        .unwrap();
+    let token = source(
+        &server,
+        ClientAuth::client_secret_basic("c", "interop-s3cret"),
+    )
+    .token()
+    .await
+    .unwrap();
     let jwt = secrecy::ExposeSecret::expose_secret(token.access_token()).to_owned();
     let jwks: serde_json::Value = reqwest::get(format!("{}/jwks", server.base))
         .await

@@ -19,6 +19,7 @@ use tower_bearer::{
 };
 
 const SECRET: &str = "eyJhbGciOiJSUzI1NiJ9.SECRET-PAYLOAD.SECRET-SIGNATURE";
+known_secrets!("layer.rs SECRET" => SECRET);
 
 fn secret_layer() -> BearerTokenLayer<StaticToken> {
     BearerTokenLayer::new(StaticToken::new(

@@ -2,6 +2,16 @@
 //! checking what the provider expects to receive. (The loopback HTTP emulator comes with the
 //! transport; these run without a network.)
 
+mod common;
+
+known_secrets!(
+    "providers.rs client secret" => "s3cret",
+    "providers.rs Screening Eagle secret" => "p@ss word",
+    "providers.rs KPN secret" => "APP_CLIENT_SECRET",
+    "providers.rs Debug secret" => "TOPSECRET",
+    "providers.rs KPN token" => "staG765sBUuai4OMeZiTful6PTRt",
+);
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

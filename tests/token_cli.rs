@@ -2,6 +2,8 @@
 //! tests, run as a user would.
 #![cfg(all(feature = "emulator", feature = "reqwest"))]
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Output;
 
@@ -34,7 +36,9 @@ async fn run(args: &[&str], secret: Option<&str>) -> Output {
     if let Some(secret) = secret {
         command.env("CLIENT_SECRET", secret);
     }
-    command.output().await.unwrap()
+    let output = command.output().await.unwrap();
+    common::capture::record_output("token example stderr", &output.stderr);
+    output
 }
 
 fn stdout(output: &Output) -> serde_json::Value {

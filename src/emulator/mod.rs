@@ -36,7 +36,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -74,6 +74,30 @@ impl fmt::Display for Provider {
             Self::ScreeningEagle => "Screening Eagle ID",
             Self::Kpn => "KPN API Store",
         })
+    }
+}
+
+/// Who hears of the secrets the emulators of this process handle; see [`observe_secrets`].
+static SECRET_OBSERVER: OnceLock<fn(&str, &str)> = OnceLock::new();
+
+/// Makes every emulator in this process tell `observer(kind, secret)` each secret it handles:
+/// the client secret it is started with, every client secret, `Basic` credential and client
+/// assertion it receives, and every access, ID and refresh token it issues. For leak checks: a
+/// test harness that captures the logs of a run can note these values and then search the
+/// capture for them. The first observer set stays; returns whether this one was set.
+///
+/// `kind` is one of `client_secret`, `client_secret (received)`, `basic credentials (received)`,
+/// `client_assertion (received)`, `access_token`, `id_token`, `refresh_token`.
+pub fn observe_secrets(observer: fn(&str, &str)) -> bool {
+    SECRET_OBSERVER.set(observer).is_ok()
+}
+
+/// Tells the observer, if any, of `secret`.
+pub(crate) fn observed(kind: &str, secret: &str) {
+    if let Some(observer) = SECRET_OBSERVER.get()
+        && !secret.is_empty()
+    {
+        observer(kind, secret);
     }
 }
 
@@ -196,6 +220,7 @@ impl EmulatorBuilder {
             None => format!("http://{addr}"),
         };
         let tls = self.tls.clone();
+        observed("client_secret", &self.client_secret);
         let state = Arc::new(State {
             base,
             addr,

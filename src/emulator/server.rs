@@ -143,6 +143,34 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Answer, Dropped
     let form: Vec<(String, String)> = form_urlencoded::parse(&body.to_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
+    for (name, value) in &form {
+        match name.as_str() {
+            "client_secret" => super::observed("client_secret (received)", value),
+            "client_assertion" => super::observed("client_assertion (received)", value),
+            _ => {}
+        }
+    }
+    if let Some(basic) = authorization
+        .as_deref()
+        .and_then(|a| a.strip_prefix("Basic "))
+    {
+        super::observed("basic credentials (received)", basic);
+        if let Some((_, secret)) = STANDARD
+            .decode(basic)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .as_deref()
+            .and_then(|c| c.split_once(':'))
+        {
+            super::observed("client_secret (received)", secret);
+            // Sent form-urlencoded (RFC 6749 §2.3.1), the secret itself is the decoded value.
+            let decoded: String = form_urlencoded::parse(secret.as_bytes())
+                .map(|(k, _)| k.into_owned())
+                .collect::<Vec<_>>()
+                .join("&");
+            super::observed("client_secret (received)", &decoded);
+        }
+    }
     let request = TokenRequest {
         form,
         query,
@@ -350,6 +378,10 @@ fn screening_eagle(state: &State, req: &TokenRequest) -> Answer {
         &[],
         &config,
     );
+    let id_token = jwt(claims(json!({ "email": "test@screeningeagle.example" })));
+    let refresh_token = jwt(claims(json!({ "scp": "openid email profile offline" })));
+    super::observed("id_token", &id_token);
+    super::observed("refresh_token", &refresh_token);
     json_answer(
         StatusCode::OK,
         json!({
@@ -357,8 +389,8 @@ fn screening_eagle(state: &State, req: &TokenRequest) -> Answer {
             "token_type": "Bearer",
             "access_token": token,
             "expires_in": lifetime,
-            "id_token": jwt(claims(json!({ "email": "test@screeningeagle.example" }))),
-            "refresh_token": jwt(claims(json!({ "scp": "openid email profile offline" }))),
+            "id_token": id_token,
+            "refresh_token": refresh_token,
         })
         .to_string(),
     )
@@ -438,6 +470,7 @@ fn issue(
     roles: &[String],
     config: &super::EmulatorBuilder,
 ) {
+    super::observed("access_token", token);
     lock(&state.issued).insert(
         token.to_owned(),
         Issued {

@@ -1,6 +1,9 @@
 //! Test helpers: a scripted token source that counts its calls, and an API that echoes the
-//! `Authorization` header it received.
+//! `Authorization` header it received; and the suite-wide TRACE capture ([`capture`]), which
+//! every test binary with `mod common;` installs when `TOWER_BEARER_TRACE_CAPTURE` is set.
 #![allow(dead_code, unreachable_pub)]
+
+pub mod capture;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -67,7 +70,14 @@ impl TokenSource for Scripted {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         self.times.lock().unwrap().push(Instant::now());
         tokio::time::sleep(self.delay).await;
-        (self.respond)(n)
+        let answer = (self.respond)(n);
+        if let Ok(token) = &answer {
+            capture::register(
+                "scripted token",
+                secrecy::ExposeSecret::expose_secret(token.access_token()),
+            );
+        }
+        answer
     }
 }
 
@@ -110,7 +120,11 @@ pub fn api(
                     if value.is_sensitive() {
                         seen.sensitive.fetch_add(1, Ordering::SeqCst);
                     }
-                    value.to_str().unwrap().to_owned()
+                    let value = value.to_str().unwrap().to_owned();
+                    if let Some((_, credentials)) = value.split_once(' ') {
+                        capture::register("credentials received by the test API", credentials);
+                    }
+                    value
                 }
                 None => String::new(),
             };
