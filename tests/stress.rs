@@ -75,10 +75,12 @@ impl TokenSource for Endpoint {
             Token::new(format!("stress-{n}-{}", fastrand::u64(..))).with_expires_in(self.lifetime);
         let expires = token.expires_at().unwrap();
         use secrecy::ExposeSecret;
+        let value = token.access_token().expose_secret();
+        common::capture::register("stress access token", value);
         self.issued
             .lock()
             .unwrap()
-            .insert(token.access_token().expose_secret().to_owned(), expires);
+            .insert(value.to_owned(), expires);
         Ok(token)
     }
 }
