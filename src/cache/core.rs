@@ -300,8 +300,10 @@ impl Core {
             coarsetime::Instant::now() + coarsetime::Duration::from(left)
         });
         state.next_id += 1;
-        // Warm the header's shared buffer so that cloning it on the hot path never allocates.
-        drop(header.clone());
+        // Keep a clone, not the original: the first clone moves the buffer into a shared,
+        // reference-counted one (so cloning on the hot path never allocates), and only the
+        // clone is marked as shared, so its clones skip the "is it shared yet?" test.
+        let header = header.clone();
         Ok(Arc::new(Entry {
             fresh: AtomicBool::new(timing.is_fresh_at(now)),
             fresh_until,
