@@ -324,9 +324,9 @@ impl Drop for Core {
     }
 }
 
-/// Clears the `fresh` flag of token `generation` when dropped: when the refresh timer fires,
-/// and also when the timer task dies first (its runtime shut down while another runtime still
-/// uses the cache), so requests fall back to the slow path, which reads the clock.
+/// Marks token `generation` stale (`Entry::fresh_until = 0`) when dropped: when the refresh
+/// timer fires, and also when the timer task dies first (its runtime shut down while another
+/// runtime still uses the cache), so requests fall back to the slow path.
 struct StaleOnDrop {
     core: Weak<Core>,
     generation: u64,
