@@ -13,8 +13,8 @@
 //!   least any middleware can do to add a static header. This is the baseline.
 //! - `bearer_token`: our `BearerTokenLayer` with a token valid for an hour, its cache warmed by
 //!   one request on a Tokio runtime before timing starts, so every timed request takes the
-//!   fresh-token fast path (load the cached entry, check its `fresh` flag, insert a clone of
-//!   its prebuilt header, carry what a `401` needs to invalidate it).
+//!   fresh-token fast path (load the cached entry, compare its refresh deadline with the coarse
+//!   clock, insert a clone of its prebuilt header, carry what a `401` needs to invalidate it).
 //!
 //! Each iteration gets a realistic request built outside the timed part (`iter_batched`):
 //! `GET https://api.partner.example/v1/items?page=2` with `accept` and `user-agent` headers.

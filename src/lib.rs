@@ -67,6 +67,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cache;
+mod clock;
 pub mod config;
 mod destination;
 #[cfg(feature = "emulator")]

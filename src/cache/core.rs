@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::decision::{Timing, refresh_at};
 use super::state::{Invalidation, State};
+use crate::clock;
 use crate::error::{TokenError, TokenErrorKind};
 use crate::token::Token;
 
@@ -35,23 +36,21 @@ pub(crate) struct Entry {
     /// Identifies this token for invalidation ("drop it only if it is still the cached one").
     pub(crate) generation: u64,
     pub(crate) timing: Timing,
-    /// Cleared by the refresh timer when the token enters its refresh window. Follows Tokio's
-    /// clock (paused in tests). Lock-free; never waited on.
-    fresh: AtomicBool,
-    /// The same deadline on the coarse monotonic clock (a few ms resolution, a few ns to read):
-    /// the hot path checks it too, so a token is never trusted past its refresh deadline even
-    /// when the timer cannot fire (its runtime is not being driven).
-    fresh_until: Option<coarsetime::Instant>,
+    /// Until when the hot path may use this token without asking the slow path, on the coarse
+    /// monotonic clock of [`clock`] (a few ms resolution, a few ns to read): the refresh
+    /// deadline, or `u64::MAX` for a token that never needs refreshing. Set to `0` by the
+    /// refresh timer when the token enters its refresh window, so it follows Tokio's clock
+    /// too (paused in tests). Comparing with the clock on every request means a token is never
+    /// trusted past its refresh deadline even when the timer cannot fire (its runtime is not
+    /// being driven). One word: one load and one comparison. Lock-free; never waited on.
+    fresh_until: AtomicU64,
 }
 
 impl Entry {
     /// Whether the hot path may use this token without asking the slow path.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn is_fresh(&self) -> bool {
-        self.fresh.load(Ordering::Relaxed)
-            && self
-                .fresh_until
-                .is_none_or(|until| coarsetime::Instant::now() < until)
+        clock::now() < self.fresh_until.load(Ordering::Relaxed)
     }
 }
 
@@ -262,15 +261,17 @@ impl Entry {
             ),
             expires_at: token.expires_at(),
         };
-        let fresh_until = timing.refresh_at.map(|at| {
-            let left = at.saturating_duration_since(now).min(MAX_DELAY);
-            coarsetime::Instant::now() + coarsetime::Duration::from(left)
-        });
-        // Warm the header's shared buffer so that cloning it on the hot path never allocates.
-        drop(header.clone());
+        let fresh_until = match timing.refresh_at {
+            _ if !timing.is_fresh_at(now) => 0,
+            Some(at) => clock::after(at.saturating_duration_since(now).min(MAX_DELAY)),
+            None => u64::MAX,
+        };
+        // Keep a clone, not the original: the first clone moves the buffer into a shared,
+        // reference-counted one (so cloning on the hot path never allocates), and only the
+        // clone is marked as shared, so its clones skip the "is it shared yet?" test.
+        let header = header.clone();
         Ok(Self {
-            fresh: AtomicBool::new(timing.is_fresh_at(now)),
-            fresh_until,
+            fresh_until: AtomicU64::new(fresh_until),
             token,
             header,
             generation,
@@ -280,7 +281,7 @@ impl Entry {
 
     /// Marks the token as due for refresh, so requests take the slow path.
     pub(crate) fn mark_stale(&self) {
-        self.fresh.store(false, Ordering::Relaxed);
+        self.fresh_until.store(0, Ordering::Relaxed);
     }
 }
 
@@ -294,9 +295,9 @@ impl Drop for Core {
     }
 }
 
-/// Clears the `fresh` flag of token `generation` when dropped: when the refresh timer fires,
-/// and also when the timer task dies first (its runtime shut down while another runtime still
-/// uses the cache), so requests fall back to the slow path, which reads the clock.
+/// Marks token `generation` stale (`Entry::fresh_until = 0`) when dropped: when the refresh
+/// timer fires, and also when the timer task dies first (its runtime shut down while another
+/// runtime still uses the cache), so requests fall back to the slow path.
 struct StaleOnDrop {
     core: Weak<Core>,
     generation: u64,

@@ -1,0 +1,167 @@
+//! Instruction counts of the warm path, for `valgrind --tool=callgrind`: the same three services
+//! as `benches/hot_path.rs` (bare inner service, tower-http's `AddAuthorization`, our
+//! `BearerToken` with a fresh cached token), each request sent through one `#[inline(never)]`
+//! function per variant, so callgrind's inclusive count of that function divided by the number
+//! of requests is the cost of one request (`poll_ready`, `call`, one poll, and dropping the
+//! request inside the inner service). Requests are built and responses dropped outside it.
+//!
+//! Instruction counts are repeatable where wall-clock time on a shared machine is not. Run:
+//!
+//! ```text
+//! bash scripts/callgrind-hot-path.sh
+//! ```
+//!
+//! which builds this example in release mode, runs it under callgrind with 100,000 requests
+//! per variant and prints instructions per request and the ratios. Outside callgrind it just
+//! sends the requests and checks that every one took the fast path.
+
+use std::convert::Infallible;
+use std::fmt::Debug;
+use std::future::{Future, Ready};
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use http::header::{ACCEPT, USER_AGENT};
+use http::{Request, Response};
+use tower::{Layer, Service};
+use tower_bearer::error::TokenError;
+use tower_bearer::{BearerToken, BearerTokenLayer, Token, TokenSource};
+use tower_http::auth::{AddAuthorization, AddAuthorizationLayer};
+
+/// The same ~900-byte JWT-like token as the criterion bench.
+fn realistic_token() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut chunk = |len: usize| -> String {
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                ALPHABET[(state % 64) as usize] as char
+            })
+            .collect()
+    };
+    let header = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImJlbmNoLWtleS0xIn0";
+    format!("{header}.{}.{}", chunk(490), chunk(342))
+}
+
+fn make_request() -> Request<()> {
+    Request::get("https://api.partner.example/v1/items?page=2")
+        .header(ACCEPT, "application/json")
+        .header(USER_AGENT, "partner-client/1.4.2 (tower-bearer bench)")
+        .body(())
+        .unwrap()
+}
+
+/// The inner service of all variants: answers `200 OK` at once.
+#[derive(Clone, Copy)]
+struct Inner;
+
+impl Service<Request<()>> for Inner {
+    type Response = Response<()>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<()>, Infallible>>;
+
+    #[inline]
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    #[inline]
+    fn call(&mut self, _request: Request<()>) -> Self::Future {
+        std::future::ready(Ok(Response::new(())))
+    }
+}
+
+/// A token valid for an hour.
+struct HourToken(String);
+
+impl TokenSource for HourToken {
+    async fn token(&self) -> Result<Token, TokenError> {
+        Ok(Token::new(self.0.clone()).with_expires_in(Duration::from_secs(3600)))
+    }
+}
+
+#[inline(always)]
+fn send<S>(service: &mut S, request: Request<()>) -> S::Response
+where
+    S: Service<Request<()>>,
+    S::Error: Debug,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    match service.poll_ready(&mut cx) {
+        Poll::Ready(Ok(())) => {}
+        Poll::Ready(Err(error)) => panic!("poll_ready failed: {error:?}"),
+        Poll::Pending => panic!("service not ready at once"),
+    }
+    let future = pin!(service.call(request));
+    match future.poll(&mut cx) {
+        Poll::Ready(Ok(response)) => response,
+        Poll::Ready(Err(error)) => panic!("request failed: {error:?}"),
+        Poll::Pending => panic!("the response future did not complete in one poll"),
+    }
+}
+
+#[inline(never)]
+fn request_bare(service: &mut Inner, request: Request<()>) -> Response<()> {
+    send(service, request)
+}
+
+#[inline(never)]
+fn request_add_authorization(
+    service: &mut AddAuthorization<Inner>,
+    request: Request<()>,
+) -> Response<()> {
+    send(service, request)
+}
+
+#[inline(never)]
+fn request_bearer_token(
+    service: &mut BearerToken<Inner, HourToken>,
+    request: Request<()>,
+) -> Response<()> {
+    send(service, request)
+}
+
+fn run<S>(n: u64, service: &mut S, one: fn(&mut S, Request<()>) -> Response<()>) {
+    for _ in 0..n {
+        let request = make_request();
+        black_box(one(service, black_box(request)));
+    }
+}
+
+fn main() {
+    let n: u64 = std::env::args()
+        .nth(1)
+        .map_or(100_000, |n| n.parse().expect("number of requests"));
+    let token = realistic_token();
+
+    let mut bare = Inner;
+    let mut add_authorization = AddAuthorizationLayer::bearer(&token)
+        .as_sensitive(true)
+        .layer(Inner);
+    let layer = BearerTokenLayer::new(HourToken(token));
+    let mut bearer_token = layer.layer(Inner);
+    // Warm the cache; the runtime lives on (not driven) so the refresh timer stays armed.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(layer.cache().token())
+        .expect("warming the cache failed");
+    let warm = layer.cache().stats();
+    assert_eq!(warm.fetches, 1);
+
+    run(n, &mut bare, request_bare);
+    run(n, &mut add_authorization, request_add_authorization);
+    run(n, &mut bearer_token, request_bearer_token);
+
+    // Every request used the cached token: no fetch, no wait.
+    assert_eq!(layer.cache().stats(), warm);
+    println!("sent {n} requests per variant");
+    drop(runtime);
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Instructions per request on the warm path (callgrind), for the bare inner service, tower-http's
+# AddAuthorization and BearerToken; see examples/callgrind_hot_path.rs.
+# Usage: bash scripts/callgrind-hot-path.sh [requests per variant, default 100000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n="${1:-100000}"
+cargo build --quiet --release --example callgrind_hot_path
+bin="${CARGO_TARGET_DIR:-target}/release/examples/callgrind_hot_path"
+out="$(mktemp)"
+trap 'rm -f "$out"' EXIT
+valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" "$n" >/dev/null 2>&1
+callgrind_annotate --inclusive=yes --threshold=100 "$out" 2>/dev/null |
+    awk -v n="$n" '
+        /callgrind_hot_path::request_/ {
+            gsub(",", "", $1);
+            name = $0; sub(/.*callgrind_hot_path::request_/, "", name); sub(/[ \[].*/, "", name);
+            ir[name] = $1 / n;
+        }
+        END {
+            printf "%-20s %10s\n", "variant", "Ir/request";
+            split("bare add_authorization bearer_token", order, " ");
+            for (i = 1; i <= 3; i++) printf "%-20s %10.1f\n", order[i], ir[order[i]];
+            if (ir["add_authorization"] > 0)
+                printf "bearer_token / add_authorization = %.3f\n", ir["bearer_token"] / ir["add_authorization"];
+        }'
