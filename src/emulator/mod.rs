@@ -88,6 +88,19 @@ static SECRET_OBSERVER: OnceLock<fn(&str, &str)> = OnceLock::new();
 ///
 /// `kind` is one of `client_secret`, `client_secret (received)`, `basic credentials (received)`,
 /// `client_assertion (received)`, `access_token`, `id_token`, `refresh_token`.
+///
+/// ```
+/// use std::sync::Mutex;
+/// use tower_bearer::emulator::{observe_secrets, Emulator};
+///
+/// static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// observe_secrets(|_kind, secret| SEEN.lock().unwrap().push(secret.to_owned()));
+/// let emulator = Emulator::builder().client_secret("emulator-s3cret").start().await.unwrap();
+/// assert!(SEEN.lock().unwrap().contains(&emulator.client_secret()));
+/// # }
+/// ```
 pub fn observe_secrets(observer: fn(&str, &str)) -> bool {
     SECRET_OBSERVER.set(observer).is_ok()
 }
