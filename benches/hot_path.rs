@@ -43,41 +43,22 @@
 use std::cell::RefCell;
 use std::convert::Infallible;
 use std::fmt::Debug;
-use std::future::{Future, Ready};
+use std::future::Ready;
 use std::hint::black_box;
-use std::pin::pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::header::{ACCEPT, AUTHORIZATION, USER_AGENT};
 use http::{HeaderValue, Request, Response};
-use tower::{Layer, Service, ServiceExt, service_fn};
+use tower::{Layer, Service, ServiceExt};
 use tower_bearer::{BearerTokenLayer, Token, token_source_fn};
 use tower_http::auth::AddAuthorizationLayer;
 
-/// A JWT-like access token of about 900 bytes (header.payload.signature, base64url), the size
-/// of a typical RS256 token from an identity provider.
-fn realistic_token() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut chunk = |len: usize| -> String {
-        (0..len)
-            .map(|_| {
-                // xorshift: deterministic, so every run sends the same token.
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                ALPHABET[(state % 64) as usize] as char
-            })
-            .collect()
-    };
-    let header = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImJlbmNoLWtleS0xIn0";
-    let token = format!("{header}.{}.{}", chunk(490), chunk(342));
-    debug_assert!((880..=920).contains(&token.len()), "{}", token.len());
-    token
-}
+#[path = "support/warm_path.rs"]
+mod warm_path;
+use warm_path::{inner, realistic_token, send};
 
 fn make_request() -> Request<()> {
     Request::get("https://api.partner.example/v1/items?page=2")
@@ -85,33 +66,6 @@ fn make_request() -> Request<()> {
         .header(USER_AGENT, "partner-client/1.4.2 (tower-bearer bench)")
         .body(())
         .unwrap()
-}
-
-/// The inner service shared by all variants: answers at once.
-fn inner()
--> impl Service<Request<()>, Response = Response<()>, Error = Infallible, Future: Unpin> + Clone {
-    service_fn(|_req: Request<()>| std::future::ready(Ok::<_, Infallible>(Response::new(()))))
-}
-
-/// One request: `poll_ready`, `call`, and one poll of the response future with a no-op waker.
-#[inline(always)]
-fn send<S>(service: &mut S, request: Request<()>) -> S::Response
-where
-    S: Service<Request<()>>,
-    S::Error: Debug,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    match service.poll_ready(&mut cx) {
-        Poll::Ready(Ok(())) => {}
-        Poll::Ready(Err(error)) => panic!("poll_ready failed: {error:?}"),
-        Poll::Pending => panic!("service not ready at once"),
-    }
-    let future = pin!(service.call(request));
-    match future.poll(&mut cx) {
-        Poll::Ready(Ok(response)) => response,
-        Poll::Ready(Err(error)) => panic!("request failed: {error:?}"),
-        Poll::Pending => panic!("the response future did not complete in one poll"),
-    }
 }
 
 /// An inner service that remembers the `Authorization` header of the last request.

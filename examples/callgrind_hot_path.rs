@@ -16,11 +16,9 @@
 //! sends the requests and checks that every one took the fast path.
 
 use std::convert::Infallible;
-use std::fmt::Debug;
-use std::future::{Future, Ready};
+use std::future::Ready;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::header::{ACCEPT, USER_AGENT};
@@ -30,23 +28,9 @@ use tower_bearer::error::TokenError;
 use tower_bearer::{BearerToken, BearerTokenLayer, Token, TokenSource};
 use tower_http::auth::{AddAuthorization, AddAuthorizationLayer};
 
-/// The same ~900-byte JWT-like token as the criterion bench.
-fn realistic_token() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut chunk = |len: usize| -> String {
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                ALPHABET[(state % 64) as usize] as char
-            })
-            .collect()
-    };
-    let header = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImJlbmNoLWtleS0xIn0";
-    format!("{header}.{}.{}", chunk(490), chunk(342))
-}
+#[path = "../benches/support/warm_path.rs"]
+mod warm_path;
+use warm_path::{realistic_token, send};
 
 fn make_request() -> Request<()> {
     Request::get("https://api.partner.example/v1/items?page=2")
@@ -82,26 +66,6 @@ struct HourToken(String);
 impl TokenSource for HourToken {
     async fn token(&self) -> Result<Token, TokenError> {
         Ok(Token::new(self.0.clone()).with_expires_in(Duration::from_secs(3600)))
-    }
-}
-
-#[inline(always)]
-fn send<S>(service: &mut S, request: Request<()>) -> S::Response
-where
-    S: Service<Request<()>>,
-    S::Error: Debug,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    match service.poll_ready(&mut cx) {
-        Poll::Ready(Ok(())) => {}
-        Poll::Ready(Err(error)) => panic!("poll_ready failed: {error:?}"),
-        Poll::Pending => panic!("service not ready at once"),
-    }
-    let future = pin!(service.call(request));
-    match future.poll(&mut cx) {
-        Poll::Ready(Ok(response)) => response,
-        Poll::Ready(Err(error)) => panic!("request failed: {error:?}"),
-        Poll::Pending => panic!("the response future did not complete in one poll"),
     }
 }
 

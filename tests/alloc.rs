@@ -14,9 +14,6 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::convert::Infallible;
 use std::fmt::Debug;
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use http::header::{ACCEPT, AUTHORIZATION, USER_AGENT};
@@ -24,6 +21,10 @@ use http::{Request, Response};
 use tower::{Layer, Service, ServiceExt, service_fn};
 use tower_bearer::{BearerTokenLayer, Token, TokenSource, token_source_fn};
 use tower_http::auth::AddAuthorizationLayer;
+
+#[path = "../benches/support/warm_path.rs"]
+mod warm_path;
+use warm_path::{inner, realistic_token, send};
 
 struct CountingAllocator;
 
@@ -74,15 +75,6 @@ fn allocations_during<R>(f: impl FnOnce() -> R) -> (u64, R) {
     (after - before, result)
 }
 
-/// A JWT-like token of about 900 bytes.
-fn realistic_token() -> String {
-    let mut token = String::from("eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.");
-    while token.len() < 900 {
-        token.push_str("eyJzdWIiOiJhcGktY2xpZW50IiwiYXVkIjoicGFydG5lciJ9-_");
-    }
-    token
-}
-
 /// A request as a client sends it: the header map already holds a few headers.
 fn realistic_request() -> Request<()> {
     Request::get("https://api.partner.example/v1/items?page=2")
@@ -98,32 +90,6 @@ fn headerless_request() -> Request<()> {
     Request::get("https://api.partner.example/v1/items")
         .body(())
         .unwrap()
-}
-
-/// Answers at once, like the benchmark's inner service.
-fn inner()
--> impl Service<Request<()>, Response = Response<()>, Error = Infallible, Future: Unpin> + Clone {
-    service_fn(|_request: Request<()>| std::future::ready(Ok::<_, Infallible>(Response::new(()))))
-}
-
-/// `poll_ready`, `call`, and one poll of the response future with a no-op waker: no runtime.
-fn send<S>(service: &mut S, request: Request<()>) -> S::Response
-where
-    S: Service<Request<()>>,
-    S::Error: Debug,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    match service.poll_ready(&mut cx) {
-        Poll::Ready(Ok(())) => {}
-        Poll::Ready(Err(error)) => panic!("poll_ready failed: {error:?}"),
-        Poll::Pending => panic!("service not ready at once"),
-    }
-    let future = pin!(service.call(request));
-    match future.poll(&mut cx) {
-        Poll::Ready(Ok(response)) => response,
-        Poll::Ready(Err(error)) => panic!("request failed: {error:?}"),
-        Poll::Pending => panic!("the response future did not complete in one poll"),
-    }
 }
 
 /// Allocations made by sending each request through `service` (built beforehand).

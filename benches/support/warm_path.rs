@@ -1,0 +1,63 @@
+//! Shared by the warm-path measurements (`benches/hot_path.rs`, `examples/callgrind_hot_path.rs`
+//! and `tests/alloc.rs`): a realistic token, the inner service that answers at once, and one
+//! request sent without a runtime.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::fmt::Debug;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use http::{Request, Response};
+use tower::{Service, service_fn};
+
+/// The inner service shared by all variants: answers `200 OK` at once.
+pub fn inner()
+-> impl Service<Request<()>, Response = Response<()>, Error = Infallible, Future: Unpin> + Clone {
+    service_fn(|_req: Request<()>| std::future::ready(Ok::<_, Infallible>(Response::new(()))))
+}
+
+/// One request: `poll_ready`, `call`, and one poll of the response future with a no-op waker.
+/// Panics if the service is not ready at once or the future does not complete in that poll.
+#[inline(always)]
+pub fn send<S>(service: &mut S, request: Request<()>) -> S::Response
+where
+    S: Service<Request<()>>,
+    S::Error: Debug,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    match service.poll_ready(&mut cx) {
+        Poll::Ready(Ok(())) => {}
+        Poll::Ready(Err(error)) => panic!("poll_ready failed: {error:?}"),
+        Poll::Pending => panic!("service not ready at once"),
+    }
+    let future = pin!(service.call(request));
+    match future.poll(&mut cx) {
+        Poll::Ready(Ok(response)) => response,
+        Poll::Ready(Err(error)) => panic!("request failed: {error:?}"),
+        Poll::Pending => panic!("the response future did not complete in one poll"),
+    }
+}
+
+/// A JWT-like access token of about 900 bytes (header.payload.signature, base64url), the size
+/// of a typical RS256 token from an identity provider.
+pub fn realistic_token() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut chunk = |len: usize| -> String {
+        (0..len)
+            .map(|_| {
+                // xorshift: deterministic, so every run sends the same token.
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                ALPHABET[(state % 64) as usize] as char
+            })
+            .collect()
+    };
+    let header = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImJlbmNoLWtleS0xIn0";
+    let token = format!("{header}.{}.{}", chunk(490), chunk(342));
+    debug_assert!((880..=920).contains(&token.len()), "{}", token.len());
+    token
+}
