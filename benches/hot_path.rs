@@ -47,18 +47,16 @@ use std::future::Ready;
 use std::hint::black_box;
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::header::{ACCEPT, AUTHORIZATION, USER_AGENT};
 use http::{HeaderValue, Request, Response};
 use tower::{Layer, Service, ServiceExt};
-use tower_bearer::{BearerTokenLayer, Token, token_source_fn};
 use tower_http::auth::AddAuthorizationLayer;
 
 #[path = "support/warm_path.rs"]
 mod warm_path;
-use warm_path::{inner, realistic_token, send};
+use warm_path::{hour_token_layer, inner, realistic_token, send, warm_up_runtime};
 
 fn make_request() -> Request<()> {
     Request::get("https://api.partner.example/v1/items?page=2")
@@ -108,18 +106,12 @@ fn bench_hot_path(c: &mut Criterion) {
         .as_sensitive(true)
         .layer(inner());
 
-    let layer = BearerTokenLayer::new(token_source_fn(move || {
-        let token = token.clone();
-        async move { Ok(Token::new(token).with_expires_in(Duration::from_secs(3600))) }
-    }));
+    let layer = hour_token_layer(token);
     let mut bearer_token = layer.layer(inner());
     // Warm the cache: the one fetch runs on a runtime; the timed requests never need one. The
     // runtime lives until the end: dropping it would stop the refresh timer, which then marks
     // the token stale and sends requests down the slow path.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
+    let runtime = warm_up_runtime();
     runtime
         .block_on(bearer_token.clone().oneshot(make_request()))
         .expect("warming the cache failed");

@@ -30,7 +30,7 @@ use tower_http::auth::{AddAuthorization, AddAuthorizationLayer};
 
 #[path = "../benches/support/warm_path.rs"]
 mod warm_path;
-use warm_path::{realistic_token, send};
+use warm_path::{realistic_token, send, warm_up_runtime};
 
 fn make_request() -> Request<()> {
     Request::get("https://api.partner.example/v1/items?page=2")
@@ -110,10 +110,7 @@ fn main() {
     let layer = BearerTokenLayer::new(HourToken(token));
     let mut bearer_token = layer.layer(Inner);
     // Warm the cache; the runtime lives on (not driven) so the refresh timer stays armed.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
+    let runtime = warm_up_runtime();
     runtime
         .block_on(layer.cache().token())
         .expect("warming the cache failed");

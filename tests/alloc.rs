@@ -14,17 +14,16 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::convert::Infallible;
 use std::fmt::Debug;
-use std::time::Duration;
 
 use http::header::{ACCEPT, AUTHORIZATION, USER_AGENT};
 use http::{Request, Response};
 use tower::{Layer, Service, ServiceExt, service_fn};
-use tower_bearer::{BearerTokenLayer, Token, TokenSource, token_source_fn};
+use tower_bearer::TokenSource;
 use tower_http::auth::AddAuthorizationLayer;
 
 #[path = "../benches/support/warm_path.rs"]
 mod warm_path;
-use warm_path::{inner, realistic_token, send};
+use warm_path::{hour_token_layer, inner, realistic_token, send, warm_up_runtime};
 
 struct CountingAllocator;
 
@@ -128,15 +127,9 @@ fn services() -> Services<impl Client, impl Client, impl Client> {
     let add_authorization = AddAuthorizationLayer::bearer(&token)
         .as_sensitive(true)
         .layer(inner());
-    let layer = BearerTokenLayer::new(token_source_fn(move || {
-        let token = token.clone();
-        async move { Ok(Token::new(token).with_expires_in(Duration::from_secs(3600))) }
-    }));
+    let layer = hour_token_layer(token);
     let mut ours = layer.layer(inner());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
+    let runtime = warm_up_runtime();
     runtime
         .block_on(ours.clone().oneshot(realistic_request()))
         .expect("warming the cache failed");
@@ -245,15 +238,9 @@ fn the_first_request_after_a_fetch_does_not_allocate() {
     let mut add_authorization = AddAuthorizationLayer::bearer(&token)
         .as_sensitive(true)
         .layer(inner());
-    let layer = BearerTokenLayer::new(token_source_fn(move || {
-        let token = token.clone();
-        async move { Ok(Token::new(token).with_expires_in(Duration::from_secs(3600))) }
-    }));
+    let layer = hour_token_layer(token);
     let mut ours = layer.layer(inner());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
+    let runtime = warm_up_runtime();
     // On this thread, so the cache has been read from it already.
     runtime
         .block_on(layer.cache().token())

@@ -11,6 +11,7 @@ use std::task::{Context, Poll, Waker};
 
 use http::{Request, Response};
 use tower::{Service, service_fn};
+use tower_bearer::TokenSource;
 
 /// The inner service shared by all variants: answers `200 OK` at once.
 pub fn inner()
@@ -60,4 +61,24 @@ pub fn realistic_token() -> String {
     let token = format!("{header}.{}.{}", chunk(490), chunk(342));
     debug_assert!((880..=920).contains(&token.len()), "{}", token.len());
     token
+}
+
+/// A layer whose source hands out `token`, valid for an hour.
+pub fn hour_token_layer(token: String) -> tower_bearer::BearerTokenLayer<impl TokenSource> {
+    tower_bearer::BearerTokenLayer::new(tower_bearer::token_source_fn(move || {
+        let token = token.clone();
+        async move {
+            Ok(tower_bearer::Token::new(token)
+                .with_expires_in(std::time::Duration::from_secs(3600)))
+        }
+    }))
+}
+
+/// A current-thread runtime with timers, to warm a cache. Keep it alive while measuring:
+/// dropping it stops the refresh timer, which then marks the token stale.
+pub fn warm_up_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
 }

@@ -25,19 +25,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use futures_util::future::{BoxFuture, Shared};
+use futures_util::future::BoxFuture;
 use shuttle::future::{self as task, AbortHandle, JoinHandle};
 use shuttle::sync::Mutex;
 use shuttle::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use tokio::time::Instant;
 
 use super::core::{Config, Entry};
+// Waiters share a fetch's result through the cache's own `FetchFuture`.
 use super::state::{Invalidation, State, Step};
+use super::{FetchFuture as Handle, FetchResult};
 use crate::error::{TokenError, TokenErrorKind};
 use crate::token::Token;
-
-type FetchResult = Result<Arc<Entry>, TokenError>;
-type Handle = Shared<BoxFuture<'static, FetchResult>>;
 
 const LIFETIME: Duration = Duration::from_secs(60);
 /// With `LIFETIME`, `CONFIG` and no jitter, a token is refreshed 50 s after it was received.
