@@ -1,13 +1,13 @@
 //! Where a token may be sent: never over plain `http://` (except to loopback) unless allowed,
 //! and, with an allow-list, only to the listed hosts.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::Uri;
 use http::uri::Scheme;
 
 use crate::error::{DestinationError, DestinationErrorKind};
+use crate::origin::is_loopback;
 
 /// What the layer does with a request to a host that is not in its allow-list.
 ///
@@ -103,24 +103,6 @@ fn host_matches(pattern: &str, host: &str) -> bool {
                 && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
         }
         None => host.eq_ignore_ascii_case(pattern),
-    }
-}
-
-/// `localhost`, `127.0.0.0/8` and `::1` (also as an IPv4-mapped address).
-///
-/// Judged by name, so only names every resolver maps to loopback count: not `*.localhost`,
-/// nor names with a trailing dot, which a resolver may send to DNS.
-pub(crate) fn is_loopback(host: &str) -> bool {
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    match bare.parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) => v4.is_loopback(),
-        Ok(IpAddr::V6(v6)) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-        Err(_) => host.eq_ignore_ascii_case("localhost"),
     }
 }
 

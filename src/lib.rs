@@ -78,7 +78,9 @@ pub mod future;
 pub mod layer;
 pub mod metrics;
 pub mod oauth;
+mod origin;
 pub mod providers;
+pub mod redirect;
 pub mod replay;
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]

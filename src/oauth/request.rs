@@ -6,9 +6,9 @@ use http::header::{ACCEPT, CONTENT_TYPE};
 use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderValue, Method, Request, Uri};
 
-use crate::destination::is_loopback;
 use crate::error::{TokenError, TokenErrorKind};
 use crate::oauth::client_auth::ClientAuth;
+use crate::origin::is_loopback;
 
 /// Where `grant_type=client_credentials` travels.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
