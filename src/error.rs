@@ -318,11 +318,44 @@ impl StdError for TokenError {
 pub enum DestinationErrorKind {
     /// Plain `http://` to a host that is not loopback.
     InsecureScheme,
-    /// A host that is not in the layer's allow-list.
+    /// A host (or port, or scheme) that is not in the layer's allow-list, or not the origin
+    /// named with [`origin`](crate::BearerTokenLayer::origin).
     HostNotAllowed,
+    /// The `Host` header names another host or port than the request's URI (or the layer's
+    /// named origin), or cannot be read.
+    HostMismatch,
+    /// A response to a request that carried the token redirects to another origin (or to a
+    /// `Location` that is not provably the same origin). The request was sent; the redirect is
+    /// not followed with the token.
+    CrossOriginRedirect,
 }
 
-/// The layer refused to send its token to a request's destination; the request was not sent.
+impl DestinationErrorKind {
+    /// A short name, the `reason` label of the
+    /// [`tower_bearer_tokens_withheld_total`](crate::metrics::TOKENS_WITHHELD) metric.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InsecureScheme => "insecure_scheme",
+            Self::HostNotAllowed => "host_not_allowed",
+            Self::HostMismatch => "host_mismatch",
+            Self::CrossOriginRedirect => "cross_origin_redirect",
+        }
+    }
+}
+
+impl fmt::Display for DestinationErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The layer refused to send its token to a request's destination.
+///
+/// For every kind but [`CrossOriginRedirect`](DestinationErrorKind::CrossOriginRedirect) the
+/// request was not sent. For that one the request was sent and answered with a redirect to
+/// another origin, which the layer stops so that no redirect-following layer outside it
+/// sends the token there; the error names origins only (a `Location` can carry a presigned
+/// secret in its query).
 ///
 /// ```
 /// use tower_bearer::error::{DestinationError, DestinationErrorKind};
@@ -337,6 +370,13 @@ pub enum DestinationErrorKind {
 pub struct DestinationError {
     kind: DestinationErrorKind,
     host: String,
+    redirect: Option<Redirect>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Redirect {
+    status: StatusCode,
+    to: Option<String>,
 }
 
 impl DestinationError {
@@ -344,6 +384,21 @@ impl DestinationError {
         Self {
             kind,
             host: crate::token::sanitize(host),
+            redirect: None,
+        }
+    }
+
+    /// A redirect from `from` (an origin) to `to` (an origin, or `None` when the `Location`
+    /// is not one), answered with `status`.
+    pub(crate) fn cross_origin_redirect(
+        from: Option<String>,
+        status: StatusCode,
+        to: Option<String>,
+    ) -> Self {
+        Self {
+            kind: DestinationErrorKind::CrossOriginRedirect,
+            host: from.unwrap_or_else(|| "the request's origin".to_owned()),
+            redirect: Some(Redirect { status, to }),
         }
     }
 
@@ -352,9 +407,21 @@ impl DestinationError {
         self.kind
     }
 
-    /// The host the request was for.
+    /// The host the request was for (for a cross-origin redirect, the origin it was sent to,
+    /// as `scheme://host:port`).
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// For a cross-origin redirect: the status of the redirect.
+    pub fn redirect_status(&self) -> Option<StatusCode> {
+        self.redirect.as_ref().map(|r| r.status)
+    }
+
+    /// For a cross-origin redirect: the origin it pointed to (`scheme://host:port`), if the
+    /// `Location` named one.
+    pub fn redirect_origin(&self) -> Option<&str> {
+        self.redirect.as_ref().and_then(|r| r.to.as_deref())
     }
 }
 
@@ -369,15 +436,89 @@ impl fmt::Display for DestinationError {
             ),
             DestinationErrorKind::HostNotAllowed => write!(
                 f,
-                "refused to send a bearer token to `{}`: the host is not in the layer's \
-                 `allowed_hosts`; add it there, or choose `OtherHosts::SendWithoutToken`",
+                "refused to send a bearer token to `{}`: the host (with its scheme and port) is \
+                 not in the layer's `allowed_hosts` or is not its `origin`; add it there (with \
+                 its port if not the default, e.g. `api.example.com:8443`), or choose \
+                 `OtherHosts::SendWithoutToken`",
                 self.host
             ),
+            DestinationErrorKind::HostMismatch => write!(
+                f,
+                "refused to send a bearer token: the request's `Host` header `{}` names another \
+                 host or port than its URI; remove the `Host` header or make it match the URI",
+                self.host
+            ),
+            DestinationErrorKind::CrossOriginRedirect => {
+                let (status, to) = match &self.redirect {
+                    Some(r) => (r.status.as_u16(), r.to.as_deref()),
+                    None => (0, None),
+                };
+                write!(
+                    f,
+                    "the answer from {} to a request carrying a bearer token is a redirect (HTTP \
+                     {status}) to {}; it is not followed with the token: follow redirects with \
+                     `tower_bearer::redirect::PinOrigin` around your FollowRedirect policy \
+                     (cross-origin hops then go without the token), or choose \
+                     `CrossOriginRedirects::HideLocation` on the layer to get the 3xx with its \
+                     `Location` in a `RedirectLocation` extension",
+                    self.host,
+                    match to {
+                        Some(origin) => format!("another origin, {origin}"),
+                        None => "a location that is not provably the same origin".to_owned(),
+                    }
+                )
+            }
         }
     }
 }
 
 impl StdError for DestinationError {}
+
+/// An [`allowed_hosts`](crate::BearerTokenLayer::allowed_hosts) entry or an
+/// [`origin`](crate::BearerTokenLayer::origin) that the layer cannot use; says what to write
+/// instead.
+///
+/// ```
+/// use tower_bearer::{BearerTokenLayer, StaticToken, Token};
+///
+/// let err = BearerTokenLayer::new(StaticToken::new(Token::new("t")))
+///     .allowed_hosts(["api.example.com:99999"])
+///     .unwrap_err();
+/// assert!(err.to_string().contains("api.example.com:99999"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DestinationConfigError {
+    input: String,
+    reason: &'static str,
+}
+
+impl DestinationConfigError {
+    pub(crate) fn new(input: &str, reason: &'static str) -> Self {
+        Self {
+            input: crate::token::sanitize(input),
+            reason,
+        }
+    }
+
+    /// Why it cannot be used.
+    pub fn reason(&self) -> &str {
+        self.reason
+    }
+}
+
+impl fmt::Display for DestinationConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` is not a usable host or origin: {}; write `api.example.com` (default port \
+             only), `api.example.com:8443`, `*.example.com`, `https://api.example.com:8443` or \
+             `localhost:*` (any port)",
+            self.input, self.reason
+        )
+    }
+}
+
+impl StdError for DestinationConfigError {}
 
 /// The error of a [`BearerToken`](crate::BearerToken) service: no token, a refused
 /// destination, or the inner service's own error, kept as it was.
@@ -385,7 +526,9 @@ impl StdError for DestinationError {}
 pub enum Error<E> {
     /// No token could be had; the request was not sent.
     Token(TokenError),
-    /// The request's destination may not receive the token; the request was not sent.
+    /// The request's destination may not receive the token; the request was not sent (or, for
+    /// [`CrossOriginRedirect`](DestinationErrorKind::CrossOriginRedirect), its redirect was
+    /// not followed).
     Destination(DestinationError),
     /// The inner service failed.
     Service(E),

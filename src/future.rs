@@ -7,18 +7,85 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use http::{Request, Response, StatusCode};
+use http::header::LOCATION;
+use http::uri::Authority;
+use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
 use crate::cache::{FetchFuture, report_unauthorized, timeout_error};
-use crate::error::Error;
+use crate::error::{DestinationError, DestinationErrorKind, Error};
+use crate::origin::{LocationTarget, Origin, judge_location};
+use crate::redirect::{CrossOriginRedirects, FinalUri, RedirectLocation};
+use crate::replay::TokenRejected;
 use crate::service::attach;
 
-/// The cache id and generation of the token a request carried, to drop it on `401`. Plain
-/// integers: carrying a reference would cost every request an atomic increment and decrement.
-type Carried = (u64, u64);
+/// What the response check needs to know about a request that carried the token: which token
+/// (the cache id and generation, plain integers: a reference would cost every request an atomic
+/// increment and decrement on a counter all cores share), and where it went.
+pub(crate) struct Carried {
+    cache_id: u64,
+    generation: u64,
+    /// The request URI's scheme and authority; `None` for an origin-form URI. The authority's
+    /// bytes are the request's own (no allocation, no shared counter).
+    origin: Option<(Scheme, Authority)>,
+    guard: Guard,
+}
+
+/// How the response check treats redirects.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Guard {
+    /// A hop of a `PinOrigin` chain: its redirects are followed without the token.
+    pub(crate) pinned: bool,
+    pub(crate) redirects: CrossOriginRedirects,
+}
+
+/// The schemes an origin can have without an explicit port.
+#[derive(Clone, Copy)]
+enum Scheme {
+    Https,
+    Http,
+}
+
+impl Carried {
+    #[inline(always)]
+    pub(crate) fn new<B>(
+        cache_id: u64,
+        generation: u64,
+        request: &Request<B>,
+        guard: Guard,
+    ) -> Self {
+        let uri = request.uri();
+        let scheme = match uri.scheme_str() {
+            Some("https") => Some(Scheme::Https),
+            Some("http") => Some(Scheme::Http),
+            _ => None,
+        };
+        Self {
+            cache_id,
+            generation,
+            origin: scheme.zip(uri.authority().cloned()),
+            guard,
+        }
+    }
+
+    /// The origin the token was sent to, if the request's URI named one.
+    fn origin(&self) -> Option<Origin> {
+        let (scheme, authority) = self.origin.as_ref()?;
+        let scheme = match scheme {
+            Scheme::Https => "https",
+            Scheme::Http => "http",
+        };
+        let uri = http::Uri::builder()
+            .scheme(scheme)
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+            .ok()?;
+        Origin::of(&uri)
+    }
+}
 
 pin_project! {
     /// Response future of [`BearerToken`](crate::BearerToken).
@@ -67,6 +134,7 @@ struct Waiting<S, B> {
     service: Option<S>,
     request: Option<Request<B>>,
     cache_id: u64,
+    guard: Guard,
 }
 
 impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
@@ -84,6 +152,7 @@ impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
         service: S,
         request: Request<B>,
         cache_id: u64,
+        guard: Guard,
     ) -> Self {
         Self {
             state: State::Waiting {
@@ -95,6 +164,7 @@ impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
                     service: Some(service),
                     request: Some(request),
                     cache_id,
+                    guard,
                 }),
             },
         }
@@ -124,7 +194,8 @@ where
     }
 }
 
-/// Polls the inner future; on `401`, drops the token the request carried.
+/// Polls the inner future; a `401` or a redirect answering a request that carried the token
+/// goes to [`inspect`].
 #[inline(always)]
 fn poll_called<F, ResBody, E>(
     future: Pin<&mut F>,
@@ -134,14 +205,111 @@ fn poll_called<F, ResBody, E>(
 where
     F: Future<Output = Result<Response<ResBody>, E>>,
 {
-    let poll = future.poll(cx);
-    if let Poll::Ready(Ok(response)) = &poll
-        && response.status() == StatusCode::UNAUTHORIZED
-        && let Some((cache_id, generation)) = carried.take()
+    let mut poll = future.poll(cx);
+    if let Poll::Ready(Ok(response)) = &mut poll
+        && carried.is_some()
+        && let status = response.status().as_u16()
+        && (status == 401 || (300..400).contains(&status))
+        && let Some(carried) = carried.take()
+        && let Err(refused) = inspect(response, carried)
     {
-        report_unauthorized(cache_id, generation);
+        return Poll::Ready(Err(Error::Destination(refused)));
     }
     poll.map_err(Error::Service)
+}
+
+/// A `401` or `3xx` answered a request that carried the token.
+///
+/// - `401` from the origin the token was sent to: drop the token (if still cached, outside the
+///   cooldown) and mark the response [`TokenRejected`]. From another origin (a transport
+///   followed a redirect and says so with [`FinalUri`] or tower-http's `RequestUri`): nothing
+///   about our token, so nothing happens.
+/// - `3xx` whose `Location` is not provably the same origin, unless the request is a hop of a
+///   pinned chain: refuse it or hide the `Location`, so nothing outside follows it with the
+///   token.
+#[inline(never)]
+fn inspect<ResBody>(
+    response: &mut Response<ResBody>,
+    carried: Carried,
+) -> Result<(), DestinationError> {
+    let origin = carried.origin();
+    let elsewhere =
+        final_uri(response).filter(|uri| origin.as_ref().is_none_or(|o| !o.matches(uri)));
+    if response.status().as_u16() == 401 {
+        if let Some(uri) = elsewhere {
+            tracing::debug!(
+                from = %Origin::of(uri).map_or_else(|| "?".to_owned(), |o| o.to_string()),
+                "401 from another origin than the token was sent to (a followed redirect): token kept"
+            );
+        } else if let Some(dropped) = report_unauthorized(carried.cache_id, carried.generation) {
+            response
+                .extensions_mut()
+                .insert(TokenRejected::new(dropped));
+        }
+        return Ok(());
+    }
+    if carried.guard.pinned {
+        return Ok(());
+    }
+    let Some(location) = response.headers().get(LOCATION) else {
+        return Ok(());
+    };
+    let target = match &origin {
+        // A path is relative to where the answer came from, which is not our origin.
+        Some(_) if elsewhere.is_some() && location.as_bytes().starts_with(b"/") => {
+            LocationTarget::Unknown
+        }
+        Some(origin) => judge_location(location.as_bytes(), origin),
+        // An origin-form request: only a path provably stays where it was.
+        None => match location.as_bytes() {
+            [b'/', next, ..] if *next != b'/' && !location.as_bytes().contains(&b'\\') => {
+                LocationTarget::SameOrigin
+            }
+            [b'/'] => LocationTarget::SameOrigin,
+            _ => LocationTarget::Unknown,
+        },
+    };
+    let to = match target {
+        LocationTarget::SameOrigin => return Ok(()),
+        LocationTarget::Other(to) => Some(to.to_string()),
+        LocationTarget::Unknown => None,
+    };
+    let from = origin.map(|o| o.to_string());
+    crate::cache::withheld(carried.cache_id, DestinationErrorKind::CrossOriginRedirect);
+    tracing::debug!(
+        reason = DestinationErrorKind::CrossOriginRedirect.as_str(),
+        from = from.as_deref().unwrap_or("?"),
+        to = to.as_deref().unwrap_or("?"),
+        status = response.status().as_u16(),
+        "redirect to another origin: not followed with the token"
+    );
+    match carried.guard.redirects {
+        CrossOriginRedirects::Refuse => Err(DestinationError::cross_origin_redirect(
+            from,
+            response.status(),
+            to,
+        )),
+        CrossOriginRedirects::HideLocation => {
+            if let Some(location) = response.headers_mut().remove(LOCATION) {
+                response
+                    .extensions_mut()
+                    .insert(RedirectLocation::new(location));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The URI the response came from, if a transport that follows redirects recorded it.
+fn final_uri<B>(response: &Response<B>) -> Option<&http::Uri> {
+    if let Some(FinalUri(uri)) = response.extensions().get::<FinalUri>() {
+        return Some(uri);
+    }
+    #[cfg(feature = "follow-redirect")]
+    if let Some(tower_http::follow_redirect::RequestUri(uri)) = response.extensions().get() {
+        return Some(uri);
+    }
+    None
 }
 
 /// Waits for the token and sends the request, or reports why it was not sent.
@@ -177,8 +345,8 @@ where
                     panic!("ResponseFuture polled after completion");
                 };
                 let generation = attach(&mut request, &entry);
+                let carried = Some(Carried::new(w.cache_id, generation, &request, w.guard));
                 let future = service.call(request);
-                let carried = Some((w.cache_id, generation));
                 state.set(State::Called { future, carried });
             }
             StateProj::Failed { error } => {

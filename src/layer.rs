@@ -4,8 +4,13 @@ use std::fmt;
 
 use tower_layer::Layer;
 
+use std::sync::Arc;
+
 use crate::cache::TokenCache;
-use crate::destination::{DestinationPolicy, OtherHosts, normalize_pattern};
+use crate::destination::{DestinationPolicy, HostPattern, OtherHosts};
+use crate::error::DestinationConfigError;
+use crate::origin::Origin;
+use crate::redirect::CrossOriginRedirects;
 use crate::service::BearerToken;
 use crate::source::TokenSource;
 
@@ -50,6 +55,7 @@ pub struct BearerTokenLayer<T> {
     pub(crate) cache: TokenCache<T>,
     pub(crate) existing: ExistingAuthorization,
     pub(crate) destination: DestinationPolicy,
+    pub(crate) redirects: CrossOriginRedirects,
 }
 
 impl<T: TokenSource + 'static> BearerTokenLayer<T> {
@@ -66,6 +72,7 @@ impl<T> BearerTokenLayer<T> {
             cache,
             existing: ExistingAuthorization::default(),
             destination: DestinationPolicy::default(),
+            redirects: CrossOriginRedirects::default(),
         }
     }
 
@@ -85,22 +92,81 @@ impl<T> BearerTokenLayer<T> {
         self
     }
 
-    /// Sends the token only to these hosts (compared case-insensitively, ports ignored;
-    /// `*.example.com` matches every subdomain of `example.com`). Requests to other hosts are
-    /// handled as [`other_hosts`](Self::other_hosts) says.
+    /// Sends the token only to these hosts; requests to other hosts are handled as
+    /// [`other_hosts`](Self::other_hosts) says.
     ///
-    /// Requests whose URI has no host (such as those tonic hands to its `Channel`, which adds
-    /// its own origin) go to a destination fixed by the inner service and are not checked.
-    pub fn allowed_hosts<I>(mut self, hosts: I) -> Self
+    /// Each entry is a host (compared case-insensitively), optionally with a port and a
+    /// scheme:
+    ///
+    /// | entry | matches |
+    /// | --- | --- |
+    /// | `api.example.com` | that host on the scheme's default port (443 for https, 80 for http) |
+    /// | `api.example.com:8443` | that host on port 8443 |
+    /// | `*.example.com` | any subdomain of `example.com` (not `example.com`), default port |
+    /// | `https://api.example.com:8443` | only over https, port 8443 |
+    /// | `localhost:*` | any port |
+    ///
+    /// A host entry without a port means the default port only, as an origin does: a token
+    /// meant for `https://api.example.com` must not reach another service on
+    /// `api.example.com:8443`. The scheme check (https, or loopback, or
+    /// [`allow_insecure_http`](Self::allow_insecure_http)) applies on top.
+    ///
+    /// With an allow-list, a request whose `Host` header names another host or port than its
+    /// URI is refused ([`HostMismatch`](crate::error::DestinationErrorKind::HostMismatch)), and
+    /// an origin-form request (a path-only URI) is judged by its `Host` header if it has one.
+    /// An origin-form request without `Host` (as tonic hands to its `Channel`) is not checked
+    /// unless the layer has an [`origin`](Self::origin).
+    ///
+    /// ```
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token};
+    ///
+    /// let layer = BearerTokenLayer::new(StaticToken::new(Token::new("t")))
+    ///     .allowed_hosts(["api.partner.example", "*.kpn.example", "files.example:8443"])?;
+    /// # let _ = layer;
+    /// # Ok::<(), tower_bearer::error::DestinationConfigError>(())
+    /// ```
+    pub fn allowed_hosts<I>(mut self, hosts: I) -> Result<Self, DestinationConfigError>
     where
         I: IntoIterator,
         I::Item: AsRef<str>,
     {
-        let hosts: Vec<String> = hosts
+        let hosts = hosts
             .into_iter()
-            .map(|h| normalize_pattern(h.as_ref()))
-            .collect();
+            .map(|h| HostPattern::parse(h.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
         self.destination.allowed_hosts = Some(hosts.into());
+        Ok(self)
+    }
+
+    /// The origin (`https://host[:port]`) of the requests this layer authenticates, for
+    /// clients whose requests carry only a path, such as tonic's `Channel` (which adds its own
+    /// origin after the layers run).
+    ///
+    /// Origin-form requests are then checked as if they went to this origin (scheme, allow-list,
+    /// `Host` header), and requests whose URI names another origin are handled as
+    /// [`other_hosts`](Self::other_hosts) says: the token is for this origin only.
+    ///
+    /// ```
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token};
+    ///
+    /// // In front of `tonic::transport::Channel::from_static("https://grpc.partner.example")`.
+    /// let layer = BearerTokenLayer::new(StaticToken::new(Token::new("t")))
+    ///     .origin("https://grpc.partner.example")?;
+    /// # let _ = layer;
+    /// # Ok::<(), tower_bearer::error::DestinationConfigError>(())
+    /// ```
+    pub fn origin(mut self, origin: &str) -> Result<Self, DestinationConfigError> {
+        let origin =
+            Origin::parse(origin).map_err(|reason| DestinationConfigError::new(origin, reason))?;
+        self.destination.origin = Some(Arc::new(origin));
+        Ok(self)
+    }
+
+    /// What to do when the answer to a request that carried the token redirects to another
+    /// origin. Default: [`CrossOriginRedirects::Refuse`]. See [`crate::redirect`] for the safe
+    /// ways to follow redirects.
+    pub fn cross_origin_redirects(mut self, redirects: CrossOriginRedirects) -> Self {
+        self.redirects = redirects;
         self
     }
 
@@ -129,6 +195,7 @@ impl<S, T> Layer<S> for BearerTokenLayer<T> {
             cache: self.cache.clone(),
             existing: self.existing,
             destination: self.destination.clone(),
+            redirects: self.redirects,
         }
     }
 }
@@ -139,6 +206,7 @@ impl<T> Clone for BearerTokenLayer<T> {
             cache: self.cache.clone(),
             existing: self.existing,
             destination: self.destination.clone(),
+            redirects: self.redirects,
         }
     }
 }
@@ -149,6 +217,7 @@ impl<T> fmt::Debug for BearerTokenLayer<T> {
             .field("cache", &self.cache)
             .field("existing", &self.existing)
             .field("destination", &self.destination)
+            .field("redirects", &self.redirects)
             .finish()
     }
 }

@@ -10,6 +10,7 @@
 //! | `tower_bearer_requests_failed_fast_total` | counter | `cache` | a request failed at once while backing off |
 //! | `tower_bearer_early_refreshes_total` | counter | `cache` | a refresh started ahead of expiry |
 //! | `tower_bearer_invalidations_total` | counter | `cache` | a `401` dropped a token |
+//! | `tower_bearer_tokens_withheld_total` | counter | `cache`, `reason` (`insecure_scheme`, `host_not_allowed`, `host_mismatch`, `cross_origin_redirect`) | a request went without the token or was refused, or a redirect was not followed with it |
 //!
 //! The `cache` label is the name given with
 //! [`TokenCacheBuilder::name`](crate::TokenCacheBuilder::name) (`default` otherwise).
@@ -32,6 +33,8 @@ pub const REQUESTS_FAILED_FAST: &str = "tower_bearer_requests_failed_fast_total"
 pub const EARLY_REFRESHES: &str = "tower_bearer_early_refreshes_total";
 /// `tower_bearer_invalidations_total`.
 pub const INVALIDATIONS: &str = "tower_bearer_invalidations_total";
+/// `tower_bearer_tokens_withheld_total`.
+pub const TOKENS_WITHHELD: &str = "tower_bearer_tokens_withheld_total";
 
 /// The cache's name, as the `cache` label.
 #[derive(Clone, Debug)]
@@ -66,6 +69,12 @@ pub(crate) fn token_request(_name: &Name, _outcome: &'static str, _took: Duratio
 pub(crate) fn count(_name: &Name, _metric: &'static str) {
     #[cfg(feature = "metrics")]
     metrics::counter!(_metric, "cache" => _name.label()).increment(1);
+}
+
+/// The token was not sent, for `_reason` (a [`DestinationErrorKind`](crate::error::DestinationErrorKind) name).
+pub(crate) fn withheld(_name: &Name, _reason: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(TOKENS_WITHHELD, "cache" => _name.label(), "reason" => _reason).increment(1);
 }
 
 /// Cache hits of one service, counted without atomics and added to the counter in batches.

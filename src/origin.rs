@@ -2,8 +2,6 @@
 //! token or a client secret may go: the layer's destination policy and redirect guard, and the
 //! token transport's check of where an answer came from.
 
-#![allow(dead_code)] // TODO(issue 10, this branch): used by the layer and the transport in the next commits
-
 use std::fmt;
 use std::net::IpAddr;
 

@@ -4,7 +4,12 @@
 //! A bearer token is meant for the origin (scheme, host and port) the caller addressed, and
 //! nowhere else.
 
-use http::Uri;
+use std::fmt;
+use std::sync::Arc;
+
+use http::{HeaderValue, Uri};
+
+use crate::origin::Origin;
 
 /// Response extension: the URI the response actually came from, set by a transport that
 /// follows redirects itself ([`ReqwestService`](crate::reqwest_client::ReqwestService) sets
@@ -26,3 +31,199 @@ use http::Uri;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FinalUri(pub Uri);
+
+/// Response extension: the `Location` of a cross-origin redirect, moved here from the headers
+/// when the layer is set to [`CrossOriginRedirects::HideLocation`], so that no
+/// redirect-following layer outside follows it with the token. Read it to follow the redirect
+/// yourself, deliberately, without the token.
+///
+/// `Debug` shows only the target's origin: a `Location` query can carry a presigned secret.
+///
+/// ```
+/// use tower_bearer::redirect::RedirectLocation;
+///
+/// # fn handle(response: http::Response<()>) {
+/// if let Some(location) = response.extensions().get::<RedirectLocation>() {
+///     let next = location.location(); // the original `Location` value
+///     # let _ = next;
+/// }
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedirectLocation(HeaderValue);
+
+impl RedirectLocation {
+    pub(crate) fn new(location: HeaderValue) -> Self {
+        Self(location)
+    }
+
+    /// The `Location` header value, as the server sent it.
+    pub fn location(&self) -> &HeaderValue {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RedirectLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let origin = self
+            .0
+            .to_str()
+            .ok()
+            .and_then(|l| Origin::parse(l).ok())
+            .map(|o| o.to_string());
+        f.debug_struct("RedirectLocation")
+            .field("origin", &origin)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the layer does when the answer to a request that carried its token is a redirect
+/// (`3xx` with a `Location`) that is not provably to the same origin, and the request is not
+/// a hop of a [`PinOrigin`] chain.
+///
+/// Same origin means an absolute path (`/next`) or an absolute URI with the request's scheme,
+/// host and port (host case and default ports normalised). Anything else (another host or
+/// port, `https` to `http`, `//host`, a relative path, user information) counts as another
+/// origin: fail closed.
+///
+/// The layer cannot tell a redirect hop from a new request (a FollowRedirect layer outside it
+/// sends each hop through it as a fresh request), so without this guard a redirect-following
+/// layer outside would send the token to wherever the server points.
+///
+/// ```
+/// use tower_bearer::{BearerTokenLayer, StaticToken, Token};
+/// use tower_bearer::redirect::CrossOriginRedirects;
+///
+/// let layer = BearerTokenLayer::new(StaticToken::new(Token::new("t")))
+///     .cross_origin_redirects(CrossOriginRedirects::HideLocation);
+/// # let _ = layer;
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CrossOriginRedirects {
+    /// Fail with [`Error::Destination`](crate::Error::Destination) of kind
+    /// [`CrossOriginRedirect`](crate::error::DestinationErrorKind::CrossOriginRedirect),
+    /// naming the two origins only. The default.
+    #[default]
+    Refuse,
+    /// Return the `3xx` with its `Location` header removed and kept in a
+    /// [`RedirectLocation`] extension: nothing outside follows it by accident.
+    HideLocation,
+}
+
+/// Request extension: the origin a redirect chain started at, set on every hop by
+/// [`PinOrigin`]. The layer attaches its token to a request with this mark only if the
+/// request goes to that origin. Only this crate makes one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinnedOrigin(Arc<Origin>);
+
+impl PinnedOrigin {
+    pub(crate) fn new(origin: Origin) -> Self {
+        Self(Arc::new(origin))
+    }
+
+    pub(crate) fn origin(&self) -> &Origin {
+        &self.0
+    }
+}
+
+#[cfg(feature = "follow-redirect")]
+pub use pin::PinOrigin;
+
+#[cfg(feature = "follow-redirect")]
+mod pin {
+    use http::Request;
+    use http::header::AUTHORIZATION;
+    use tower_http::follow_redirect::policy::{Action, Attempt, Policy};
+
+    use super::PinnedOrigin;
+    use crate::origin::Origin;
+
+    /// A [tower-http redirect policy](tower_http::follow_redirect::policy::Policy) wrapper
+    /// that pins the origin a request was addressed to, so the token goes only there
+    /// (feature `follow-redirect`).
+    ///
+    /// It runs the wrapped policy, then on every hop marks the request with the first
+    /// request's origin ([`PinnedOrigin`]) and removes an `Authorization` header from a hop to
+    /// another origin. Works in both orders:
+    ///
+    /// - `FollowRedirect` *outside* [`BearerTokenLayer`](crate::BearerTokenLayer) (each hop goes
+    ///   through the bearer layer): the layer adds its token only to hops to the pinned
+    ///   origin, and lets the redirects through.
+    /// - `FollowRedirect` *inside* (the first request already carries the token): hops to
+    ///   another origin lose the `Authorization` header, whatever the wrapped policy does.
+    ///
+    /// ```
+    /// use tower::ServiceBuilder;
+    /// use tower_http::follow_redirect::{FollowRedirectLayer, policy};
+    /// use tower_bearer::redirect::PinOrigin;
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token};
+    ///
+    /// # let http_client = tower::service_fn(|_req: http::Request<String>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    /// # });
+    /// let client = ServiceBuilder::new()
+    ///     .layer(FollowRedirectLayer::with_policy(PinOrigin::new(policy::Standard::default())))
+    ///     .layer(BearerTokenLayer::new(StaticToken::new(Token::new("t"))))
+    ///     .service(http_client);
+    /// # let _ = client;
+    /// ```
+    #[derive(Clone, Debug)]
+    pub struct PinOrigin<P> {
+        inner: P,
+        /// Fixed by the first request of the chain.
+        pinned: Option<PinnedOrigin>,
+        started: bool,
+    }
+
+    impl<P> PinOrigin<P> {
+        /// Wraps `policy`.
+        pub fn new(policy: P) -> Self {
+            Self {
+                inner: policy,
+                pinned: None,
+                started: false,
+            }
+        }
+    }
+
+    impl<P: Default> Default for PinOrigin<P> {
+        fn default() -> Self {
+            Self::new(P::default())
+        }
+    }
+
+    impl<P, B, E> Policy<B, E> for PinOrigin<P>
+    where
+        P: Policy<B, E>,
+    {
+        fn redirect(&mut self, attempt: &Attempt<'_>) -> Result<Action, E> {
+            self.inner.redirect(attempt)
+        }
+
+        fn on_request(&mut self, request: &mut Request<B>) {
+            // The wrapped policy first: tower-http's `FilterCredentials` clears extensions on
+            // a cross-origin hop, and the mark must survive it.
+            self.inner.on_request(request);
+            if !self.started {
+                self.started = true;
+                // A mark from an outer chain wins: it is the origin the caller addressed.
+                self.pinned = request
+                    .extensions()
+                    .get::<PinnedOrigin>()
+                    .cloned()
+                    .or_else(|| Origin::of(request.uri()).map(PinnedOrigin::new));
+            }
+            if let Some(pinned) = &self.pinned {
+                if !pinned.origin().matches(request.uri()) {
+                    request.headers_mut().remove(AUTHORIZATION);
+                }
+                request.extensions_mut().insert(pinned.clone());
+            }
+        }
+
+        fn clone_body(&self, body: &B) -> Option<B> {
+            self.inner.clone_body(body)
+        }
+    }
+}

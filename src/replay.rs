@@ -25,10 +25,17 @@
 //!
 //! # Rules
 //!
-//! - Only a `401` is replayed, never a `403` (a new token would not have more rights).
-//! - At most once per request: a second `401` is returned as it is. (The bearer layer drops at
-//!   most one token per `invalidation_cooldown`, 5 s by default; a replay inside that window
-//!   may carry the same token and get the same `401`.)
+//! - Only a `401` that carries a [`TokenRejected`] extension is replayed: the bearer layer
+//!   sets it when the `401` answered a request that carried its token, came from the origin
+//!   the token was sent to (not from a redirect target), and made the cache drop that token.
+//!   So a request that went without the token (a host outside the allow-list, a request with
+//!   its own `Authorization`), a `401` inside the invalidation cooldown, or a `403` is never
+//!   replayed; nor is anything when this layer sits *inside* the bearer layer (it then never
+//!   sees the mark).
+//! - Before replaying it waits for the cache's next token, and replays only if that token has
+//!   another value than the refused one (a provider may hand the same token out again);
+//!   otherwise, or if no token can be had, the `401` is returned as it came.
+//! - At most once per request: a second `401` is returned as it is.
 //! - Only requests whose body can be replayed: the body type must be `Clone` (`String`,
 //!   `Bytes`, `Full<Bytes>`, `()`...). Streaming bodies cannot go through this layer; buffer
 //!   them first.
@@ -42,12 +49,68 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use http::{Method, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
+
+use crate::cache::Dropped;
+use crate::token::Fingerprint;
+
+/// Response extension: this `401` answered a request that carried the bearer layer's token, to
+/// the origin that token was meant for, and the cache dropped that token because of it.
+///
+/// Set by [`BearerToken`](crate::BearerToken) only; [`ReplayUnauthorized`] replays only
+/// responses that carry it, and only once [`replaced`](Self::replaced) says a token with
+/// another value is available. Use it the same way in a replay of your own.
+///
+/// ```
+/// use tower_bearer::replay::TokenRejected;
+///
+/// # async fn handle(response: http::Response<()>) {
+/// if let Some(rejected) = response.extensions().get::<TokenRejected>().cloned() {
+///     if rejected.replaced().await {
+///         // Safe to send the request again: it will carry a different token.
+///     }
+/// }
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct TokenRejected {
+    dropped: Arc<Dropped>,
+}
+
+impl TokenRejected {
+    pub(crate) fn new(dropped: Dropped) -> Self {
+        Self {
+            dropped: Arc::new(dropped),
+        }
+    }
+
+    /// Whether the cache now has a token with another value than the refused one, fetching
+    /// one if it has none; `false` if none can be had or the cache is gone.
+    pub async fn replaced(&self) -> bool {
+        self.dropped.replaced().await
+    }
+
+    /// The fingerprint of the refused token.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.dropped.fingerprint()
+    }
+}
+
+impl fmt::Debug for TokenRejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenRejected")
+            .field("token", &self.fingerprint())
+            .finish()
+    }
+}
 
 /// Replays a request once when its response is `401`; see the [module docs](self).
 #[derive(Clone, Copy, Debug, Default)]
@@ -151,6 +214,12 @@ pin_project! {
             future: S::Future,
             replay: Option<(Request<B>, S)>,
         },
+        // A `401` that dropped the token: is there a different token now?
+        Checking {
+            replaced: BoxFuture<'static, bool>,
+            response: Option<S::Response>,
+            replay: Option<(Request<B>, S)>,
+        },
         // Waiting for the service to be ready for the replay.
         Ready {
             replay: Option<(Request<B>, S)>,
@@ -175,8 +244,34 @@ where
             match this.state.as_mut().project() {
                 ReplayStateProj::First { future, replay } => {
                     let response = ready!(future.poll(cx))?;
-                    if response.status() != StatusCode::UNAUTHORIZED || replay.is_none() {
-                        return Poll::Ready(Ok(response));
+                    let rejected = match response.extensions().get::<TokenRejected>() {
+                        Some(rejected)
+                            if response.status() == StatusCode::UNAUTHORIZED
+                                && replay.is_some() =>
+                        {
+                            rejected.clone()
+                        }
+                        _ => return Poll::Ready(Ok(response)),
+                    };
+                    let replaced = async move { rejected.replaced().await }.boxed();
+                    let replay = replay.take();
+                    this.state.set(ReplayState::Checking {
+                        replaced,
+                        response: Some(response),
+                        replay,
+                    });
+                }
+                ReplayStateProj::Checking {
+                    replaced,
+                    response,
+                    replay,
+                } => {
+                    if !ready!(replaced.poll_unpin(cx)) {
+                        tracing::debug!("401: no token with another value to replay with");
+                        let response = response.take();
+                        return Poll::Ready(Ok(
+                            response.expect("ReplayFuture polled after completion")
+                        ));
                     }
                     tracing::debug!("401: replaying the request once with a fresh token");
                     let replay = replay.take();

@@ -9,10 +9,11 @@ use tower_service::Service;
 
 use crate::cache::{Acquired, Entry, TokenCache, View};
 use crate::destination::{DestinationPolicy, Verdict};
-use crate::error::Error;
-use crate::future::ResponseFuture;
+use crate::error::{DestinationErrorKind, Error};
+use crate::future::{Carried, Guard, ResponseFuture};
 use crate::layer::ExistingAuthorization;
 use crate::metrics::Hits;
+use crate::redirect::CrossOriginRedirects;
 use crate::source::TokenSource;
 
 /// Adds `Authorization: Bearer <token>` to each request, then calls the inner service.
@@ -50,6 +51,7 @@ pub struct BearerToken<S, T> {
     pub(crate) hits: Hits,
     pub(crate) existing: ExistingAuthorization,
     pub(crate) destination: DestinationPolicy,
+    pub(crate) redirects: CrossOriginRedirects,
 }
 
 impl<S, T> BearerToken<S, T> {
@@ -63,6 +65,7 @@ impl<S, T> BearerToken<S, T> {
             cache,
             existing: ExistingAuthorization::default(),
             destination: DestinationPolicy::default(),
+            redirects: CrossOriginRedirects::default(),
         }
     }
 
@@ -117,28 +120,57 @@ where
         {
             return ResponseFuture::called(self.inner.call(request), None);
         }
-        match self.destination.check(request.uri()) {
-            Ok(Verdict::Attach) => {}
-            Ok(Verdict::Skip) => return ResponseFuture::called(self.inner.call(request), None),
-            Err(error) => return ResponseFuture::failed(Error::Destination(error)),
-        }
+        let pinned = match self.destination.check(&request) {
+            Ok(Verdict::Attach) => false,
+            Ok(Verdict::AttachPinned) => true,
+            Ok(Verdict::Skip(reason)) => {
+                self.withheld(reason, &request);
+                return ResponseFuture::called(self.inner.call(request), None);
+            }
+            Err(error) => {
+                self.withheld(error.kind(), &request);
+                return ResponseFuture::failed(Error::Destination(error));
+            }
+        };
+        let guard = Guard {
+            pinned,
+            redirects: self.redirects,
+        };
         // Fast path: a fresh token; no lock, no allocation, no `.await`.
         if let Some(entry) = self.view.load()
             && entry.is_fresh()
         {
             let generation = attach(&mut request, entry);
             self.hits.hit();
+            let carried = Carried::new(self.cache_id, generation, &request, guard);
             let future = self.inner.call(request);
-            return ResponseFuture::called(future, Some((self.cache_id, generation)));
+            return ResponseFuture::called(future, Some(carried));
         }
-        self.call_slow(request)
+        self.call_slow(request, guard)
+    }
+}
+
+impl<S, T> BearerToken<S, T> {
+    /// The token is not sent with `request`, for `reason`: a DEBUG event and a metric.
+    #[inline(never)]
+    fn withheld<B>(&self, reason: DestinationErrorKind, request: &Request<B>) {
+        crate::cache::withheld(self.cache_id, reason);
+        tracing::debug!(
+            reason = reason.as_str(),
+            host = %crate::token::sanitize(request.uri().host().unwrap_or("")),
+            "bearer token not sent"
+        );
     }
 }
 
 impl<S, T: TokenSource + 'static> BearerToken<S, T> {
     /// No fresh token at hand: asks the cache, which may have to fetch one.
     #[inline(never)]
-    fn call_slow<ReqBody>(&mut self, mut request: Request<ReqBody>) -> ResponseFuture<S, ReqBody>
+    fn call_slow<ReqBody>(
+        &mut self,
+        mut request: Request<ReqBody>,
+        guard: Guard,
+    ) -> ResponseFuture<S, ReqBody>
     where
         S: Service<Request<ReqBody>> + Clone,
     {
@@ -147,8 +179,9 @@ impl<S, T: TokenSource + 'static> BearerToken<S, T> {
             Acquired::Ready(entry) => {
                 let generation = attach(&mut request, &entry);
                 self.hits.hit();
+                let carried = Carried::new(cache_id, generation, &request, guard);
                 let future = self.inner.call(request);
-                ResponseFuture::called(future, Some((cache_id, generation)))
+                ResponseFuture::called(future, Some(carried))
             }
             Acquired::Failed(error) => ResponseFuture::failed(Error::Token(error)),
             Acquired::Wait(fetch, give_up_at) => {
@@ -157,7 +190,15 @@ impl<S, T: TokenSource + 'static> BearerToken<S, T> {
                 let clone = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, clone);
                 let fetch_timeout = self.cache.inner.core.config.fetch_timeout;
-                ResponseFuture::waiting(fetch, give_up_at, fetch_timeout, ready, request, cache_id)
+                ResponseFuture::waiting(
+                    fetch,
+                    give_up_at,
+                    fetch_timeout,
+                    ready,
+                    request,
+                    cache_id,
+                    guard,
+                )
             }
         }
     }
@@ -173,6 +214,7 @@ impl<S: Clone, T> Clone for BearerToken<S, T> {
             hits: self.hits.clone(),
             existing: self.existing,
             destination: self.destination.clone(),
+            redirects: self.redirects,
         }
     }
 }
@@ -184,6 +226,7 @@ impl<S: fmt::Debug, T> fmt::Debug for BearerToken<S, T> {
             .field("cache", &self.cache)
             .field("existing", &self.existing)
             .field("destination", &self.destination)
+            .field("redirects", &self.redirects)
             .finish()
     }
 }

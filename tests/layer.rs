@@ -123,7 +123,9 @@ async fn plain_http_is_refused_before_any_token_is_fetched() {
 #[tokio::test]
 async fn allow_list_rejects_or_skips_other_hosts() {
     let seen = Seen::default();
-    let layer = secret_layer().allowed_hosts(["api.partner.example", "*.kpn.example"]);
+    let layer = secret_layer()
+        .allowed_hosts(["api.partner.example", "*.kpn.example"])
+        .unwrap();
     let service = layer.layer(ok_api(seen.clone()));
     for uri in [
         "https://api.partner.example/x",

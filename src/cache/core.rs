@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -91,6 +91,8 @@ pub(crate) struct Core {
     pub(crate) state: Mutex<State<FetchFuture>>,
     pub(crate) config: Config,
     pub(crate) stats: Counters,
+    /// The cache that owns this core, set once when it is built; weak, since it owns us.
+    pub(crate) owner: OnceLock<Weak<dyn NextEntry>>,
 }
 
 /// Live caches by id, so that a response future carries two integers instead of a reference
@@ -111,14 +113,36 @@ pub(crate) fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Reports that a request carrying token `generation` of cache `cache_id` got a `401`.
-pub(crate) fn report_unauthorized(cache_id: u64, generation: u64) {
+/// Counts a token not sent by a service of cache `cache_id`, for `reason`.
+pub(crate) fn withheld(cache_id: u64, reason: crate::error::DestinationErrorKind) {
+    let weak = registry().get(&cache_id).cloned();
+    if let Some(core) = weak.and_then(|w| w.upgrade()) {
+        crate::metrics::withheld(&core.name, reason.as_str());
+    }
+}
+
+/// A token a `401` made the cache drop, with the cache, to tell whether a different token is
+/// available now.
+pub(crate) struct Dropped {
+    pub(crate) core: Arc<Core>,
+    pub(crate) entry: Arc<Entry>,
+}
+
+/// Reports that a request carrying token `generation` of cache `cache_id` got a `401`;
+/// returns the token if this report dropped it.
+pub(crate) fn report_unauthorized(cache_id: u64, generation: u64) -> Option<Dropped> {
     let weak = registry().get(&cache_id).cloned();
     // Upgraded outside the registry lock: dropping the last reference runs `Core::drop`,
     // which takes that lock.
-    if let Some(core) = weak.and_then(|w| w.upgrade()) {
-        core.invalidate(generation, true);
-    }
+    let core = weak.and_then(|w| w.upgrade())?;
+    let entry = core.invalidate(generation, true)?;
+    Some(Dropped { core, entry })
+}
+
+/// The cache behind a [`Core`], with its source's type erased: gets a usable token, fetching
+/// one if needed. Only a `401`'s replay check uses it.
+pub(crate) trait NextEntry: Send + Sync {
+    fn next_entry(self: Arc<Self>) -> BoxFuture<'static, FetchResult>;
 }
 
 impl Core {
@@ -130,6 +154,7 @@ impl Core {
             state: Mutex::new(State::default()),
             config,
             stats: Counters::default(),
+            owner: OnceLock::new(),
         });
         registry().insert(core.id, Arc::downgrade(&core));
         core
@@ -138,19 +163,20 @@ impl Core {
     /// Drops the cached token if it is still the one with `generation`. With `cooldown`, at
     /// most one token is dropped per `invalidation_cooldown`, so an API that refuses every
     /// token does not cause one token request per API request.
-    pub(crate) fn invalidate(&self, generation: u64, cooldown: bool) -> bool {
+    /// Returns the dropped token.
+    pub(crate) fn invalidate(&self, generation: u64, cooldown: bool) -> Option<Arc<Entry>> {
         let now = Instant::now();
         let mut state = lock(&self.state);
         let current = self.current.load();
         let cooldown = cooldown.then_some(self.config.invalidation_cooldown);
         match state.invalidate(now, current.as_deref(), generation, cooldown) {
-            Invalidation::NotCurrent => false,
+            Invalidation::NotCurrent => None,
             Invalidation::Cooldown => {
                 tracing::debug!(
                     cache = self.id,
                     "401 within the invalidation cooldown: token kept"
                 );
-                false
+                None
             }
             Invalidation::Drop => {
                 if let Some(entry) = &*current {
@@ -159,7 +185,7 @@ impl Core {
                 self.current.store(None);
                 self.stats.invalidations.fetch_add(1, Ordering::Relaxed);
                 crate::metrics::count(&self.name, crate::metrics::INVALIDATIONS);
-                true
+                current.clone()
             }
         }
     }

@@ -32,8 +32,11 @@ use tokio::time::Instant;
 use crate::error::{TokenError, TokenErrorKind};
 use crate::source::TokenSource;
 use crate::token::Token;
+use core::NextEntry;
 use core::{ClearFetch, Config, lock};
-pub(crate) use core::{Core, Entry, FetchFuture, FetchResult, Slot, View, report_unauthorized};
+pub(crate) use core::{
+    Core, Dropped, Entry, FetchFuture, FetchResult, Slot, View, report_unauthorized, withheld,
+};
 use state::{State, Step};
 
 /// Default time before expiry at which a token is refreshed (capped at half its lifetime).
@@ -277,7 +280,7 @@ impl<S> TokenCache<S> {
             }
             _ => return false,
         };
-        self.inner.core.invalidate(generation, false)
+        self.inner.core.invalidate(generation, false).is_some()
     }
 
     /// What the cache has done so far.
@@ -302,6 +305,36 @@ impl<S> TokenCache<S> {
     /// A per-service view of the current token for the hot path.
     pub(crate) fn view(&self) -> View {
         arc_swap::Cache::new(Slot(Arc::clone(&self.inner.core)))
+    }
+}
+
+impl<S: TokenSource + 'static> NextEntry for Inner<S> {
+    fn next_entry(self: Arc<Self>) -> futures_util::future::BoxFuture<'static, FetchResult> {
+        let cache = TokenCache { inner: self };
+        async move { cache.entry().await }.boxed()
+    }
+}
+
+impl Dropped {
+    /// Whether the cache has (or, fetching, gets) a token with another value than the dropped
+    /// one. `false` when the fetch fails or the cache is gone.
+    pub(crate) async fn replaced(&self) -> bool {
+        use secrecy::ExposeSecret;
+        let Some(owner) = self.core.owner.get().and_then(|w| w.upgrade()) else {
+            return false;
+        };
+        match owner.next_entry().await {
+            Ok(next) => {
+                next.token.access_token().expose_secret()
+                    != self.entry.token.access_token().expose_secret()
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The dropped token's fingerprint.
+    pub(crate) fn fingerprint(&self) -> crate::token::Fingerprint {
+        self.entry.token.fingerprint()
     }
 }
 
@@ -412,12 +445,13 @@ impl<S: TokenSource + 'static> TokenCacheBuilder<S> {
 
     /// The cache.
     pub fn build(self) -> TokenCache<S> {
-        TokenCache {
-            inner: Arc::new(Inner {
-                core: Core::new(self.config, crate::metrics::Name::new(&self.name)),
-                source: self.source,
-            }),
-        }
+        let inner = Arc::new(Inner {
+            core: Core::new(self.config, crate::metrics::Name::new(&self.name)),
+            source: self.source,
+        });
+        let owner: std::sync::Weak<dyn NextEntry> = Arc::downgrade(&inner) as _;
+        let _ = inner.core.owner.set(owner);
+        TokenCache { inner }
     }
 }
 
