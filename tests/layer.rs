@@ -302,3 +302,50 @@ async fn debug_of_every_public_type_shows_no_secret() {
     assert!(!format!("{:?}", layer.layer(Inner)).contains("SECRET"));
     drop(future.await);
 }
+
+/// With an allow-list, the `Host` header must agree with the URI; an origin-form request is
+/// judged by its `Host`; without `Host` (tonic) it still works.
+#[tokio::test]
+async fn a_host_header_that_disagrees_with_the_uri_gets_no_token() {
+    let seen = Seen::default();
+    let service = secret_layer()
+        .allowed_hosts(["api.partner.example"])
+        .unwrap()
+        .layer(ok_api(seen.clone()));
+    let with_host = |uri: &str, host: &str| {
+        let mut request = get(uri);
+        request
+            .headers_mut()
+            .insert(http::header::HOST, host.parse().unwrap());
+        request
+    };
+    for (request, kind) in [
+        (
+            with_host("https://api.partner.example/x", "attacker.example"),
+            DestinationErrorKind::HostMismatch,
+        ),
+        (
+            with_host("https://api.partner.example/x", "api.partner.example:8443"),
+            DestinationErrorKind::HostMismatch,
+        ),
+        (
+            with_host("/x", "attacker.example"),
+            DestinationErrorKind::HostNotAllowed,
+        ),
+    ] {
+        let err = service.clone().oneshot(request).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Destination(e) if e.kind() == kind),
+            "{err}"
+        );
+    }
+    assert_eq!(seen.requests.load(Ordering::SeqCst), 0);
+    for request in [
+        with_host("https://api.partner.example/x", "API.partner.example:443"),
+        with_host("/x", "api.partner.example"),
+        get("/x"),
+    ] {
+        let response = service.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.body(), &format!("Bearer {SECRET}"));
+    }
+}

@@ -72,6 +72,8 @@ async fn counters_and_histograms_are_recorded() {
     }
     drop(service);
     drop(refusing);
+    // One request for each reason a token is withheld.
+    tower_bearer_withheld(layer.clone()).await;
 
     let mut counters = std::collections::BTreeMap::new();
     let mut durations = 0;
@@ -113,6 +115,24 @@ async fn counters_and_histograms_are_recorded() {
     assert_eq!(get(names::REQUESTS_WAITED, None), 52, "{counters:?}");
     assert_eq!(get(names::REQUESTS_FAILED_FAST, None), 1, "{counters:?}");
     assert_eq!(get(names::INVALIDATIONS, None), 1, "{counters:?}");
-    // The waiting requests are not hits; every request served from the cache is.
-    assert_eq!(get(names::CACHE_HITS, None), 2_000, "{counters:?}");
+    // The waiting requests are not hits; every request served from the cache is (2,000, and
+    // the one whose answer redirected elsewhere).
+    assert_eq!(get(names::CACHE_HITS, None), 2_001, "{counters:?}");
+    for reason in [
+        "insecure_scheme",
+        "host_not_allowed",
+        "host_mismatch",
+        "cross_origin_redirect",
+    ] {
+        let key = format!(
+            "{}[\"cache=partner\", \"reason={reason}\"]",
+            names::TOKENS_WITHHELD
+        );
+        assert_eq!(counters.get(&key).copied(), Some(1), "{key}: {counters:?}");
+    }
+}
+
+async fn tower_bearer_withheld<T: tower_bearer::TokenSource + 'static>(layer: BearerTokenLayer<T>) {
+    let kinds = withhold_once_for_each_reason(layer).await;
+    assert_eq!(kinds.len(), 4);
 }

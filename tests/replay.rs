@@ -9,8 +9,8 @@ use std::time::Duration;
 use common::*;
 use http::{Method, Request, Response, StatusCode};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
-use tower_bearer::BearerTokenLayer;
 use tower_bearer::replay::ReplayUnauthorizedLayer;
+use tower_bearer::{BearerTokenLayer, ExistingAuthorization, OtherHosts, Token, TokenCache};
 
 /// An API that records (authorization, body) and answers `status_for(authorization)`.
 fn api(
@@ -26,7 +26,11 @@ fn api(
     service_fn(move |req: Request<String>| {
         let log = Arc::clone(&log);
         async move {
-            let auth = req.headers()["authorization"].to_str().unwrap().to_owned();
+            let auth = req
+                .headers()
+                .get("authorization")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
             let status = status_for(&auth);
             log.lock().unwrap().push((auth, req.into_body()));
             let mut response = Response::new(());
@@ -133,4 +137,93 @@ async fn idempotent_only_leaves_post_alone() {
         .unwrap();
     assert_eq!(client.oneshot(put).await.unwrap().status(), StatusCode::OK);
     assert_eq!(log.lock().unwrap().len(), 2);
+}
+
+/// A 401 to a request that did not carry this layer's token says nothing about the token:
+/// never replayed, the token never dropped.
+#[tokio::test(start_paused = true)]
+async fn requests_that_went_without_our_token_are_never_replayed() {
+    let log = Arc::default();
+    let cache = TokenCache::new(Scripted::numbered(Duration::ZERO, 60 * MINUTE));
+    let unauthorized = |log| api(log, |_: &str| StatusCode::UNAUTHORIZED);
+    // A host outside the allow-list, sent without the token.
+    let outside = ServiceBuilder::new()
+        .layer(ReplayUnauthorizedLayer::new())
+        .layer(
+            BearerTokenLayer::from_cache(cache.clone())
+                .allowed_hosts(["api.example"])
+                .unwrap()
+                .other_hosts(OtherHosts::SendWithoutToken),
+        )
+        .service(unauthorized(Arc::clone(&log)));
+    let request = Request::post("https://public.example/x")
+        .body("a".to_owned())
+        .unwrap();
+    let response = outside.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // The caller's own credentials, kept.
+    let own = ServiceBuilder::new()
+        .layer(ReplayUnauthorizedLayer::new())
+        .layer(
+            BearerTokenLayer::from_cache(cache.clone())
+                .existing_authorization(ExistingAuthorization::Keep),
+        )
+        .service(unauthorized(Arc::clone(&log)));
+    let mut request = post("b");
+    request.headers_mut().insert(
+        "authorization",
+        "Bearer callers-own-credential".parse().unwrap(),
+    );
+    let response = own.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            (String::new(), "a".to_owned()),
+            ("Bearer callers-own-credential".to_owned(), "b".to_owned()),
+        ]
+    );
+    assert_eq!(cache.stats().invalidations, 0);
+}
+
+/// Inside the invalidation cooldown the token is not dropped, so a replay would carry the
+/// same token: it is not made.
+#[tokio::test(start_paused = true)]
+async fn a_401_inside_the_cooldown_is_not_replayed() {
+    let log = Arc::default();
+    let source = Scripted::numbered(Duration::ZERO, 60 * MINUTE);
+    let client = ServiceBuilder::new()
+        .layer(ReplayUnauthorizedLayer::new())
+        .layer(BearerTokenLayer::new(source.clone()))
+        .service(api(Arc::clone(&log), |_: &str| StatusCode::UNAUTHORIZED));
+    // token-0 refused and dropped: replayed once with token-1, refused too.
+    let response = client.clone().oneshot(post("1")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // Within the cooldown, token-1 is refused again but kept: no replay.
+    let response = client.oneshot(post("2")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let auths: Vec<String> = log.lock().unwrap().iter().map(|(a, _)| a.clone()).collect();
+    assert_eq!(
+        auths,
+        ["Bearer token-0", "Bearer token-1", "Bearer token-1"]
+    );
+    assert_eq!(source.calls(), 2);
+}
+
+/// A provider may hand out the same token again; a replay with it would only repeat the 401.
+#[tokio::test(start_paused = true)]
+async fn a_replay_needs_a_token_with_another_value() {
+    let log = Arc::default();
+    let source = Scripted::new(Duration::ZERO, |_| {
+        Ok(Token::new("replay-same-value").with_expires_in(60 * MINUTE))
+    });
+    let client = ServiceBuilder::new()
+        .layer(ReplayUnauthorizedLayer::new())
+        .layer(BearerTokenLayer::new(source.clone()))
+        .service(api(Arc::clone(&log), |_: &str| StatusCode::UNAUTHORIZED));
+    let response = client.oneshot(post("x")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(log.lock().unwrap().len(), 1);
+    // The token was dropped and fetched again, and that is how the replay knew.
+    assert_eq!(source.calls(), 2);
 }

@@ -15,9 +15,8 @@ use tonic_health::pb::health_client::HealthClient;
 use tower::ServiceBuilder;
 use tower_bearer::{BearerTokenLayer, Token, token_source_fn};
 
-#[tokio::test]
-async fn the_grpc_server_sees_the_bearer_token() {
-    // The server: health service behind an interceptor that demands a bearer token.
+/// A health server behind an interceptor that demands a bearer token; records the tokens seen.
+async fn start_server() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let check = {
         let seen = Arc::clone(&seen);
@@ -45,6 +44,12 @@ async fn the_grpc_server_sees_the_bearer_token() {
             .add_service(health)
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn the_grpc_server_sees_the_bearer_token() {
+    let (addr, seen) = start_server().await;
 
     // The client: a Channel behind the layer.
     let fetches = Arc::new(AtomicUsize::new(0));
@@ -104,4 +109,60 @@ async fn the_grpc_server_sees_the_bearer_token() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unauthenticated);
+}
+
+/// tonic hands the layer path-only URIs; a named origin makes the destination checks apply.
+#[tokio::test]
+async fn a_named_origin_checks_path_only_grpc_requests() {
+    let (addr, seen) = start_server().await;
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let source = || {
+        token_source_fn(|| async {
+            Ok(Token::new("grpc-origin-token").with_expires_in(Duration::from_secs(3600)))
+        })
+    };
+    let check = |layer: BearerTokenLayer<_>| {
+        let mut client =
+            HealthClient::new(ServiceBuilder::new().layer(layer).service(channel.clone()));
+        async move {
+            client
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+        }
+    };
+
+    // The channel's own origin, allowed: the token goes.
+    let allowed = BearerTokenLayer::new(source())
+        .origin(&format!("http://{addr}"))
+        .unwrap()
+        .allowed_hosts([format!("127.0.0.1:{}", addr.port())])
+        .unwrap();
+    check(allowed).await.expect("the call is authorized");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+
+    // A named origin over plain http to a host that is not loopback, or outside the
+    // allow-list: the call fails before anything is sent.
+    for layer in [
+        BearerTokenLayer::new(source())
+            .origin("http://grpc.partner.example")
+            .unwrap(),
+        BearerTokenLayer::new(source())
+            .origin("https://grpc.partner.example")
+            .unwrap()
+            .allowed_hosts(["api.partner.example"])
+            .unwrap(),
+    ] {
+        let status = check(layer).await.unwrap_err();
+        assert!(
+            status.message().contains("refused to send a bearer token"),
+            "{status:?}"
+        );
+    }
+    assert_eq!(seen.lock().unwrap().len(), 1);
 }

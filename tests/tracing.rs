@@ -157,3 +157,36 @@ async fn operators_see_what_happened_and_never_a_secret() {
         );
     }
 }
+
+/// Each reason a token is not sent is a DEBUG event naming the reason, never the redirect's
+/// path or query.
+#[tokio::test(start_paused = true)]
+async fn every_withheld_token_is_a_debug_event_with_its_reason() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let layer = BearerTokenLayer::new(tower_bearer::StaticToken::new(tower_bearer::Token::new(
+        ACCESS_TOKEN,
+    )));
+    common::withhold_once_for_each_reason(layer).await;
+    let text = captured.text();
+    common::capture::record_output("tracing.rs withheld", text.as_bytes());
+    for reason in [
+        "reason=\"insecure_scheme\"",
+        "reason=\"host_not_allowed\"",
+        "reason=\"host_mismatch\"",
+        "reason=\"cross_origin_redirect\"",
+    ] {
+        assert!(text.contains(reason), "missing {reason} in:\n{text}");
+    }
+    assert_eq!(text.matches("DEBUG").count(), 4, "{text}");
+    assert!(text.contains("https://elsewhere.example:443"), "{text}");
+    for secret in ["presigned-withheld", "/landing", "ACCESS-secret"] {
+        assert!(!text.contains(secret), "{secret} in:\n{text}");
+    }
+}

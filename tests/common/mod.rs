@@ -152,3 +152,47 @@ pub fn ok_api(
 pub fn get(uri: &str) -> Request<()> {
     Request::get(uri).body(()).unwrap()
 }
+
+/// One request for each reason the layer withholds its token, through `layer` over an API
+/// that answers `/redirect` with a 302 to another origin (with a presigned-looking query) and
+/// everything else with 200. Returns the kinds of the errors, in order.
+pub async fn withhold_once_for_each_reason<T: TokenSource + 'static>(
+    layer: tower_bearer::BearerTokenLayer<T>,
+) -> Vec<tower_bearer::error::DestinationErrorKind> {
+    use tower::{Layer, ServiceExt};
+    capture::register("withheld presigned query", "presigned-withheld-7f3e");
+    let api = service_fn(|req: Request<()>| async move {
+        let mut response = Response::new(String::new());
+        if req.uri().path() == "/redirect" {
+            *response.status_mut() = StatusCode::FOUND;
+            response.headers_mut().insert(
+                http::header::LOCATION,
+                http::HeaderValue::from_static(
+                    "https://elsewhere.example/landing?X-Amz-Signature=presigned-withheld-7f3e",
+                ),
+            );
+        }
+        Ok::<_, Infallible>(response)
+    });
+    let service = layer
+        .allowed_hosts(["api.example", "plain.example"])
+        .expect("valid entries")
+        .layer(api);
+    let mut mismatch = get("https://api.example/x");
+    mismatch
+        .headers_mut()
+        .insert(http::header::HOST, "other.example".parse().unwrap());
+    let mut kinds = Vec::new();
+    for request in [
+        get("http://plain.example/x"),
+        get("https://other.example/x"),
+        mismatch,
+        get("https://api.example/redirect"),
+    ] {
+        match service.clone().oneshot(request).await {
+            Err(tower_bearer::Error::Destination(e)) => kinds.push(e.kind()),
+            other => panic!("expected a destination error, got {other:?}"),
+        }
+    }
+    kinds
+}

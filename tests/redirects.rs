@@ -1,0 +1,542 @@
+//! Redirects in every composition: the token reaches only the origin the caller addressed.
+//!
+//! Two real loopback servers, A (where requests are addressed) and B (another port; also
+//! reached as `localhost`, another host), record every request and the `Authorization` it
+//! carried. A redirects to B (or to itself); B answers 200 or 401. The client is hyper-util's,
+//! with tower-http's `FollowRedirect` outside or inside the bearer layer, with and without
+//! `PinOrigin`, with `Retry` and the 401 replay around it.
+
+mod common;
+
+known_secrets!("redirects.rs presigned query" => "presigned-secret-0a1b2c3d");
+
+use std::error::Error as StdError;
+use std::future::Ready;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response as AxumResponse};
+use bytes::Bytes;
+use common::*;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tower::util::BoxCloneSyncService;
+use tower::{BoxError, ServiceBuilder, ServiceExt};
+use tower_bearer::error::{DestinationError, DestinationErrorKind};
+use tower_bearer::redirect::{CrossOriginRedirects, PinOrigin, RedirectLocation};
+use tower_bearer::replay::ReplayUnauthorizedLayer;
+use tower_bearer::{BearerTokenLayer, TokenCache};
+use tower_http::follow_redirect::FollowRedirectLayer;
+use tower_http::follow_redirect::policy::{self, PolicyExt};
+
+const PRESIGNED: &str = "presigned-secret-0a1b2c3d";
+
+/// What one server saw: (path, `Authorization` or "").
+type Log = Arc<Mutex<Vec<(String, String)>>>;
+
+#[derive(Clone)]
+struct Server {
+    log: Log,
+}
+
+async fn handle(
+    State(server): State<Server>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> AxumResponse {
+    let query = uri.query().unwrap_or("").as_bytes();
+    let param = |name: &str| {
+        form_urlencoded::parse(query)
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let auth = headers
+        .get("authorization")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    if let Some((_, credentials)) = auth.split_once(' ') {
+        capture::register(
+            "credentials received by a redirect test server",
+            credentials,
+        );
+    }
+    server
+        .log
+        .lock()
+        .unwrap()
+        .push((uri.path().to_owned(), auth));
+    let status = param("status").map_or(200, |s| s.parse().unwrap());
+    let status = StatusCode::from_u16(status).unwrap();
+    match param("to") {
+        Some(to) => (status, [("location", to)]).into_response(),
+        None => status.into_response(),
+    }
+}
+
+async fn start_server() -> (u16, Log) {
+    let log = Log::default();
+    let app = Router::new()
+        .fallback(handle)
+        .with_state(Server { log: log.clone() });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (port, log)
+}
+
+struct Servers {
+    a: u16,
+    a_log: Log,
+    b: u16,
+    b_log: Log,
+}
+
+impl Servers {
+    async fn start() -> Self {
+        let (a, a_log) = start_server().await;
+        let (b, b_log) = start_server().await;
+        Self { a, a_log, b, b_log }
+    }
+
+    /// A URL on A that answers `status` with `Location: to`.
+    fn redirect(&self, status: u16, to: &str) -> String {
+        let to: String = form_urlencoded::byte_serialize(to.as_bytes()).collect();
+        format!("http://127.0.0.1:{}/start?status={status}&to={to}", self.a)
+    }
+
+    /// The cross-origin targets: B by port, B by another host name.
+    fn elsewhere(&self, status: u16) -> [String; 2] {
+        [
+            format!(
+                "http://127.0.0.1:{}/landing?status={status}&X-Amz-Signature={PRESIGNED}",
+                self.b
+            ),
+            format!(
+                "http://localhost:{}/landing?status={status}&X-Amz-Signature={PRESIGNED}",
+                self.b
+            ),
+        ]
+    }
+
+    /// Requests B saw that carried a token.
+    fn tokens_at_b(&self) -> usize {
+        self.b_log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, auth)| !auth.is_empty())
+            .count()
+    }
+
+    fn b_requests(&self) -> usize {
+        self.b_log.lock().unwrap().len()
+    }
+
+    fn a_log(&self) -> Vec<(String, String)> {
+        self.a_log.lock().unwrap().clone()
+    }
+}
+
+type Client_ = BoxCloneSyncService<Request<Full<Bytes>>, Response<Incoming>, BoxError>;
+
+fn http_client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+fn cache() -> TokenCache<Scripted> {
+    TokenCache::new(Scripted::numbered(Duration::ZERO, 60 * MINUTE))
+}
+
+fn bearer(cache: &TokenCache<Scripted>) -> BearerTokenLayer<Scripted> {
+    BearerTokenLayer::from_cache(cache.clone())
+}
+
+fn get(uri: &str) -> Request<Full<Bytes>> {
+    Request::get(uri).body(Full::default()).unwrap()
+}
+
+/// The `DestinationError` somewhere in `err`'s chain.
+fn destination(err: &BoxError) -> Option<&DestinationError> {
+    let mut next: Option<&(dyn StdError + 'static)> = Some(err.as_ref());
+    while let Some(e) = next {
+        if let Some(found) = e.downcast_ref::<DestinationError>() {
+            return Some(found);
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// The client for each order of FollowRedirect (standard policy) and the bearer layer.
+fn follow_outside(cache: &TokenCache<Scripted>) -> Client_ {
+    BoxCloneSyncService::new(
+        ServiceBuilder::new()
+            .map_err(BoxError::from)
+            .layer(FollowRedirectLayer::new())
+            .layer(bearer(cache))
+            .service(http_client()),
+    )
+}
+
+#[tokio::test]
+async fn follow_redirect_outside_refuses_cross_origin_redirects_and_sends_nothing_there() {
+    let servers = Servers::start().await;
+    let cache = cache();
+    let listed = BearerTokenLayer::from_cache(cache.clone())
+        .allowed_hosts(["127.0.0.1:*", "localhost:*"])
+        .unwrap();
+    let clients = [
+        follow_outside(&cache),
+        BoxCloneSyncService::new(
+            ServiceBuilder::new()
+                .map_err(BoxError::from)
+                .layer(FollowRedirectLayer::new())
+                .layer(listed)
+                .service(http_client()),
+        ),
+    ];
+    for client in clients {
+        for status in [301, 302, 303, 307, 308] {
+            for target in servers.elsewhere(200) {
+                let err = client
+                    .clone()
+                    .oneshot(get(&servers.redirect(status, &target)))
+                    .await
+                    .expect_err(&target);
+                let refused = destination(&err).expect("a typed destination error");
+                assert_eq!(refused.kind(), DestinationErrorKind::CrossOriginRedirect);
+                assert_eq!(refused.redirect_status().map(|s| s.as_u16()), Some(status));
+                let shown = format!("{err} {err:?}");
+                assert!(!shown.contains(PRESIGNED), "{shown}");
+                assert!(!shown.contains("/landing"), "{shown}");
+                assert!(
+                    refused
+                        .redirect_origin()
+                        .unwrap()
+                        .ends_with(&servers.b.to_string())
+                );
+            }
+        }
+    }
+    assert_eq!(servers.b_requests(), 0);
+    // The redirecting server itself got the token each time: it is the addressed origin.
+    assert!(
+        servers
+            .a_log()
+            .iter()
+            .all(|(_, auth)| auth == "Bearer token-0")
+    );
+}
+
+#[tokio::test]
+async fn locations_that_are_not_provably_same_origin_are_refused() {
+    let servers = Servers::start().await;
+    let client = follow_outside(&cache());
+    for location in [
+        format!("//localhost:{}/landing", servers.b),
+        "landing".to_owned(),
+        format!("https://127.0.0.1:{}/landing", servers.a),
+        format!("http://user@127.0.0.1:{}/landing", servers.a),
+    ] {
+        let err = client
+            .clone()
+            .oneshot(get(&servers.redirect(302, &location)))
+            .await
+            .expect_err(&location);
+        assert_eq!(
+            destination(&err).map(|e| e.kind()),
+            Some(DestinationErrorKind::CrossOriginRedirect),
+            "{location}"
+        );
+    }
+    assert_eq!(servers.b_requests(), 0);
+}
+
+#[tokio::test]
+async fn same_origin_redirects_are_followed_with_the_token() {
+    let servers = Servers::start().await;
+    let client = follow_outside(&cache());
+    for location in [
+        "/landing".to_owned(),
+        format!("http://127.0.0.1:{}/landing", servers.a),
+        format!("HTTP://127.0.0.1:{}/landing", servers.a),
+    ] {
+        let response = client
+            .clone()
+            .oneshot(get(&servers.redirect(307, &location)))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{location}");
+    }
+    let log = servers.a_log();
+    assert_eq!(log.len(), 6);
+    assert!(
+        log.iter().all(|(_, auth)| auth == "Bearer token-0"),
+        "{log:?}"
+    );
+}
+
+#[tokio::test]
+async fn pin_origin_outside_follows_cross_origin_redirects_without_the_token() {
+    let servers = Servers::start().await;
+    let cache = cache();
+    let client = ServiceBuilder::new()
+        .layer(FollowRedirectLayer::with_policy(PinOrigin::new(
+            policy::Standard::default(),
+        )))
+        .layer(bearer(&cache))
+        .service(http_client());
+    for status in [302, 307] {
+        for target in servers.elsewhere(200) {
+            let response = client
+                .clone()
+                .oneshot(get(&servers.redirect(status, &target)))
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    }
+    assert_eq!(servers.b_requests(), 4);
+    assert_eq!(servers.tokens_at_b(), 0);
+    // Back to the addressed origin, the chain carries the token again.
+    let back = format!("http://127.0.0.1:{}/back", servers.a);
+    let via_b = format!(
+        "http://127.0.0.1:{}/hop?status=302&to={}",
+        servers.b,
+        form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+    );
+    let response = client
+        .oneshot(get(&servers.redirect(302, &via_b)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(servers.tokens_at_b(), 0);
+    let log = servers.a_log();
+    assert_eq!(
+        log.last().unwrap(),
+        &("/back".to_owned(), "Bearer token-0".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn follow_redirect_inside_never_carries_the_token_to_another_origin() {
+    let servers = Servers::start().await;
+    let cache = cache();
+    // tower-http's standard policy strips `Authorization` on a cross-origin hop; `PinOrigin`
+    // does it whatever the wrapped policy does (here one that filters nothing).
+    let standard = ServiceBuilder::new()
+        .layer(bearer(&cache))
+        .layer(FollowRedirectLayer::new())
+        .service(http_client());
+    let pinned_lax = ServiceBuilder::new()
+        .layer(bearer(&cache))
+        .layer(FollowRedirectLayer::with_policy(PinOrigin::new(
+            policy::Limited::default()
+                .and::<_, (), ()>(policy::FilterCredentials::new().block_none()),
+        )))
+        .service(http_client());
+    for target in servers.elsewhere(200) {
+        let response = standard
+            .clone()
+            .oneshot(get(&servers.redirect(307, &target)))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let response = pinned_lax
+            .clone()
+            .oneshot(get(&servers.redirect(307, &target)))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(servers.b_requests(), 4);
+    assert_eq!(servers.tokens_at_b(), 0);
+}
+
+#[tokio::test]
+async fn a_401_from_a_redirect_target_neither_drops_the_token_nor_is_replayed() {
+    let servers = Servers::start().await;
+    let cache = cache();
+    let inside = ServiceBuilder::new()
+        .layer(ReplayUnauthorizedLayer::new())
+        .layer(bearer(&cache))
+        .layer(FollowRedirectLayer::new())
+        .service(http_client());
+    let outside = ServiceBuilder::new()
+        .layer(ReplayUnauthorizedLayer::new())
+        .layer(FollowRedirectLayer::with_policy(PinOrigin::new(
+            policy::Standard::default(),
+        )))
+        .layer(bearer(&cache))
+        .service(http_client());
+    for target in servers.elsewhere(401) {
+        let response = inside
+            .clone()
+            .oneshot(get(&servers.redirect(302, &target)))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+        let response = outside
+            .clone()
+            .oneshot(get(&servers.redirect(302, &target)))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    // One request each to B (no replay), none with a token, and the token stays.
+    assert_eq!(servers.b_requests(), 4);
+    assert_eq!(servers.tokens_at_b(), 0);
+    assert_eq!(cache.stats().invalidations, 0);
+    assert_eq!(cache.source().calls(), 1);
+}
+
+#[tokio::test]
+async fn hide_location_returns_the_redirect_without_its_location() {
+    let servers = Servers::start().await;
+    let cache = cache();
+    let client = ServiceBuilder::new()
+        .layer(FollowRedirectLayer::new())
+        .layer(bearer(&cache).cross_origin_redirects(CrossOriginRedirects::HideLocation))
+        .service(http_client());
+    let [target, _] = servers.elsewhere(200);
+    let response = client
+        .oneshot(get(&servers.redirect(302, &target)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    assert!(response.headers().get("location").is_none());
+    let location = response.extensions().get::<RedirectLocation>().unwrap();
+    assert_eq!(location.location(), target.as_str());
+    let shown = format!("{location:?}");
+    assert!(
+        !shown.contains(PRESIGNED) && shown.contains(&servers.b.to_string()),
+        "{shown}"
+    );
+    assert_eq!(servers.b_requests(), 0);
+}
+
+/// Retries a request once when its answer is a 401 or an error. Like any retry policy between
+/// FollowRedirect and the bearer layer, it must copy the request's extensions: they carry
+/// `PinOrigin`'s mark (see `tower_bearer::redirect`).
+#[derive(Clone)]
+struct RetryOnce(bool);
+
+impl<E> tower::retry::Policy<Request<Full<Bytes>>, Response<Incoming>, E> for RetryOnce {
+    type Future = Ready<()>;
+
+    fn retry(
+        &mut self,
+        _req: &mut Request<Full<Bytes>>,
+        result: &mut Result<Response<Incoming>, E>,
+    ) -> Option<Self::Future> {
+        let again = result.as_ref().map_or(true, |r| r.status() == 401);
+        (again && !self.0).then(|| {
+            self.0 = true;
+            std::future::ready(())
+        })
+    }
+
+    fn clone_request(&mut self, req: &Request<Full<Bytes>>) -> Option<Request<Full<Bytes>>> {
+        let mut clone = Request::new(req.body().clone());
+        *clone.uri_mut() = req.uri().clone();
+        *clone.headers_mut() = req.headers().clone();
+        *clone.extensions_mut() = req.extensions().clone();
+        Some(clone)
+    }
+}
+
+#[tokio::test]
+async fn retry_and_replay_in_every_order_never_take_the_token_elsewhere() {
+    let servers = Servers::start().await;
+    let cache = cache();
+    let pin = || FollowRedirectLayer::with_policy(PinOrigin::new(policy::Standard::default()));
+    let retry = || tower::retry::RetryLayer::new(RetryOnce(false));
+    let orders: Vec<(&str, Client_)> = vec![
+        (
+            "retry, follow, bearer",
+            BoxCloneSyncService::new(
+                ServiceBuilder::new()
+                    .map_err(BoxError::from)
+                    .layer(retry())
+                    .layer(pin())
+                    .layer(bearer(&cache))
+                    .service(http_client()),
+            ),
+        ),
+        (
+            "follow, retry, bearer",
+            BoxCloneSyncService::new(
+                ServiceBuilder::new()
+                    .map_err(BoxError::from)
+                    .layer(pin())
+                    .layer(retry())
+                    .layer(bearer(&cache))
+                    .service(http_client()),
+            ),
+        ),
+        (
+            "bearer, retry, follow",
+            BoxCloneSyncService::new(
+                ServiceBuilder::new()
+                    .map_err(BoxError::from)
+                    .layer(bearer(&cache))
+                    .layer(retry())
+                    .layer(pin())
+                    .service(http_client()),
+            ),
+        ),
+        (
+            "replay, follow, bearer",
+            BoxCloneSyncService::new(
+                ServiceBuilder::new()
+                    .map_err(BoxError::from)
+                    .layer(ReplayUnauthorizedLayer::new())
+                    .layer(pin())
+                    .layer(bearer(&cache))
+                    .service(http_client()),
+            ),
+        ),
+        (
+            "follow, replay, bearer",
+            BoxCloneSyncService::new(
+                ServiceBuilder::new()
+                    .map_err(BoxError::from)
+                    .layer(pin())
+                    .layer(ReplayUnauthorizedLayer::new())
+                    .layer(bearer(&cache))
+                    .service(http_client()),
+            ),
+        ),
+        (
+            "replay, bearer, follow",
+            BoxCloneSyncService::new(
+                ServiceBuilder::new()
+                    .map_err(BoxError::from)
+                    .layer(ReplayUnauthorizedLayer::new())
+                    .layer(bearer(&cache))
+                    .layer(FollowRedirectLayer::new())
+                    .service(http_client()),
+            ),
+        ),
+    ];
+    for (order, client) in orders {
+        for target in servers.elsewhere(401) {
+            let response = client
+                .clone()
+                .oneshot(get(&servers.redirect(307, &target)))
+                .await
+                .unwrap_or_else(|e| panic!("{order}: {e}"));
+            assert_eq!(response.status(), 401, "{order}");
+        }
+        assert_eq!(servers.tokens_at_b(), 0, "{order}");
+    }
+    assert_eq!(cache.stats().invalidations, 0);
+    assert_eq!(cache.source().calls(), 1);
+}
