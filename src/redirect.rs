@@ -118,6 +118,8 @@ pub enum CrossOriginRedirects {
 pub struct PinnedOrigin(Arc<Origin>);
 
 impl PinnedOrigin {
+    // Made only by `PinOrigin` (feature `follow-redirect`) and the unit tests.
+    #[cfg_attr(not(feature = "follow-redirect"), allow(dead_code))]
     pub(crate) fn new(origin: Origin) -> Self {
         Self(Arc::new(origin))
     }
