@@ -6,6 +6,8 @@
 //! with tower-http's `FollowRedirect` outside or inside the bearer layer, with and without
 //! `PinOrigin`, with `Retry` and the 401 replay around it.
 
+#![cfg(feature = "follow-redirect")]
+
 mod common;
 
 known_secrets!("redirects.rs presigned query" => "presigned-secret-0a1b2c3d");
