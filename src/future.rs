@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use http::header::LOCATION;
-use http::uri::Authority;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
@@ -27,9 +26,7 @@ use crate::service::attach;
 pub(crate) struct Carried {
     cache_id: u64,
     generation: u64,
-    /// The request URI's scheme and authority; `None` for an origin-form URI. The authority's
-    /// bytes are the request's own (no allocation, no shared counter).
-    origin: Option<(Scheme, Authority)>,
+    sent_to: SentTo,
     guard: Guard,
 }
 
@@ -41,11 +38,54 @@ pub(crate) struct Guard {
     pub(crate) redirects: CrossOriginRedirects,
 }
 
-/// The schemes an origin can have without an explicit port.
+/// Longest authority (`host[:port]`) kept inline; a longer one is not kept, and an absolute
+/// `Location` answering it is then not provably same-origin (fail closed).
+const INLINE_AUTHORITY: usize = 46;
+
+/// The scheme and authority of the request's URI, copied inline: cloning the URI's `Bytes`
+/// would cost an atomic increment and decrement, and the first clone of a freshly parsed URI
+/// allocates.
 #[derive(Clone, Copy)]
-enum Scheme {
-    Https,
-    Http,
+struct SentTo {
+    /// `0`: unknown (origin-form, another scheme, too long); `1`: https; `2`: http.
+    scheme: u8,
+    len: u8,
+    authority: [u8; INLINE_AUTHORITY],
+}
+
+impl SentTo {
+    #[inline(always)]
+    fn of(uri: &http::Uri) -> Self {
+        let mut sent_to = Self {
+            scheme: 0,
+            len: 0,
+            authority: [0; INLINE_AUTHORITY],
+        };
+        let scheme = match uri.scheme_str() {
+            Some("https") => 1,
+            Some("http") => 2,
+            _ => return sent_to,
+        };
+        if let Some(authority) = uri.authority()
+            && let Some(to) = sent_to.authority.get_mut(..authority.as_str().len())
+        {
+            to.copy_from_slice(authority.as_str().as_bytes());
+            sent_to.scheme = scheme;
+            sent_to.len = authority.as_str().len() as u8;
+        }
+        sent_to
+    }
+
+    /// The origin the token was sent to, if the request's URI named one.
+    fn origin(&self) -> Option<Origin> {
+        let scheme = match self.scheme {
+            1 => "https",
+            2 => "http",
+            _ => return None,
+        };
+        let authority = std::str::from_utf8(&self.authority[..usize::from(self.len)]).ok()?;
+        Origin::parse(&format!("{scheme}://{authority}/")).ok()
+    }
 }
 
 impl Carried {
@@ -56,34 +96,12 @@ impl Carried {
         request: &Request<B>,
         guard: Guard,
     ) -> Self {
-        let uri = request.uri();
-        let scheme = match uri.scheme_str() {
-            Some("https") => Some(Scheme::Https),
-            Some("http") => Some(Scheme::Http),
-            _ => None,
-        };
         Self {
             cache_id,
             generation,
-            origin: scheme.zip(uri.authority().cloned()),
+            sent_to: SentTo::of(request.uri()),
             guard,
         }
-    }
-
-    /// The origin the token was sent to, if the request's URI named one.
-    fn origin(&self) -> Option<Origin> {
-        let (scheme, authority) = self.origin.as_ref()?;
-        let scheme = match scheme {
-            Scheme::Https => "https",
-            Scheme::Http => "http",
-        };
-        let uri = http::Uri::builder()
-            .scheme(scheme)
-            .authority(authority.clone())
-            .path_and_query("/")
-            .build()
-            .ok()?;
-        Origin::of(&uri)
     }
 }
 
@@ -232,7 +250,7 @@ fn inspect<ResBody>(
     response: &mut Response<ResBody>,
     carried: Carried,
 ) -> Result<(), DestinationError> {
-    let origin = carried.origin();
+    let origin = carried.sent_to.origin();
     let elsewhere =
         final_uri(response).filter(|uri| origin.as_ref().is_none_or(|o| !o.matches(uri)));
     if response.status().as_u16() == 401 {
