@@ -84,7 +84,14 @@ impl ClientCredentialsRequest {
                 "include the scheme and host: https://host/path",
             ));
         };
-        if uri.port().is_some() && uri.port_u16().is_none() {
+        let authority = uri.authority().map_or("", |a| a.as_str());
+        let after_host = authority
+            .rsplit_once(']')
+            .map_or(authority, |(_, rest)| rest);
+        if after_host
+            .rsplit_once(':')
+            .is_some_and(|(_, port)| !port.is_empty() && port.parse::<u16>().is_err())
+        {
             return Err(config(
                 format!(
                     "the token URL for `{}` has a port that is not a number from 0 to 65535",
