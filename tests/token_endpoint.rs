@@ -139,3 +139,118 @@ fn userinfo_in_configured_token_endpoints_is_refused_and_never_shown() {
         }
     }
 }
+
+/// A body that never yields a byte nor ends: a server that declared a length and stalled.
+struct Stalled;
+
+impl http_body::Body for Stalled {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+fn token_request(url: &str) -> http::Request<Vec<u8>> {
+    tower_bearer::oauth::ClientCredentialsRequest::new(url)
+        .unwrap()
+        .build(&tower_bearer::oauth::ClientAuth::client_secret_post(
+            "id",
+            CLIENT_SECRET,
+        ))
+        .unwrap()
+}
+
+/// The paused clock turns "waits for ever" into a quick, certain failure of this bound.
+const NEVER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+#[tokio::test(start_paused = true)]
+async fn oversized_content_length_is_refused_before_the_body_is_read() {
+    use tower_bearer::oauth::Transport;
+    let transport: ServiceTransport<_, http_body_util::Full<bytes::Bytes>> =
+        ServiceTransport::new(tower::service_fn(
+            |_: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+                let mut response = http::Response::new(Stalled);
+                response.headers_mut().insert(
+                    http::header::CONTENT_LENGTH,
+                    http::HeaderValue::from_static("10000000"),
+                );
+                Ok::<_, std::convert::Infallible>(response)
+            },
+        ));
+    let sent = tokio::time::timeout(NEVER, transport.send(token_request("https://as.example/t")))
+        .await
+        .expect("refused at once, not after waiting for the body");
+    let err = sent.unwrap_err();
+    assert_eq!(err.kind(), TokenErrorKind::MalformedResponse);
+    assert!(err.to_string().contains("larger than 65536 bytes"), "{err}");
+    assert_eq!(err.status(), Some(http::StatusCode::OK));
+}
+
+/// A service answering with `FinalUri(final_uri)` and a body that never comes.
+fn answering_from(
+    final_uri: &'static str,
+) -> impl tower::Service<
+    http::Request<http_body_util::Full<bytes::Bytes>>,
+    Response = http::Response<Stalled>,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone
++ Send
++ Sync {
+    tower::service_fn(
+        move |_: http::Request<http_body_util::Full<bytes::Bytes>>| async move {
+            let mut response = http::Response::new(Stalled);
+            response
+                .extensions_mut()
+                .insert(tower_bearer::redirect::FinalUri(http::Uri::from_static(
+                    final_uri,
+                )));
+            Ok::<_, std::convert::Infallible>(response)
+        },
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn answers_from_another_origin_are_refused_before_the_body_is_read() {
+    use tower_bearer::oauth::Transport;
+    let token_url = "https://login.example/tenant/token-path-a1";
+    for elsewhere in [
+        "http://login.example/tenant/token-path-a1",
+        "https://login.example:8443/landing-path-x1?sig=presigned-q",
+        "https://evil.example/landing-path-x1?sig=presigned-q",
+        "https://login.example./landing-path-x1",
+    ] {
+        let transport: ServiceTransport<_, http_body_util::Full<bytes::Bytes>> =
+            ServiceTransport::new(answering_from(elsewhere));
+        let sent = tokio::time::timeout(NEVER, transport.send(token_request(token_url)))
+            .await
+            .expect("refused before the body is read");
+        let err = sent.unwrap_err();
+        assert_eq!(err.kind(), TokenErrorKind::Configuration, "{elsewhere}");
+        let shown = format!("{err} {err:?}");
+        assert!(shown.contains("`https://login.example:443`"), "{shown}");
+        assert!(
+            shown.contains(
+                "the token endpoint redirected to another origin; configure the final token URL"
+            ),
+            "{shown}"
+        );
+        for private in ["token-path-a1", "landing-path", "presigned", "tenant"] {
+            assert!(!shown.contains(private), "{elsewhere}: {shown}");
+        }
+    }
+    // The same origin, however spelled, is the token endpoint's answer: read as usual (here a
+    // body that never comes, so the bound runs out).
+    let transport: ServiceTransport<_, http_body_util::Full<bytes::Bytes>> =
+        ServiceTransport::new(answering_from("https://LOGIN.example:443/other"));
+    assert!(
+        tokio::time::timeout(NEVER, transport.send(token_request(token_url)))
+            .await
+            .is_err()
+    );
+}
