@@ -254,3 +254,236 @@ async fn answers_from_another_origin_are_refused_before_the_body_is_read() {
             .is_err()
     );
 }
+
+/// Token endpoints on loopback: `A` redirects (307, the body is to be sent again) to `B`, on
+/// another port (another origin), which records what it receives and issues a token.
+#[cfg(feature = "reqwest")]
+mod redirects {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    use axum::routing::post;
+    use tower_bearer::oauth::{
+        ClientAuth, ClientCredentials, ClientCredentialsRequest, ReqwestTransport,
+        ServiceTransport, Transport,
+    };
+    use tower_bearer::reqwest_client::ReqwestService;
+    use tower_bearer::{TokenErrorKind, TokenSource};
+
+    use super::{CLIENT_SECRET, REDIRECT_TARGET_TOKEN};
+
+    /// What the redirect target received.
+    #[derive(Clone, Default)]
+    struct Received {
+        requests: Arc<AtomicUsize>,
+        with_secret: Arc<AtomicUsize>,
+        paths: Arc<Mutex<Vec<String>>>,
+    }
+
+    fn token_answer() -> impl IntoResponse {
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            format!(
+                r#"{{"access_token":"{REDIRECT_TARGET_TOKEN}","token_type":"Bearer","expires_in":3600}}"#
+            ),
+        )
+    }
+
+    async fn serve(app: Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{address}")
+    }
+
+    /// `(token URL on A, what B received)`. A answers every token request with a 307 to
+    /// `B/landing-path-x1?sig=presigned-q`; A also has `/moved`, a 307 to its own `/token-final`,
+    /// which issues a token.
+    async fn endpoints() -> (String, String, Received) {
+        let received = Received::default();
+        let target = {
+            let received = received.clone();
+            Router::new().fallback(move |uri: axum::http::Uri, body: axum::body::Bytes| {
+                let received = received.clone();
+                async move {
+                    received.requests.fetch_add(1, Ordering::SeqCst);
+                    received.paths.lock().unwrap().push(uri.path().to_owned());
+                    let body = String::from_utf8_lossy(&body);
+                    if body.contains(&*form_secret()) {
+                        received.with_secret.fetch_add(1, Ordering::SeqCst);
+                    }
+                    token_answer()
+                }
+            })
+        };
+        let b = serve(target).await;
+        let location = format!("{b}/landing-path-x1?sig=presigned-q");
+        let a = serve(
+            Router::new()
+                .route(
+                    "/token-path-a1",
+                    post(move || {
+                        let location = location.clone();
+                        async move {
+                            (
+                                StatusCode::TEMPORARY_REDIRECT,
+                                [(header::LOCATION, location)],
+                            )
+                        }
+                    }),
+                )
+                .route(
+                    "/moved",
+                    post(|| async {
+                        (
+                            StatusCode::PERMANENT_REDIRECT,
+                            [(header::LOCATION, "/token-final")],
+                        )
+                    }),
+                )
+                .route("/token-final", post(|| async { token_answer() })),
+        )
+        .await;
+        (format!("{a}/token-path-a1"), a, received)
+    }
+
+    fn form_secret() -> String {
+        form_urlencoded::byte_serialize(CLIENT_SECRET.as_bytes()).collect()
+    }
+
+    async fn fetch<T: Transport>(token_url: &str, transport: T) -> tower_bearer::TokenError {
+        let source = ClientCredentials::new(
+            ClientCredentialsRequest::new(token_url).unwrap(),
+            ClientAuth::client_secret_post("client-id", CLIENT_SECRET),
+            transport,
+        );
+        match source.token().await {
+            Ok(_) => panic!("the redirect target's token was accepted"),
+            Err(err) => err,
+        }
+    }
+
+    fn assert_origins_only(err: &tower_bearer::TokenError, a: &str, b_port_hint: &str) {
+        let shown = format!("{err} {err:?}");
+        assert_eq!(err.kind(), TokenErrorKind::Configuration, "{shown}");
+        assert!(shown.contains("another origin"), "{shown}");
+        assert!(shown.contains(a), "{shown}");
+        assert!(shown.contains(b_port_hint), "{shown}");
+        for private in [
+            "token-path-a1",
+            "landing-path",
+            "presigned",
+            REDIRECT_TARGET_TOKEN,
+        ] {
+            assert!(!shown.contains(private), "{shown}");
+        }
+    }
+
+    /// `ReqwestService::new` takes the user's client as it is: reqwest follows the 307 and
+    /// sends the request, secret included, to B before anything else can see it. What the
+    /// crate guarantees then: B's answer is refused, its token never used.
+    #[tokio::test]
+    async fn a_users_redirect_following_client_gets_the_answer_refused() {
+        let _ = ReqwestTransport::new(); // installs ring as rustls's provider
+        let (token_url, a, received) = endpoints().await;
+        let err = fetch(
+            &token_url,
+            ServiceTransport::<_, reqwest::Body>::new(ReqwestService::new(reqwest::Client::new())),
+        )
+        .await;
+        let b = received.paths.lock().unwrap().clone();
+        assert_eq!(
+            b,
+            ["/landing-path-x1"],
+            "reqwest followed the 307 (documented)"
+        );
+        assert_origins_only(&err, &a, "http://127.0.0.1:");
+        assert_eq!(err.status(), None);
+    }
+
+    /// `ReqwestService::with_default_client` stops at a cross-origin redirect: B receives
+    /// nothing, and the 3xx is a configuration error.
+    #[tokio::test]
+    async fn the_default_client_never_takes_the_secret_to_another_origin() {
+        let (token_url, _a, received) = endpoints().await;
+        let err = fetch(
+            &token_url,
+            ServiceTransport::<_, reqwest::Body>::new(
+                ReqwestService::with_default_client().unwrap(),
+            ),
+        )
+        .await;
+        assert_eq!(received.requests.load(Ordering::SeqCst), 0);
+        assert_eq!(received.with_secret.load(Ordering::SeqCst), 0);
+        assert_eq!(err.kind(), TokenErrorKind::Configuration, "{err}");
+        assert_eq!(err.status(), Some(http::StatusCode::TEMPORARY_REDIRECT));
+    }
+
+    /// ... and follows a redirect within the same origin (a 308 to another path).
+    #[tokio::test]
+    async fn the_default_client_follows_same_origin_redirects() {
+        let (_token_url, a, received) = endpoints().await;
+        let source = ClientCredentials::new(
+            ClientCredentialsRequest::new(&format!("{a}/moved")).unwrap(),
+            ClientAuth::client_secret_post("client-id", CLIENT_SECRET),
+            ServiceTransport::<_, reqwest::Body>::new(
+                ReqwestService::with_default_client().unwrap(),
+            ),
+        );
+        let token = source.token().await.unwrap();
+        assert_eq!(
+            secrecy::ExposeSecret::expose_secret(token.access_token()),
+            REDIRECT_TARGET_TOKEN
+        );
+        assert_eq!(received.requests.load(Ordering::SeqCst), 0);
+    }
+
+    /// `ReqwestTransport` does not follow redirects: B receives nothing.
+    #[tokio::test]
+    async fn reqwest_transport_never_takes_the_secret_to_another_origin() {
+        let (token_url, _a, received) = endpoints().await;
+        let err = fetch(&token_url, ReqwestTransport::new().unwrap()).await;
+        assert_eq!(received.requests.load(Ordering::SeqCst), 0);
+        assert_eq!(err.kind(), TokenErrorKind::Configuration, "{err}");
+        assert_eq!(err.status(), Some(http::StatusCode::TEMPORARY_REDIRECT));
+    }
+
+    /// `ReqwestTransport::from_client` with a client that follows redirects: reqwest takes the
+    /// request to B, and the answer is refused by the transport's own origin check.
+    #[tokio::test]
+    async fn reqwest_transport_refuses_an_answer_from_another_origin() {
+        let _ = ReqwestTransport::new(); // installs ring as rustls's provider
+        let (token_url, a, received) = endpoints().await;
+        let err = fetch(
+            &token_url,
+            ReqwestTransport::from_client(reqwest::Client::new()),
+        )
+        .await;
+        assert_eq!(received.requests.load(Ordering::SeqCst), 1);
+        assert_origins_only(&err, &a, "http://127.0.0.1:");
+    }
+
+    /// Every response of `ReqwestService` says where it came from.
+    #[tokio::test]
+    async fn reqwest_service_records_the_final_uri() {
+        use tower::ServiceExt;
+        let (_token_url, a, _received) = endpoints().await;
+        let response = ReqwestService::with_default_client()
+            .unwrap()
+            .oneshot(
+                http::Request::post(format!("{a}/moved"))
+                    .body(reqwest::Body::from(""))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let final_uri = response
+            .extensions()
+            .get::<tower_bearer::redirect::FinalUri>()
+            .expect("FinalUri is set");
+        assert_eq!(final_uri.0.to_string(), format!("{a}/token-final"));
+    }
+}
