@@ -3,7 +3,8 @@
 //!
 //! `reqwest::Client` is a `Service<reqwest::Request>`; the layer needs a
 //! `Service<http::Request<B>>`. This adapter converts the request (re-parsing its URI, which
-//! can fail: the error says why) and returns an `http::Response<reqwest::Body>`.
+//! can fail: the error says why) and returns an `http::Response<reqwest::Body>` carrying the
+//! URL it came from as a [`FinalUri`] extension.
 //!
 //! ```no_run
 //! use tower::{ServiceBuilder, ServiceExt};

@@ -26,6 +26,12 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Implemented by [`ServiceTransport`] for any Tower HTTP service; implement it yourself for
 /// anything else. Failures to reach the endpoint are [`TokenErrorKind::Transport`] errors; an
 /// HTTP error status is not a failure here (the answer is parsed).
+///
+/// The request carries the client's credentials: a transport of your own must send it only to
+/// the request's URL, and must not follow a redirect to another origin (scheme, host, port);
+/// if it follows redirects at all, it should refuse an answer from another origin as
+/// [`ServiceTransport`] does, or at least hand back the 3xx, which is a
+/// [`TokenErrorKind::Configuration`] error.
 pub trait Transport: Send + Sync {
     /// Sends `request` and returns the answer with its body read.
     fn send(
