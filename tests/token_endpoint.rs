@@ -487,3 +487,141 @@ mod redirects {
         assert_eq!(final_uri.0.to_string(), format!("{a}/token-final"));
     }
 }
+
+/// The same over TLS: an `https://localhost` token URL (the fixture CA's server certificate)
+/// redirecting to plain `http://127.0.0.1` elsewhere, the downgrade a redirect can hide.
+#[cfg(all(feature = "reqwest", feature = "emulator"))]
+mod tls_redirects {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use hyper_util::rt::TokioIo;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use tower_bearer::oauth::{
+        ClientAuth, ClientCredentials, ClientCredentialsRequest, ReqwestTransport, ServiceTransport,
+    };
+    use tower_bearer::reqwest_client::ReqwestService;
+    use tower_bearer::{TokenErrorKind, TokenSource};
+
+    use super::{CLIENT_SECRET, REDIRECT_TARGET_TOKEN};
+
+    const CA: &str = include_str!("fixtures/ca-cert.pem");
+
+    /// A plain-http token endpoint on loopback that counts what it receives.
+    async fn plain_http_target(received: Arc<AtomicUsize>) -> String {
+        let app = axum::Router::new().fallback(move || {
+            let received = Arc::clone(&received);
+            async move {
+                received.fetch_add(1, Ordering::SeqCst);
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    format!(r#"{{"access_token":"{REDIRECT_TARGET_TOKEN}","expires_in":3600}}"#),
+                )
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{address}")
+    }
+
+    /// An https token endpoint that answers every request with a 307 to `location`; its
+    /// token URL.
+    async fn tls_redirector(location: String) -> String {
+        let certs = CertificateDer::pem_slice_iter(include_bytes!("fixtures/server-cert.pem"))
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(include_bytes!("fixtures/server-key.pem")).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let acceptor = acceptor.clone();
+                let location = location.clone();
+                tokio::spawn(async move {
+                    let Ok(stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let service = hyper::service::service_fn(move |_request| {
+                        let location = location.clone();
+                        async move {
+                            http::Response::builder()
+                                .status(http::StatusCode::TEMPORARY_REDIRECT)
+                                .header(http::header::LOCATION, location)
+                                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        format!("https://localhost:{port}/token-path-a1")
+    }
+
+    fn source<T: tower_bearer::oauth::Transport>(
+        token_url: &str,
+        transport: T,
+    ) -> ClientCredentials<T> {
+        ClientCredentials::new(
+            ClientCredentialsRequest::new(token_url).unwrap(),
+            ClientAuth::client_secret_post("client-id", CLIENT_SECRET),
+            transport,
+        )
+    }
+
+    #[tokio::test]
+    async fn an_https_token_url_redirecting_to_plain_http_never_gets_its_answer_used() {
+        let received = Arc::new(AtomicUsize::new(0));
+        let target = plain_http_target(Arc::clone(&received)).await;
+        let token_url = tls_redirector(format!("{target}/landing-path-x1?sig=presigned-q")).await;
+
+        // ReqwestTransport: nothing reaches the plain-http host.
+        let transport = ReqwestTransport::builder()
+            .add_root_certificate_pem(CA.as_bytes())
+            .unwrap()
+            .build()
+            .unwrap();
+        let err = source(&token_url, transport).token().await.unwrap_err();
+        assert_eq!(err.kind(), TokenErrorKind::Configuration, "{err}");
+        assert_eq!(err.status(), Some(http::StatusCode::TEMPORARY_REDIRECT));
+        assert_eq!(received.load(Ordering::SeqCst), 0);
+
+        // A user's client that follows redirects: reqwest takes the request there (documented),
+        // and the answer is refused, naming the two origins only.
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(CA.as_bytes()).unwrap())
+            .build()
+            .unwrap();
+        let transport = ServiceTransport::<_, reqwest::Body>::new(ReqwestService::new(client));
+        let err = source(&token_url, transport).token().await.unwrap_err();
+        assert_eq!(received.load(Ordering::SeqCst), 1);
+        assert_eq!(err.kind(), TokenErrorKind::Configuration, "{err}");
+        let shown = format!("{err} {err:?}");
+        let https_origin = token_url.trim_end_matches("/token-path-a1");
+        assert!(shown.contains(&format!("`{https_origin}`")), "{shown}");
+        assert!(shown.contains(&format!("`{target}`")), "{shown}");
+        for private in [
+            "token-path-a1",
+            "landing-path",
+            "presigned",
+            REDIRECT_TARGET_TOKEN,
+        ] {
+            assert!(!shown.contains(private), "{shown}");
+        }
+    }
+}
