@@ -3,7 +3,8 @@
 //!
 //! `reqwest::Client` is a `Service<reqwest::Request>`; the layer needs a
 //! `Service<http::Request<B>>`. This adapter converts the request (re-parsing its URI, which
-//! can fail: the error says why) and returns an `http::Response<reqwest::Body>`.
+//! can fail: the error says why) and returns an `http::Response<reqwest::Body>` carrying the
+//! URL it came from as a [`FinalUri`] extension.
 //!
 //! ```no_run
 //! use tower::{ServiceBuilder, ServiceExt};
@@ -29,30 +30,128 @@ use std::task::{Context, Poll};
 
 use tower_service::Service;
 
+use crate::redirect::FinalUri;
+
 /// A `reqwest::Client` as a `Service<http::Request<B>>`.
+///
+/// Every response carries a [`FinalUri`] extension: the URL it actually came from (reqwest's
+/// `Response::url()`, which `http::Response::from` would drop), after any redirects the
+/// client followed. The layer and [`ServiceTransport`](crate::oauth::ServiceTransport) read it
+/// (a token answer from another origin than the token URL's is refused).
 #[derive(Clone)]
 pub struct ReqwestService {
     client: reqwest::Client,
 }
 
+/// The most redirects [`ReqwestService::with_default_client`] follows in one request (all to
+/// the same origin), as reqwest's own default policy.
+const MAX_SAME_ORIGIN_REDIRECTS: usize = 10;
+
 impl ReqwestService {
-    /// Wraps `client`.
+    /// Wraps `client` as it is: its redirect policy is the one you gave it (reqwest's default
+    /// follows up to 10 redirects, to any origin). [`FinalUri`] is recorded on every response
+    /// either way.
+    ///
+    /// As a token transport (`ServiceTransport::new(ReqwestService::new(client))`), a client
+    /// that follows redirects across origins sends the token request, client secret or
+    /// assertion included, wherever the token endpoint redirects it (for a 307 or 308 the body
+    /// is sent again) before anything here can see it: the answer is then refused, so the
+    /// other server's token is never used, but the credentials have gone. Use
+    /// [`with_default_client`](Self::with_default_client), or a client built with
+    /// `redirect(reqwest::redirect::Policy::none())`, or
+    /// [`ReqwestTransport`](crate::oauth::ReqwestTransport).
+    ///
+    /// ```
+    /// use tower_bearer::reqwest_client::ReqwestService;
+    ///
+    /// # tower_bearer::reqwest_client::ReqwestService::with_default_client().unwrap();
+    /// let client = reqwest::Client::builder()
+    ///     .redirect(reqwest::redirect::Policy::none())
+    ///     .build()
+    ///     .unwrap();
+    /// let service = ReqwestService::new(client);
+    /// # let _ = service;
+    /// ```
     pub fn new(client: reqwest::Client) -> Self {
         Self { client }
     }
 
-    /// A client with reqwest's defaults. With this crate's `reqwest` feature alone, rustls has
-    /// no crypto provider until one is installed: this installs ring as the process default
-    /// if none is set (as [`ReqwestTransport`](crate::oauth::ReqwestTransport) does).
+    /// A client with reqwest's defaults, except for redirects: it follows only redirects to
+    /// the same origin as the URL that redirected (scheme, host and port equal; up to 10 in a
+    /// request) and stops at the first one to another origin, returning that 3xx response as
+    /// it is. So a request, and whatever credentials it carries (a bearer token, a token
+    /// request's client secret or assertion), never goes to another origin than the one it was
+    /// addressed to. [`FinalUri`] is recorded on every response.
+    ///
+    /// With this crate's `reqwest` feature alone, rustls has no crypto provider until one is
+    /// installed: this installs ring as the process default if none is set (as
+    /// [`ReqwestTransport`](crate::oauth::ReqwestTransport) does).
+    ///
+    /// ```
+    /// use tower_bearer::reqwest_client::ReqwestService;
+    ///
+    /// let service = ReqwestService::with_default_client().unwrap();
+    /// # let _ = service;
+    /// ```
     pub fn with_default_client() -> Result<Self, reqwest::Error> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        Ok(Self::new(reqwest::Client::builder().build()?))
+        Ok(Self::new(
+            reqwest::Client::builder()
+                .redirect(same_origin_redirects())
+                .build()?,
+        ))
     }
 
     /// The wrapped client.
+    ///
+    /// ```
+    /// use tower_bearer::reqwest_client::ReqwestService;
+    ///
+    /// let service = ReqwestService::with_default_client().unwrap();
+    /// let client: &reqwest::Client = service.client();
+    /// # let _ = client;
+    /// ```
     pub fn client(&self) -> &reqwest::Client {
         &self.client
     }
+}
+
+/// Follows a redirect only to the origin of the URL that redirected, at most
+/// [`MAX_SAME_ORIGIN_REDIRECTS`] times; stops (returns the 3xx) at one to another origin.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        // `previous` starts with the request's own URL.
+        if attempt.previous().len() > MAX_SAME_ORIGIN_REDIRECTS {
+            return attempt.error("too many redirects (more than 10 to the same origin)");
+        }
+        let same = attempt.previous().last().is_some_and(|from| {
+            let to = attempt.url();
+            from.scheme() == to.scheme()
+                && from.host_str().is_some()
+                && from.host_str() == to.host_str()
+                && from.port_or_known_default() == to.port_or_known_default()
+        });
+        if same {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
+/// reqwest's final URL as an `http::Uri`: the whole URL, or its origin if the whole does not
+/// convert.
+pub(crate) fn final_uri(url: &reqwest::Url) -> Option<http::Uri> {
+    url.as_str().parse().ok().or_else(|| {
+        let host = url.host_str()?;
+        let port = url.port_or_known_default()?;
+        let host = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
+        format!("{}://{host}:{port}/", url.scheme()).parse().ok()
+    })
 }
 
 impl<B> Service<http::Request<B>> for ReqwestService
@@ -72,7 +171,12 @@ where
         let request = reqwest::Request::try_from(request);
         Box::pin(async move {
             let response = client.execute(request?).await?;
-            Ok(http::Response::from(response))
+            let came_from = final_uri(response.url());
+            let mut response = http::Response::from(response);
+            if let Some(uri) = came_from {
+                response.extensions_mut().insert(FinalUri(uri));
+            }
+            Ok(response)
         })
     }
 }

@@ -260,3 +260,44 @@ async fn kontrolle_with_a_certificate_key() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--key"));
 }
+
+#[tokio::test]
+async fn userinfo_in_the_token_url_is_refused_and_never_printed() {
+    const USER: &str = "cli-userinfo-user";
+    const PASSWORD: &str = "Cli-Userinfo-Passw0rd-3b";
+    common::capture::register("token_cli.rs userinfo user", USER);
+    common::capture::register("token_cli.rs userinfo password", PASSWORD);
+    for (url, insecure) in [
+        (
+            format!("https://{USER}:{PASSWORD}@login.example/token"),
+            false,
+        ),
+        (
+            format!("http://{USER}:{PASSWORD}@login.example/token"),
+            false,
+        ),
+        (
+            format!("http://{USER}:{PASSWORD}@login.example/token"),
+            true,
+        ),
+    ] {
+        for json in [false, true] {
+            let mut args = vec!["--token-url", &url, "--client-id", "c"];
+            if insecure {
+                args.push("--allow-insecure-http");
+            }
+            if json {
+                args.push("--json");
+            }
+            let output = run(&args, Some("s")).await;
+            assert_eq!(output.status.code(), Some(1), "{args:?}");
+            let printed = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(printed.contains("user information"), "{printed}");
+            assert!(!printed.contains(USER) && !printed.contains(PASSWORD));
+        }
+    }
+}

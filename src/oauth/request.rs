@@ -71,31 +71,51 @@ impl ClientCredentialsRequest {
         let config = |message: String, hint: &'static str| {
             TokenError::new(TokenErrorKind::Configuration, message).with_hint(hint)
         };
+        check_no_userinfo(token_url)?;
         let uri: Uri = token_url.trim().parse().map_err(|_| {
             config(
-                format!("the token URL `{}` is not a valid URL", crate::token::sanitize(token_url)),
+                format!("the token URL {} is not a valid URL", shown_url(token_url)),
                 "give the token endpoint's full URL, e.g. https://login.example.com/tenant/oauth2/v2.0/token",
             )
         })?;
         let (Some(scheme), Some(host)) = (uri.scheme(), uri.host()) else {
             return Err(config(
-                format!(
-                    "the token URL `{}` is not absolute",
-                    crate::token::sanitize(token_url)
-                ),
+                format!("the token URL {} is not absolute", shown_url(token_url)),
                 "include the scheme and host: https://host/path",
             ));
         };
+        let authority = uri.authority().map_or("", |a| a.as_str());
+        let after_host = authority
+            .rsplit_once(']')
+            .map_or(authority, |(_, rest)| rest);
+        if after_host
+            .rsplit_once(':')
+            .is_some_and(|(_, port)| !port.is_empty() && port.parse::<u16>().is_err())
+        {
+            return Err(config(
+                format!(
+                    "the token URL for `{}` has a port that is not a number from 0 to 65535",
+                    crate::token::sanitize(host)
+                ),
+                "write the port as digits (https://host:8443/path), or leave it out",
+            ));
+        }
         let https = *scheme == Scheme::HTTPS;
         if !https && *scheme != Scheme::HTTP {
             return Err(config(
-                format!("the token URL's scheme `{scheme}` is not http(s)"),
+                format!(
+                    "the token URL's scheme `{}` is not http(s)",
+                    crate::token::sanitize(scheme.as_str())
+                ),
                 "use an https:// token URL",
             ));
         }
         if !https && !allow_insecure_http && !is_loopback(host) {
             return Err(config(
-                format!("the token URL `{uri}` is plain http:// to a host that is not loopback"),
+                format!(
+                    "the token URL is plain http:// to `{}`, a host that is not loopback",
+                    crate::token::sanitize(host)
+                ),
                 "use https:// (the client secret would travel in clear text), or allow insecure \
                  http explicitly for a trusted network",
             ));
@@ -258,6 +278,91 @@ impl ClientCredentialsRequest {
         *request.headers_mut() = headers;
         Ok(request)
     }
+}
+
+/// Refuses a URL with user information (`user:password@host`): credentials do not belong in
+/// a token or issuer URL, where they would reach the `Debug` output, traces, errors and a
+/// client assertion's `aud`. The error names the host only, never any part of the user
+/// information (nor the URL, which holds it).
+///
+/// Judged on the text, before any parsing, so that a URL too broken to parse is refused (or
+/// reported) without being echoed either.
+pub(crate) fn check_no_userinfo(url: &str) -> Result<(), TokenError> {
+    let text = url.trim();
+    let after_scheme = match text.find("://") {
+        Some(i) if !text[..i].contains(['/', '?', '#', '@']) => &text[i + 3..],
+        _ => text,
+    };
+    let authority_end = after_scheme
+        .find(['/', '?', '#', '\\'])
+        .unwrap_or(after_scheme.len());
+    let authority = &after_scheme[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        if text.contains('@') {
+            // In the path or query as the URL reads: legal, but also what `user:pa/ss@host`
+            // looks like when a password holds `/`, `?` or `#`. Refused, not echoed.
+            return Err(TokenError::new(
+                TokenErrorKind::Configuration,
+                "the token URL contains `@` after its host (not shown: it may be user \
+                 information whose password holds `/`, `?` or `#`)",
+            )
+            .with_hint(
+                "percent-encode `@` as %40 in the path or query; if the URL holds \
+                 `user:password@`, remove it and give the credentials through the client \
+                 authentication",
+            ));
+        }
+        return Ok(());
+    };
+    let host_and_port = &authority[at + 1..];
+    let host = match host_and_port.rfind(':') {
+        Some(colon) if !host_and_port[colon..].contains(']') => &host_and_port[..colon],
+        _ => host_and_port,
+    };
+    let named = if host.is_empty() {
+        String::from("the token URL")
+    } else {
+        format!("the token URL for `{}`", crate::token::sanitize(host))
+    };
+    Err(TokenError::new(
+        TokenErrorKind::Configuration,
+        format!("{named} contains user information (`user:password@`), which is not allowed"),
+    )
+    .with_hint(
+        "remove `user:password@` from the URL: give the client id and secret through the \
+         client authentication, never in the URL",
+    ))
+}
+
+/// The token URL for an error message: sanitised, unless it holds an `@` anywhere (which could
+/// be user information the URL parser did not recognise as such): then it is not shown.
+fn shown_url(url: &str) -> String {
+    if url.contains('@') {
+        String::from("(not shown: it contains `@`)")
+    } else {
+        format!("`{}`", crate::token::sanitize(url))
+    }
+}
+
+/// `url` with any user information (`user:password@`) replaced by `***@`, for `Debug` output of
+/// settings not yet checked (a provider builder holding the URL it was given).
+pub(crate) fn redact_userinfo(url: &str) -> std::borrow::Cow<'_, str> {
+    if !url.contains('@') {
+        return std::borrow::Cow::Borrowed(url);
+    }
+    if check_no_userinfo(url).is_ok() {
+        // An `@` after the authority as this reads it: a password holding `/`, `?` or `#`
+        // would look like that, so the URL is not shown.
+        return std::borrow::Cow::Owned(String::from("(URL not shown: it contains `@`)"));
+    }
+    let text = url.trim();
+    let (scheme, rest) = match text.find("://") {
+        Some(i) if !text[..i].contains(['/', '?', '#', '@']) => (&text[..i + 3], &text[i + 3..]),
+        _ => ("", text),
+    };
+    let end = rest.find(['/', '?', '#', '\\']).unwrap_or(rest.len());
+    let at = rest[..end].rfind('@').unwrap_or(0);
+    std::borrow::Cow::Owned(format!("{scheme}***@{}", &rest[at + 1..]))
 }
 
 fn query_grant_type(uri: &Uri) -> Option<String> {
@@ -507,5 +612,102 @@ mod tests {
             .build(&ClientAuth::client_secret_basic("id", "s"))
             .unwrap_err();
         assert_eq!(err.kind(), TokenErrorKind::Configuration);
+    }
+}
+
+#[cfg(test)]
+mod userinfo_tests {
+    use super::*;
+
+    /// Every spelling of credentials in the token URL is refused, and neither the user nor the
+    /// password (nor their percent-encoded forms) is in the error's `Display` or `Debug`.
+    #[test]
+    fn token_url_userinfo_is_refused_without_echoing_it() {
+        let cases = [
+            (
+                "https://alice:PASSWORD-1@login.example/token",
+                &["alice", "PASSWORD-1"][..],
+            ),
+            (
+                "http://alice:PASSWORD-2@login.example/token",
+                &["alice", "PASSWORD-2"],
+            ),
+            (
+                "http://alice:PASSWORD-3@127.0.0.1:8080/token",
+                &["alice", "PASSWORD-3"],
+            ),
+            (
+                "https://PASSWORDONLY4@login.example:8443/token",
+                &["PASSWORDONLY4"],
+            ),
+            (
+                "https://al%69ce:PA%53%53WORD%40x@login.example/token",
+                &["al%69ce", "alice", "PA%53%53WORD", "PASSWORD", "%40x"],
+            ),
+            (
+                "https://alice:PASS@WORD@login.example/token",
+                &["alice", "PASS", "WORD@"],
+            ),
+            (
+                "ftp://alice:PASSWORD-5@login.example/token",
+                &["alice", "PASSWORD-5"],
+            ),
+            // Not valid URLs at all: still not echoed.
+            (
+                "https://alice:PASS/WORD@login.example/token",
+                &["alice", "PASS", "WORD"],
+            ),
+            (
+                "https://alice:PASS WORD@login.example/token",
+                &["alice", "PASS", "WORD"],
+            ),
+            (
+                "alice:PASSWORD-6@login.example/token",
+                &["alice", "PASSWORD-6"],
+            ),
+        ];
+        for (url, secrets) in cases {
+            for result in [
+                ClientCredentialsRequest::new(url),
+                ClientCredentialsRequest::new_allow_insecure_http(url),
+            ] {
+                let err = result.expect_err(url);
+                assert_eq!(err.kind(), TokenErrorKind::Configuration, "{url}");
+                let shown = format!("{err} {err:?}");
+                for secret in secrets {
+                    assert!(!shown.contains(secret), "{url}: {secret} shown in {shown}");
+                }
+            }
+        }
+        for url in [
+            "https://login.example/a@b/token",
+            "https://login.example:PASS/token",
+        ] {
+            let err = ClientCredentialsRequest::new(url).unwrap_err();
+            assert_eq!(err.kind(), TokenErrorKind::Configuration, "{url}");
+            assert!(!err.to_string().contains("PASS"), "{err}");
+        }
+        let err = ClientCredentialsRequest::new("https://alice:PASSWORD@login.example/token")
+            .unwrap_err();
+        assert!(err.to_string().contains("login.example"), "{err}");
+        assert!(err.to_string().contains("user information"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_userinfo;
+
+    #[test]
+    fn debug_of_unchecked_urls_hides_userinfo() {
+        assert_eq!(
+            redact_userinfo("https://login.example/t"),
+            "https://login.example/t"
+        );
+        assert_eq!(
+            redact_userinfo("https://al:PW@login.example/t"),
+            "https://***@login.example/t"
+        );
+        assert!(!redact_userinfo("https://al:P/W@login.example/t").contains("al:P"));
     }
 }

@@ -7,7 +7,9 @@ use bytes::{Bytes, BytesMut};
 use http::{Request, Response};
 
 use crate::error::{TokenError, TokenErrorKind};
-use crate::oauth::transport::{DEFAULT_MAX_RESPONSE_BYTES, Transport, too_large, transport_error};
+use crate::oauth::transport::{
+    DEFAULT_MAX_RESPONSE_BYTES, Transport, check_answer_origin, too_large, transport_error,
+};
 
 /// Default time to establish a connection to the token endpoint.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -15,8 +17,18 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// Sends token requests with reqwest over rustls: redirects are not followed (a redirect could
-/// carry the client secret elsewhere), connect and total timeouts apply, and the answer is read
-/// up to a size cap. Trusts the system's roots, plus any you add (a private CA).
+/// carry the client secret elsewhere; a 3xx answer is a [`TokenErrorKind::Configuration`]
+/// error), connect and total timeouts apply, and the answer is read up to a size cap (a larger
+/// `Content-Length` is refused before the body is read). Trusts the system's roots, plus any
+/// you add (a private CA).
+///
+/// As a second line of defence, an answer whose URL (reqwest's `Response::url()`) is not of
+/// the token URL's origin (scheme, host, port) is refused, before its body is read, with a
+/// [`TokenErrorKind::Configuration`] error naming both origins and the hint "the token endpoint
+/// redirected to another origin; configure the final token URL". With the transport built
+/// here that cannot happen; with [`from_client`](ReqwestTransport::from_client) and a client
+/// that follows redirects it can, and then the request, client secret included, has already
+/// gone to the other origin: only its answer is refused.
 ///
 /// Uses ring as rustls's crypto provider: if the process has no default provider yet, ring is
 /// installed as the default.
@@ -53,8 +65,23 @@ impl ReqwestTransport {
         }
     }
 
-    /// Your own client. Configure it not to follow redirects
-    /// (`redirect(reqwest::redirect::Policy::none())`) and with timeouts.
+    /// Your own client, used as it is. Configure it not to follow redirects
+    /// (`redirect(reqwest::redirect::Policy::none())`) and with timeouts: a client that
+    /// follows a redirect to another origin sends the client secret or assertion there, and
+    /// only the answer is refused then.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::ReqwestTransport;
+    ///
+    /// # let _ = ReqwestTransport::new(); // installs ring as rustls's provider
+    /// let client = reqwest::Client::builder()
+    ///     .redirect(reqwest::redirect::Policy::none())
+    ///     .timeout(std::time::Duration::from_secs(8))
+    ///     .build()
+    ///     .unwrap();
+    /// let transport = ReqwestTransport::from_client(client);
+    /// # let _ = transport;
+    /// ```
     pub fn from_client(client: reqwest::Client) -> Self {
         Self {
             client,
@@ -137,6 +164,7 @@ impl ReqwestTransportBuilder {
 
 impl Transport for ReqwestTransport {
     async fn send(&self, request: Request<Vec<u8>>) -> Result<Response<Bytes>, TokenError> {
+        let token_url = request.uri().clone();
         let request =
             reqwest::Request::try_from(request.map(reqwest::Body::from)).map_err(|e| {
                 TokenError::new(
@@ -146,6 +174,15 @@ impl Transport for ReqwestTransport {
                 .with_source(e)
             })?;
         let mut response = self.client.execute(request).await.map_err(reqwest_error)?;
+        // Redirects are off, unless the client is your own: either way, an answer from
+        // another origin is refused before its body is read.
+        let came_from = crate::reqwest_client::final_uri(response.url()).ok_or_else(|| {
+            TokenError::new(
+                TokenErrorKind::Configuration,
+                "the URL the token answer came from could not be read",
+            )
+        })?;
+        check_answer_origin(&token_url, &came_from)?;
         let too_large = |status| too_large(self.max_response_bytes, status);
         let status = response.status();
         if response

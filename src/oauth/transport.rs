@@ -6,11 +6,14 @@ use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::header::CONTENT_LENGTH;
+use http::{Request, Response, Uri};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tower_service::Service;
 
 use crate::error::{TokenError, TokenErrorKind};
+use crate::origin::Origin;
+use crate::redirect::FinalUri;
 
 /// Default cap on a token endpoint's answer: far above any real token response, far below
 /// anything that could hurt.
@@ -23,6 +26,12 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Implemented by [`ServiceTransport`] for any Tower HTTP service; implement it yourself for
 /// anything else. Failures to reach the endpoint are [`TokenErrorKind::Transport`] errors; an
 /// HTTP error status is not a failure here (the answer is parsed).
+///
+/// The request carries the client's credentials: a transport of your own must send it only to
+/// the request's URL, and must not follow a redirect to another origin (scheme, host, port);
+/// if it follows redirects at all, it should refuse an answer from another origin as
+/// [`ServiceTransport`] does, or at least hand back the 3xx, which is a
+/// [`TokenErrorKind::Configuration`] error.
 pub trait Transport: Send + Sync {
     /// Sends `request` and returns the answer with its body read.
     fn send(
@@ -33,6 +42,25 @@ pub trait Transport: Send + Sync {
 
 /// Any `tower::Service<http::Request<B>>` as a [`Transport`], reading at most
 /// `max_response_bytes` of the answer.
+///
+/// Before it reads any of the answer's body it checks two things:
+///
+/// - where the answer came from: if the response carries a [`FinalUri`] extension (set by a
+///   service that follows redirects itself, such as
+///   [`ReqwestService`](crate::reqwest_client::ReqwestService)) whose origin (scheme, host,
+///   port) is not the token URL's, the answer is refused with a
+///   [`TokenErrorKind::Configuration`] error naming both origins (never a path or query) and
+///   the hint "the token endpoint redirected to another origin; configure the final token
+///   URL". The token that other server issued is never used. This cannot undo what the service
+///   already did: a service that follows a redirect to another origin has sent the request,
+///   client secret or assertion included, there. Use a service that does not follow
+///   redirects across origins (`ReqwestService::with_default_client`, or
+///   [`ReqwestTransport`](crate::oauth::ReqwestTransport)), or one with redirects off. A
+///   redirect answer itself (3xx) is a configuration error too. A service that follows
+///   redirects and does not set [`FinalUri`] cannot be checked;
+/// - its size: a `Content-Length` (or a body size hint) above `max_response_bytes` is refused
+///   at once, as a [`TokenErrorKind::MalformedResponse`], without waiting for a body that may
+///   never come.
 ///
 /// ```
 /// use std::convert::Infallible;
@@ -62,7 +90,9 @@ impl<S, ReqBody> ServiceTransport<S, ReqBody> {
         }
     }
 
-    /// Caps the size of the answer; a larger one is a [`TokenErrorKind::MalformedResponse`].
+    /// Caps the size of the answer; a larger one is a [`TokenErrorKind::MalformedResponse`],
+    /// refused before its body is read if its `Content-Length` says so. Default:
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`] (64 KiB).
     pub fn max_response_bytes(mut self, max: usize) -> Self {
         self.max_response_bytes = max;
         self
@@ -94,12 +124,25 @@ where
         poll_fn(|cx| service.poll_ready(cx))
             .await
             .map_err(|e| transport_error(e.into()))?;
+        let token_url = request.uri().clone();
         let response = service
             .call(request.map(ReqBody::from))
             .await
             .map_err(|e| transport_error(e.into()))?;
         let (parts, body) = response.into_parts();
         let status = parts.status;
+        // Before anything of the body is read: where the answer came from, and its size.
+        if let Some(FinalUri(answered)) = parts.extensions.get::<FinalUri>() {
+            check_answer_origin(&token_url, answered)?;
+        }
+        let declared = parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+        let max = self.max_response_bytes as u64;
+        if declared.is_some_and(|n| n > max) || body.size_hint().lower() > max {
+            return Err(too_large(self.max_response_bytes, status));
+        }
         let body = Limited::new(body, self.max_response_bytes)
             .collect()
             .await
@@ -126,6 +169,31 @@ pub(crate) fn transport_error(error: BoxError) -> TokenError {
          is up",
     )
     .with_source(error)
+}
+
+/// Refuses an answer that did not come from the token URL's origin (scheme, host and port): a
+/// transport followed a redirect elsewhere, so the client's credentials may have gone there and
+/// the token is that other server's. The error names both origins, never a path or query.
+pub(crate) fn check_answer_origin(token_url: &Uri, answered: &Uri) -> Result<(), TokenError> {
+    let requested = Origin::of(token_url);
+    if requested
+        .as_ref()
+        .is_some_and(|origin| origin.matches(answered))
+    {
+        return Ok(());
+    }
+    let show = |origin: Option<Origin>| {
+        origin.map_or_else(|| String::from("an unknown origin"), |o| format!("`{o}`"))
+    };
+    Err(TokenError::new(
+        TokenErrorKind::Configuration,
+        format!(
+            "the token answer came from {}, not from the token URL's origin {}; it was refused",
+            show(Origin::of(answered)),
+            show(requested),
+        ),
+    )
+    .with_hint("the token endpoint redirected to another origin; configure the final token URL"))
 }
 
 /// The answer is larger than `max` bytes.

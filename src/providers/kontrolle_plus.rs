@@ -192,8 +192,20 @@ impl KontrollePlus {
 impl fmt::Debug for KontrollePlus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KontrollePlus")
-            .field("token_url", &self.token_url)
-            .field("authority", &self.authority)
+            .field(
+                "token_url",
+                &self
+                    .token_url
+                    .as_deref()
+                    .map(crate::oauth::request::redact_userinfo),
+            )
+            .field(
+                "authority",
+                &self
+                    .authority
+                    .as_deref()
+                    .map(crate::oauth::request::redact_userinfo),
+            )
             .field("client_id", &self.client_id)
             .field(
                 "auth",

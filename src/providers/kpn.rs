@@ -93,7 +93,9 @@ impl fmt::Debug for Kpn {
         f.debug_struct("Kpn")
             .field(
                 "token_url",
-                &self.token_url.as_deref().unwrap_or(KPN_TOKEN_URL),
+                &crate::oauth::request::redact_userinfo(
+                    self.token_url.as_deref().unwrap_or(KPN_TOKEN_URL),
+                ),
             )
             .field("client_id", &self.client_id)
             .field(

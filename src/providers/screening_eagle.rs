@@ -111,7 +111,13 @@ impl ScreeningEagle {
 impl fmt::Debug for ScreeningEagle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ScreeningEagle")
-            .field("token_url", &self.token_url)
+            .field(
+                "token_url",
+                &self
+                    .token_url
+                    .as_deref()
+                    .map(crate::oauth::request::redact_userinfo),
+            )
             .field("client_id", &self.client_id)
             .field(
                 "client_secret",
