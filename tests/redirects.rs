@@ -542,3 +542,80 @@ async fn retry_and_replay_in_every_order_never_take_the_token_elsewhere() {
     assert_eq!(cache.stats().invalidations, 0);
     assert_eq!(cache.source().calls(), 1);
 }
+
+/// reqwest follows redirects itself: a user's client strips `Authorization` on a cross-origin
+/// hop but loses the final URL when converted to an `http::Response`; `ReqwestService` keeps it
+/// in `FinalUri`, so a 401 from the redirect target says nothing about our token. Its default
+/// client follows same-origin redirects only, so the layer's guard sees the cross-origin ones.
+#[cfg(feature = "reqwest")]
+mod reqwest_redirects {
+    use super::*;
+    use tower_bearer::reqwest_client::ReqwestService;
+
+    fn get(uri: &str) -> Request<String> {
+        Request::get(uri).body(String::new()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_users_reqwest_client_never_drops_or_replays_for_a_401_from_elsewhere() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let servers = Servers::start().await;
+        let cache = cache();
+        let client = ServiceBuilder::new()
+            .layer(ReplayUnauthorizedLayer::new())
+            .layer(bearer(&cache))
+            .service(ReqwestService::new(reqwest::Client::new()));
+        for target in servers.elsewhere(401) {
+            let response = client
+                .clone()
+                .oneshot(get(&servers.redirect(302, &target)))
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 401);
+        }
+        assert_eq!(servers.b_requests(), 2);
+        assert_eq!(servers.tokens_at_b(), 0);
+        assert_eq!(cache.stats().invalidations, 0);
+        assert_eq!(cache.source().calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_default_reqwest_client_stops_at_cross_origin_redirects() {
+        let servers = Servers::start().await;
+        let cache = cache();
+        let client = ServiceBuilder::new()
+            .layer(bearer(&cache))
+            .service(ReqwestService::with_default_client().unwrap());
+        for target in servers.elsewhere(200) {
+            let err = client
+                .clone()
+                .oneshot(get(&servers.redirect(307, &target)))
+                .await
+                .unwrap_err();
+            let err: BoxError = err.into();
+            assert_eq!(
+                destination(&err).map(|e| e.kind()),
+                Some(DestinationErrorKind::CrossOriginRedirect),
+                "{err}"
+            );
+        }
+        assert_eq!(servers.b_requests(), 0);
+        // Same-origin redirects are followed, with the token; a 401 there is ours.
+        let response = client
+            .clone()
+            .oneshot(get(&servers.redirect(
+                302,
+                &format!("http://127.0.0.1:{}/landing?status=401", servers.a),
+            )))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+        assert!(
+            servers
+                .a_log()
+                .iter()
+                .all(|(_, auth)| auth == "Bearer token-0")
+        );
+        assert_eq!(cache.stats().invalidations, 1);
+    }
+}
