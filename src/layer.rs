@@ -28,6 +28,14 @@ pub enum ExistingAuthorization {
 /// A [`Layer`] that authenticates every request with a bearer token from a [`TokenSource`],
 /// cached by a [`TokenCache`].
 ///
+/// The token goes only to the origin a request addresses: never over plain `http://` except
+/// to loopback (see [`allow_insecure_http`](Self::allow_insecure_http)), with an
+/// [`allowed_hosts`](Self::allowed_hosts) list only to those hosts and ports, never when the
+/// `Host` header disagrees with the URI, and never to another origin a redirect points to
+/// (see [`crate::redirect`] for the safe orders with `FollowRedirect`, `Retry`, the replay
+/// layer and reqwest). Each time it withholds the token it logs a DEBUG event and counts
+/// [`tower_bearer_tokens_withheld_total`](crate::metrics::TOKENS_WITHHELD) with the reason.
+///
 /// ```
 /// use std::convert::Infallible;
 /// use std::time::Duration;

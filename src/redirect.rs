@@ -2,7 +2,46 @@
 //! extensions that tell it where an answer really came from.
 //!
 //! A bearer token is meant for the origin (scheme, host and port) the caller addressed, and
-//! nowhere else.
+//! nowhere else. A redirect-following layer *outside* [`BearerTokenLayer`](crate::BearerTokenLayer)
+//! sends every hop through it as a new request, and the layer cannot tell a hop from a request
+//! of your own; so when the answer to a request that carried the token is a redirect that is
+//! not provably to the same origin, the layer stops it ([`CrossOriginRedirects`]), unless the
+//! chain is pinned with [`PinOrigin`] (feature `follow-redirect`), in which case hops to other
+//! origins go without the token.
+//!
+//! # Safe orders
+//!
+//! Each row is tested against real loopback servers (`tests/redirects.rs`).
+//!
+//! | composition (outermost first) | same-origin redirect | cross-origin redirect |
+//! | --- | --- | --- |
+//! | `FollowRedirect`, bearer | followed, with the token | refused: [`Error::Destination`](crate::Error::Destination) of kind `CrossOriginRedirect`; nothing reaches the target |
+//! | `FollowRedirect` with [`PinOrigin`], bearer | followed, with the token | followed, without the token |
+//! | bearer, `FollowRedirect` (standard policy) | followed, with the token | followed, without the token (tower-http's `FilterCredentials`) |
+//! | bearer, `FollowRedirect` with [`PinOrigin`] around any policy | followed, with the token | followed, without the token, whatever the wrapped policy does |
+//! | bearer, [`ReqwestService::new`](crate::reqwest_client::ReqwestService::new) with reqwest's own redirects | followed, with the token | followed by reqwest, which drops `Authorization` |
+//! | bearer, [`ReqwestService::with_default_client`](crate::reqwest_client::ReqwestService::with_default_client) | followed, with the token | not followed by reqwest; refused by the layer as above |
+//!
+//! Not safe: `FollowRedirect` *inside* the bearer layer with a policy of your own that keeps
+//! credentials on cross-origin hops (`FilterCredentials::block_none()`, or none at all); wrap
+//! it in [`PinOrigin`].
+//!
+//! Around these:
+//!
+//! - **Retry** anywhere: a retry goes to the same origin as the attempt it repeats. Between a
+//!   `FollowRedirect` with [`PinOrigin`] and the bearer layer, the retry policy's
+//!   `clone_request` must copy the request's extensions (they carry the pin); one that drops
+//!   them makes a retried hop look like a new request to that origin.
+//! - **[`ReplayUnauthorizedLayer`](crate::replay::ReplayUnauthorizedLayer)** outside the bearer
+//!   layer (and outside or inside `FollowRedirect`): it replays only a `401` that the bearer
+//!   layer marked [`TokenRejected`](crate::replay::TokenRejected), which never happens for an
+//!   answer from another origin. Inside the bearer layer it never replays.
+//! - A `401` from another origin than the token was sent to never drops the token: the layer
+//!   knows where an answer came from by [`FinalUri`] (set by
+//!   [`ReqwestService`](crate::reqwest_client::ReqwestService)) or by tower-http's
+//!   `RequestUri` (set by `FollowRedirect`; read with feature `follow-redirect`).
+//! - For tonic, whose requests carry only a path, name the channel's origin with
+//!   [`origin`](crate::BearerTokenLayer::origin) so these checks have an origin to compare.
 
 use std::fmt;
 use std::sync::Arc;
