@@ -11,7 +11,6 @@ use http::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{TokenError, TokenErrorKind};
-use crate::token::Fingerprint;
 
 /// How the client id and secret are put into an HTTP Basic `Authorization` header.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -251,18 +250,30 @@ impl ClientAuth {
     }
 }
 
+/// What `Debug` shows for a client secret.
+const REDACTED: Redacted = Redacted;
+
+struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 impl fmt::Debug for ClientAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("ClientAuth");
         d.field("client_id", &self.client_id)
             .field("method", &self.method());
         match &self.method {
-            Method::SecretPost(s) => {
-                d.field("secret", &Fingerprint::of(s.expose_secret()));
+            // No fingerprint: a hash of a client secret (unlike a token's) can be checked
+            // offline against a dictionary of weak secrets.
+            Method::SecretPost(_) => {
+                d.field("secret", &REDACTED);
             }
-            Method::SecretBasic(s, e) => {
-                d.field("secret", &Fingerprint::of(s.expose_secret()))
-                    .field("encoding", e);
+            Method::SecretBasic(_, e) => {
+                d.field("secret", &REDACTED).field("encoding", e);
             }
             #[cfg(feature = "private-key-jwt")]
             Method::PrivateKeyJwt(signer) => {
@@ -362,15 +373,27 @@ mod tests {
     }
 
     #[test]
-    fn debug_shows_a_fingerprint_not_the_secret() {
+    fn debug_shows_neither_the_secret_nor_a_fingerprint_of_it() {
+        use sha2::{Digest, Sha256};
+        // A weak secret: one unsalted hash prefix in a log line was enough to find it again
+        // in a dictionary.
+        let weak = "Summer2024!";
+        let hash: String = Sha256::digest(weak.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         for auth in [
-            ClientAuth::client_secret_post("id", "TOPSECRET"),
-            ClientAuth::client_secret_basic("id", "TOPSECRET"),
-            ClientAuth::client_secret_basic_raw("id", "TOPSECRET").unwrap(),
+            ClientAuth::client_secret_post("id", weak),
+            ClientAuth::client_secret_basic("id", weak),
+            ClientAuth::client_secret_basic_raw("id", weak).unwrap(),
         ] {
-            let debug = format!("{auth:?}");
-            assert!(!debug.contains("TOPSECRET"), "{debug}");
-            assert!(debug.contains(&Fingerprint::of("TOPSECRET").to_string()));
+            let debug = format!("{auth:?} {auth:#?}");
+            assert!(!debug.contains(weak), "{debug}");
+            assert!(!debug.contains("sha256"), "{debug}");
+            for len in 4..=hash.len() {
+                assert!(!debug.contains(&hash[..len]), "{debug}");
+            }
+            assert!(debug.contains("secret: [redacted]"), "{debug}");
         }
     }
 }
