@@ -1,6 +1,7 @@
 //! Client authentication at the token endpoint, chosen explicitly per provider: the secret is
 //! sent one way only, never tried one way and then another.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -9,8 +10,10 @@ use base64::engine::general_purpose::STANDARD;
 use futures_util::future::BoxFuture;
 use http::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
 
 use crate::error::{TokenError, TokenErrorKind};
+use crate::oauth::redact::Redactor;
 
 /// How the client id and secret are put into an HTTP Basic `Authorization` header.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -38,6 +41,8 @@ pub struct ClientAuth {
     client_id: String,
     method: Method,
     assertion_audience: Option<String>,
+    /// Finds the secret in what a server echoed back.
+    redactor: Arc<Redactor>,
 }
 
 #[derive(Clone)]
@@ -70,21 +75,31 @@ pub const JWT_BEARER_ASSERTION_TYPE: &str =
 impl ClientAuth {
     /// `client_secret_post`: `client_id` and `client_secret` in the form body.
     pub fn client_secret_post(client_id: impl Into<String>, secret: impl Into<String>) -> Self {
+        let secret = SecretString::from(secret.into());
         Self {
             client_id: client_id.into(),
-            method: Method::SecretPost(SecretString::from(secret.into())),
+            redactor: Arc::new(Redactor::new().secret(secret.expose_secret())),
+            method: Method::SecretPost(secret),
             assertion_audience: None,
         }
     }
 
     /// `client_secret_basic` with RFC 6749 §2.3.1 encoding.
     pub fn client_secret_basic(client_id: impl Into<String>, secret: impl Into<String>) -> Self {
+        Self::basic(
+            client_id.into(),
+            SecretString::from(secret.into()),
+            BasicEncoding::FormUrlEncoded,
+        )
+    }
+
+    fn basic(client_id: String, secret: SecretString, encoding: BasicEncoding) -> Self {
         Self {
-            client_id: client_id.into(),
-            method: Method::SecretBasic(
-                SecretString::from(secret.into()),
-                BasicEncoding::FormUrlEncoded,
+            redactor: Arc::new(
+                Redactor::new().basic_credentials(&client_id, secret.expose_secret()),
             ),
+            client_id,
+            method: Method::SecretBasic(secret, encoding),
             assertion_audience: None,
         }
     }
@@ -96,11 +111,11 @@ impl ClientAuth {
     ) -> Result<Self, TokenError> {
         let client_id = client_id.into();
         check_raw_client_id(&client_id)?;
-        Ok(Self {
+        Ok(Self::basic(
             client_id,
-            method: Method::SecretBasic(SecretString::from(secret.into()), BasicEncoding::Raw),
-            assertion_audience: None,
-        })
+            SecretString::from(secret.into()),
+            BasicEncoding::Raw,
+        ))
     }
 
     /// `private_key_jwt` (RFC 7523): a fresh assertion signed by `signer` for each token
@@ -124,6 +139,7 @@ impl ClientAuth {
             client_id: client_id.into(),
             method: Method::PrivateKeyJwt(Arc::new(signer)),
             assertion_audience: None,
+            redactor: Arc::default(),
         }
     }
 
@@ -148,6 +164,7 @@ impl ClientAuth {
             client_id: client_id.into(),
             method: Method::Hook(Arc::new(move |ctx| Box::pin(hook(ctx)))),
             assertion_audience: None,
+            redactor: Arc::default(),
         }
     }
 
@@ -196,12 +213,39 @@ impl ClientAuth {
         }
     }
 
-    /// The client secret, if this method uses one.
-    pub(crate) fn secret(&self) -> Option<&SecretString> {
+    /// A fresh signed client assertion for one token request, for `private_key_jwt` with a
+    /// signer; `None` for the other methods.
+    pub(crate) fn signed_assertion(
+        &self,
+        token_url: &http::Uri,
+    ) -> Result<Option<Zeroizing<String>>, TokenError> {
         match &self.method {
-            Method::SecretPost(secret) | Method::SecretBasic(secret, _) => Some(secret),
-            _ => None,
+            #[cfg(feature = "private-key-jwt")]
+            Method::PrivateKeyJwt(signer) => {
+                let ctx = self.context(token_url);
+                Ok(Some(Zeroizing::new(
+                    signer.sign(&ctx.client_id, &ctx.audience)?,
+                )))
+            }
+            _ => {
+                let _ = token_url; // read only by `private_key_jwt`
+                Ok(None)
+            }
         }
+    }
+
+    /// What finds this client's secrets in a server's answer to a request that sent
+    /// `assertion` (if it sent one).
+    pub(crate) fn redactor(&self, assertion: Option<&str>) -> Cow<'_, Redactor> {
+        match assertion {
+            Some(assertion) => Cow::Owned(Redactor::clone(&self.redactor).secret(assertion)),
+            None => Cow::Borrowed(&self.redactor),
+        }
+    }
+
+    /// Removes every form of the client secret from an error.
+    pub(crate) fn redact(&self, error: TokenError) -> TokenError {
+        error.redact(&self.redactor)
     }
 
     /// Adds the credentials to a token request's form fields and headers.
@@ -214,7 +258,9 @@ impl ClientAuth {
         token_url: &http::Uri,
         assertion: Option<&str>,
     ) -> Result<(), TokenError> {
-        let jwt = match &self.method {
+        #[cfg(feature = "private-key-jwt")]
+        let signed;
+        let jwt: &str = match &self.method {
             Method::SecretPost(secret) => {
                 form.append_pair("client_id", &self.client_id);
                 form.append_pair("client_secret", secret.expose_secret());
@@ -227,12 +273,15 @@ impl ClientAuth {
                 return Ok(());
             }
             #[cfg(feature = "private-key-jwt")]
-            Method::PrivateKeyJwt(signer) => {
-                let ctx = self.context(token_url);
-                signer.sign(&ctx.client_id, &ctx.audience)?
-            }
+            Method::PrivateKeyJwt(_) => match assertion {
+                Some(jwt) => jwt,
+                None => {
+                    signed = self.signed_assertion(token_url)?.unwrap_or_default();
+                    &signed
+                }
+            },
             Method::Hook(_) => match assertion {
-                Some(jwt) => jwt.to_owned(),
+                Some(jwt) => jwt,
                 None => {
                     return Err(TokenError::new(
                         TokenErrorKind::Configuration,
@@ -245,7 +294,7 @@ impl ClientAuth {
         let _ = token_url; // read only by `private_key_jwt`
         form.append_pair("client_id", &self.client_id);
         form.append_pair("client_assertion_type", JWT_BEARER_ASSERTION_TYPE);
-        form.append_pair("client_assertion", &jwt);
+        form.append_pair("client_assertion", jwt);
         Ok(())
     }
 }
