@@ -285,6 +285,19 @@ impl fmt::Debug for Fingerprint {
     }
 }
 
+/// A [`SecretString`] made from `s` without leaving an unwiped copy behind: turning a `String`
+/// with spare capacity into the `Box<str>` a `SecretString` holds reallocates, and the old
+/// buffer would be freed as it is.
+pub(crate) fn secret_from(mut s: String) -> SecretString {
+    if s.len() == s.capacity() {
+        SecretString::from(s)
+    } else {
+        let secret = SecretString::from(s.as_str());
+        zeroize::Zeroize::zeroize(&mut s);
+        secret
+    }
+}
+
 /// Keeps at most 64 visible ASCII characters of a server-supplied string for an error message.
 pub(crate) fn sanitize(s: &str) -> String {
     s.chars()

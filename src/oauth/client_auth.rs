@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{TokenError, TokenErrorKind};
 use crate::oauth::redact::Redactor;
+use crate::token::secret_from;
 
 /// How the client id and secret are put into an HTTP Basic `Authorization` header.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -75,9 +76,12 @@ pub const JWT_BEARER_ASSERTION_TYPE: &str =
 impl ClientAuth {
     /// `client_secret_post`: `client_id` and `client_secret` in the form body.
     pub fn client_secret_post(client_id: impl Into<String>, secret: impl Into<String>) -> Self {
-        let secret = SecretString::from(secret.into());
+        Self::secret_post(client_id.into(), secret_from(secret.into()))
+    }
+
+    pub(crate) fn secret_post(client_id: String, secret: SecretString) -> Self {
         Self {
-            client_id: client_id.into(),
+            client_id,
             redactor: Arc::new(Redactor::new().secret(secret.expose_secret())),
             method: Method::SecretPost(secret),
             assertion_audience: None,
@@ -88,12 +92,12 @@ impl ClientAuth {
     pub fn client_secret_basic(client_id: impl Into<String>, secret: impl Into<String>) -> Self {
         Self::basic(
             client_id.into(),
-            SecretString::from(secret.into()),
+            secret_from(secret.into()),
             BasicEncoding::FormUrlEncoded,
         )
     }
 
-    fn basic(client_id: String, secret: SecretString, encoding: BasicEncoding) -> Self {
+    pub(crate) fn basic(client_id: String, secret: SecretString, encoding: BasicEncoding) -> Self {
         Self {
             redactor: Arc::new(
                 Redactor::new().basic_credentials(&client_id, secret.expose_secret()),
@@ -113,9 +117,14 @@ impl ClientAuth {
         check_raw_client_id(&client_id)?;
         Ok(Self::basic(
             client_id,
-            SecretString::from(secret.into()),
+            secret_from(secret.into()),
             BasicEncoding::Raw,
         ))
+    }
+
+    pub(crate) fn basic_raw(client_id: String, secret: SecretString) -> Result<Self, TokenError> {
+        check_raw_client_id(&client_id)?;
+        Ok(Self::basic(client_id, secret, BasicEncoding::Raw))
     }
 
     /// `private_key_jwt` (RFC 7523): a fresh assertion signed by `signer` for each token
