@@ -174,7 +174,13 @@ impl<T: Transport> ClientCredentials<T> {
             SystemTime::now(),
             self.default_lifetime,
             redactor,
-        )?;
+        );
+        // The answer holds the token: wipe it, if no one else holds the buffer (the transport
+        // or the HTTP client may still).
+        if let Ok(mut body) = response.into_body().try_into_mut() {
+            zeroize::Zeroize::zeroize(&mut body[..]);
+        }
+        let token = token?;
         if let Some(check) = &self.claims {
             check.check(token.access_token().expose_secret(), SystemTime::now())?;
         }

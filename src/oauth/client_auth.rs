@@ -252,6 +252,21 @@ impl ClientAuth {
         }
     }
 
+    /// The most bytes the credentials can take in a form body (see
+    /// `ClientCredentialsRequest::form_capacity`).
+    pub(crate) fn form_capacity(&self, assertion: Option<&str>) -> usize {
+        let pair = |name: &str, value: &str| 3 * (name.len() + value.len()) + 2;
+        let id = pair("client_id", &self.client_id);
+        match &self.method {
+            Method::SecretPost(secret) => id + pair("client_secret", secret.expose_secret()),
+            Method::SecretBasic(..) => 0,
+            _ => {
+                id + pair("client_assertion_type", JWT_BEARER_ASSERTION_TYPE)
+                    + pair("client_assertion", assertion.unwrap_or_default())
+            }
+        }
+    }
+
     /// Removes every form of the client secret from an error.
     pub(crate) fn redact(&self, error: TokenError) -> TokenError {
         error.redact(&self.redactor)
@@ -262,7 +277,7 @@ impl ClientAuth {
     /// `assertion` is the hook's assertion, for [`ClientAuth::client_assertion`].
     pub(crate) fn apply(
         &self,
-        form: &mut form_urlencoded::Serializer<'_, String>,
+        form: &mut form_urlencoded::Serializer<'_, &mut String>,
         headers: &mut http::HeaderMap,
         token_url: &http::Uri,
         assertion: Option<&str>,
@@ -375,23 +390,52 @@ pub fn basic_authorization(
     secret: &str,
     encoding: BasicEncoding,
 ) -> Result<HeaderValue, TokenError> {
-    let joined = match encoding {
-        BasicEncoding::FormUrlEncoded => {
-            let id: String = form_urlencoded::byte_serialize(client_id.as_bytes()).collect();
-            let secret: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-            format!("{id}:{secret}")
-        }
-        BasicEncoding::Raw => {
-            check_raw_client_id(client_id)?;
-            format!("{client_id}:{secret}")
-        }
-    };
-    let mut value =
-        HeaderValue::try_from(format!("Basic {}", STANDARD.encode(joined))).map_err(|_| {
-            TokenError::new(TokenErrorKind::Other, "base64 made an invalid header value")
-        })?;
+    let joined = basic_credentials(client_id, secret, encoding)?;
+    // Room for all of it up front: a string that grows leaves its old buffer unwiped.
+    let mut value = Zeroizing::new(String::with_capacity(
+        "Basic ".len() + base64::encoded_len(joined.len(), true).unwrap_or_default(),
+    ));
+    value.push_str("Basic ");
+    STANDARD.encode_string(joined.as_bytes(), &mut value);
+    // The buffer moves into the header value (which cannot be wiped, and is marked sensitive).
+    let mut value = HeaderValue::try_from(std::mem::take(&mut *value)).map_err(|_| {
+        TokenError::new(TokenErrorKind::Other, "base64 made an invalid header value")
+    })?;
     value.set_sensitive(true);
     Ok(value)
+}
+
+/// `id:secret` as HTTP Basic joins them, in memory that is wiped on drop.
+fn basic_credentials(
+    client_id: &str,
+    secret: &str,
+    encoding: BasicEncoding,
+) -> Result<Zeroizing<String>, TokenError> {
+    let (id, secret) = match encoding {
+        BasicEncoding::FormUrlEncoded => (form_encode(client_id), form_encode(secret)),
+        BasicEncoding::Raw => {
+            check_raw_client_id(client_id)?;
+            (
+                Zeroizing::new(client_id.to_owned()),
+                Zeroizing::new(secret.to_owned()),
+            )
+        }
+    };
+    let mut joined = Zeroizing::new(String::with_capacity(id.len() + 1 + secret.len()));
+    joined.push_str(&id);
+    joined.push(':');
+    joined.push_str(&secret);
+    Ok(joined)
+}
+
+/// `application/x-www-form-urlencoded`, into room reserved for the longest result, wiped on
+/// drop.
+fn form_encode(text: &str) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(3 * text.len()));
+    for piece in form_urlencoded::byte_serialize(text.as_bytes()) {
+        out.push_str(piece);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -421,6 +465,21 @@ mod tests {
         // RFC 7617's example.
         let v = basic_authorization("Aladdin", "open sesame", BasicEncoding::Raw).unwrap();
         assert_eq!(v, "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+    }
+
+    #[test]
+    fn basic_intermediates_are_wiped_on_drop() {
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>(_: &T) {}
+        for encoding in [BasicEncoding::FormUrlEncoded, BasicEncoding::Raw] {
+            let joined = basic_credentials("id", "s3cr3t £", encoding).unwrap();
+            wiped_on_drop(&joined);
+            // Room was reserved for all of it: it never grew.
+            assert_eq!(joined.capacity(), joined.len());
+        }
+        let encoded = form_encode(" %&+£€");
+        wiped_on_drop(&encoded);
+        assert_eq!(&*encoded, "+%25%26%2B%C2%A3%E2%82%AC");
+        assert!(encoded.capacity() >= encoded.len());
     }
 
     #[test]

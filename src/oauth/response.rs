@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, StatusCode, header::RETRY_AFTER};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
+use zeroize::Zeroizing;
 
 use crate::error::{ProviderError, TokenError, TokenErrorKind};
 use crate::oauth::redact::Redactor;
@@ -128,14 +129,21 @@ pub fn parse_token_response_redacting(
         ));
     }
 
-    let access_token = match fields.get("access_token") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+    // The tokens are moved out of the parsed answer, not copied, and wiped if not used.
+    let mut access_token = match fields.remove("access_token") {
+        Some(Value::String(s)) if !s.is_empty() => Zeroizing::new(s),
         Some(Value::String(_)) => return Err(malformed(status, "`access_token` is empty")),
         Some(Value::Null) | None => {
             return Err(malformed(status, "the answer has no `access_token`"));
         }
         Some(_) => return Err(malformed(status, "`access_token` is not a string")),
     };
+    let mut take_secret = |name: &str| match fields.remove(name) {
+        Some(Value::String(s)) => Some(Zeroizing::new(s)),
+        _ => None,
+    };
+    let mut refresh_token = take_secret("refresh_token");
+    let mut id_token = take_secret("id_token");
 
     let token_type = match fields.get("token_type") {
         None | Some(Value::Null) => "Bearer".to_owned(),
@@ -177,11 +185,12 @@ pub fn parse_token_response_redacting(
         None => default_lifetime,
     };
 
-    let mut token = Token::new(access_token)
+    let mut token = Token::new(std::mem::take(&mut *access_token))
         .with_token_type(token_type)
         .with_received_at(received_at)
         .with_expires_in(lifetime.min(MAX_LIFETIME));
-    token.header_value().map_err(|e| {
+    // Checked without building a header value (which could not be wiped).
+    token.check_header_value().map_err(|e| {
         TokenError::new(e.kind(), e.message().to_owned())
             .with_status(status)
             .with_hint("the token endpoint issued a token that cannot be sent in a header")
@@ -189,15 +198,11 @@ pub fn parse_token_response_redacting(
     if let Some(scope) = scope(fields.get("scope")) {
         token = token.with_scope(scope);
     }
-    if let Some(Value::String(refresh)) = fields.get("refresh_token")
-        && !refresh.is_empty()
-    {
-        token = token.with_refresh_token(refresh.clone());
+    if let Some(refresh) = refresh_token.as_mut().filter(|r| !r.is_empty()) {
+        token = token.with_refresh_token(std::mem::take(&mut **refresh));
     }
-    if let Some(Value::String(id)) = fields.get("id_token")
-        && !id.is_empty()
-    {
-        token = token.with_id_token(id.clone());
+    if let Some(id) = id_token.as_mut().filter(|i| !i.is_empty()) {
+        token = token.with_id_token(std::mem::take(&mut **id));
     }
     for name in KNOWN_FIELDS {
         fields.remove(name);
