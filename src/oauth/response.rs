@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use zeroize::Zeroizing;
 
 use crate::error::{ProviderError, TokenError, TokenErrorKind};
-use crate::oauth::redact::Redactor;
+use crate::oauth::redact::{REDACTED, Redactor};
 use crate::token::{MAX_LIFETIME, Token};
 
 /// Fields of a token response that [`Token`] holds itself; every other field goes to
@@ -567,13 +567,19 @@ fn scope(value: Option<&Value>) -> Option<String> {
 /// secret made by replacing control characters), before the ellipsis.
 fn sanitize(s: &str, r: &Redactor) -> String {
     let s = r.redact(s);
-    let cut: String = s
+    let mut end = s.char_indices().nth(MAX_TEXT).map_or(s.len(), |(at, _)| at);
+    // A `[redacted]` is kept whole: cut in two it reads as a secret's start.
+    if let Some(marker) = (end.saturating_sub(REDACTED.len() - 1)..end)
+        .find(|&at| s.get(at..).is_some_and(|rest| rest.starts_with(REDACTED)))
+    {
+        end = marker + REDACTED.len();
+    }
+    let cut: String = s[..end]
         .chars()
-        .take(MAX_TEXT)
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     let mut out = r.redact(&cut).into_owned();
-    if s.chars().count() > MAX_TEXT {
+    if end < s.len() {
         out.push('…');
     }
     out
@@ -1036,6 +1042,17 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_redaction_at_the_cut_is_kept_whole() {
+        for at in MAX_TEXT - 9..MAX_TEXT {
+            let text = format!("{}{ECHOED} and more", "x".repeat(at));
+            let cut = sanitize(&text, &redactor());
+            assert!(cut.ends_with("x[redacted]…"), "{at}: {cut}");
+        }
+        let text = format!("{}{ECHOED} and more", "x".repeat(MAX_TEXT));
+        assert!(sanitize(&text, &redactor()).ends_with("xx…"));
     }
 
     #[test]
