@@ -46,9 +46,22 @@ use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use zeroize::Zeroizing;
 
 /// What a redacted secret is replaced with.
+///
+/// ```
+/// use tower_bearer::oauth::redact::{REDACTED, Redactor};
+///
+/// assert_eq!(Redactor::new().secret("s3cr3t").redact("s3cr3t"), REDACTED);
+/// ```
 pub const REDACTED: &str = "[redacted]";
 
 /// Secrets shorter than this many characters are not redacted (they would match everywhere).
+///
+/// ```
+/// use tower_bearer::oauth::redact::{MIN_SECRET_LEN, Redactor};
+///
+/// assert!(Redactor::new().secret(&"x".repeat(MIN_SECRET_LEN - 1)).is_empty());
+/// assert!(!Redactor::new().secret(&"x".repeat(MIN_SECRET_LEN)).is_empty());
+/// ```
 pub const MIN_SECRET_LEN: usize = 4;
 
 /// A trailing fragment at least this many characters long that starts a secret form is
