@@ -154,8 +154,13 @@ fn source(o: &Options) -> Result<Result<ClientCredentials<ReqwestTransport>, Tok
     let client_id = o.client_id.clone().ok_or("set --client-id")?;
     let secret = || -> Result<String, String> {
         match &o.secret_file {
+            // The file's contents are wiped once the secret is copied out of them.
             Some(file) => std::fs::read_to_string(file)
-                .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
+                .map(|s| {
+                    zeroize::Zeroizing::new(s)
+                        .trim_end_matches(['\r', '\n'])
+                        .to_owned()
+                })
                 .map_err(|e| format!("cannot read the secret file {file}: {e}")),
             None => env("CLIENT_SECRET").ok_or_else(|| {
                 "set CLIENT_SECRET or --client-secret-file (the secret is never a flag)".to_owned()

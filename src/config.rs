@@ -3,8 +3,24 @@
 //! id, secret reference, scope, audience, required role.
 //!
 //! Secrets are never written in the configuration: it names an environment variable or a file
-//! that holds the secret. An inline secret is refused unless explicitly allowed, and is never
-//! printed. Invalid configuration fails at build time with an error that names the field.
+//! that holds the secret. An inline secret (`client_secret = "..."` or `{ value = "..." }`) is
+//! refused unless explicitly allowed, and is never printed. Invalid configuration fails at build
+//! time with an error that names the field.
+//!
+//! # Errors and secrets
+//!
+//! Reading `client_secret` never fails, whatever it holds: a malformed value (a number, an
+//! array, a table with an unknown key, two keys) is kept as a problem that
+//! [`ProviderConfig::build`] reports without the value. So no deserialization error, in any
+//! format, comes from the secret field or carries what it holds; [`SecretRef`] deserialized on
+//! its own fails with a message that never holds the input either.
+//!
+//! What this crate cannot control: a format's own error for *another* problem in the same
+//! file. The `toml` crate's error `Display` quotes the offending source line (a TOML syntax
+//! error on the secret's line, such as an unquoted `client_secret = demo-secret`, or a
+//! misspelled key like `client_sercet = "..."`, shows that line with the secret). Do not print
+//! or log the parse errors of files that hold inline secrets; better, keep secrets out of
+//! configuration files (`{ env = "VAR" }`, `{ file = "path" }`).
 //!
 //! ```
 //! use tower_bearer::config::ProviderConfig;
@@ -25,7 +41,10 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use serde::de::{self, Visitor};
+use zeroize::Zeroizing;
 
 use crate::error::{TokenError, TokenErrorKind};
 use crate::oauth::{
@@ -48,15 +67,29 @@ pub enum ProviderKind {
 }
 
 /// Where the client secret is: never the secret itself, unless explicitly allowed.
-#[derive(Clone, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+///
+/// Deserializes from a table with one of `env`, `file` or `value`, or from a bare string,
+/// which is read as `value`. A deserialization error never holds the input (it may be the
+/// secret).
+///
+/// ```
+/// use tower_bearer::config::SecretRef;
+///
+/// let r: SecretRef = serde_json::from_str(r#"{ "env": "CLIENT_SECRET" }"#).unwrap();
+/// assert!(matches!(r, SecretRef::Env(name) if name == "CLIENT_SECRET"));
+/// let r: SecretRef = serde_json::from_str(r#""demo-secret""#).unwrap();
+/// assert_eq!(format!("{r:?}"), "Value([redacted])");
+/// let err = serde_json::from_str::<SecretRef>(r#"{ "token": "demo-secret" }"#).unwrap_err();
+/// assert!(!err.to_string().contains("demo-secret"));
+/// ```
+#[derive(Clone)]
 pub enum SecretRef {
     /// The name of an environment variable that holds the secret.
     Env(String),
     /// A file that holds the secret (trailing newlines are ignored).
     File(PathBuf),
     /// The secret itself: refused unless [`ProviderConfig::allow_inline_secret`] is set.
-    Value(String),
+    Value(SecretString),
 }
 
 impl fmt::Debug for SecretRef {
@@ -69,9 +102,199 @@ impl fmt::Debug for SecretRef {
     }
 }
 
+impl<'de> Deserialize<'de> for SecretRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match SecretInput::deserialize(d)? {
+            SecretInput::Ref(r) => Ok(r),
+            SecretInput::Invalid(problem) => Err(serde::de::Error::custom(format_args!(
+                "client_secret: {problem}"
+            ))),
+        }
+    }
+}
+
+/// What a secret field held: a reference, or what is wrong with it (never the value).
+#[derive(Clone)]
+enum SecretInput {
+    Ref(SecretRef),
+    Invalid(&'static str),
+}
+
+const SECRET_SHAPE: &str = "expected a string or a table with one of `env`, `file`, `value`";
+
+impl<'de> Deserialize<'de> for SecretInput {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SecretVisitor)
+    }
+}
+
+/// Accepts any value and never puts any of it in an error: the errors serde makes itself
+/// (`invalid type: string "..."`, `unknown variant ...`) quote the input.
+struct SecretVisitor;
+
+impl<'de> Visitor<'de> for SecretVisitor {
+    type Value = SecretInput;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(SECRET_SHAPE)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(SecretInput::Ref(SecretRef::Value(SecretString::from(v))))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(SecretInput::Ref(SecretRef::Value(
+            crate::token::secret_from(v),
+        )))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found: Option<SecretRef> = None;
+        let mut problem: Option<&'static str> = None;
+        while let Some(key) = map.next_key::<SecretKey>()? {
+            let value = map.next_value::<AnyValue>()?;
+            let AnyValue::Str(value) = value else {
+                problem.get_or_insert("`env`, `file` and `value` must be strings");
+                continue;
+            };
+            let r = match key {
+                SecretKey::Env => SecretRef::Env(value.expose_secret().to_owned()),
+                SecretKey::File => SecretRef::File(PathBuf::from(value.expose_secret())),
+                SecretKey::Value => SecretRef::Value(value),
+                SecretKey::Unknown => {
+                    problem.get_or_insert(
+                        "has a key that is not `env`, `file` or `value` (its value is not shown)",
+                    );
+                    continue;
+                }
+            };
+            if found.replace(r).is_some() {
+                problem.get_or_insert("has more than one of `env`, `file`, `value`");
+            }
+        }
+        Ok(match (problem, found) {
+            (Some(problem), _) => SecretInput::Invalid(problem),
+            (None, Some(r)) => SecretInput::Ref(r),
+            (None, None) => SecretInput::Invalid("is an empty table: set one of `env`, `file`"),
+        })
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(SecretInput::Invalid(SECRET_SHAPE))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(SecretInput::Invalid(SECRET_SHAPE))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(SecretInput::Invalid(SECRET_SHAPE))
+    }
+
+    fn visit_i128<E: de::Error>(self, _: i128) -> Result<Self::Value, E> {
+        Ok(SecretInput::Invalid(SECRET_SHAPE))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(SecretInput::Invalid(SECRET_SHAPE))
+    }
+
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<Self::Value, E> {
+        Ok(SecretInput::Invalid(SECRET_SHAPE))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(SecretInput::Invalid(SECRET_SHAPE))
+    }
+
+    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Self::Value, E> {
+        Ok(SecretInput::Invalid(SECRET_SHAPE))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(SecretInput::Invalid(SECRET_SHAPE))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(SecretInput::Invalid(SECRET_SHAPE))
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_newtype_struct<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<Self::Value, A::Error> {
+        let (_, variant) = data.variant::<de::IgnoredAny>()?;
+        de::VariantAccess::newtype_variant::<de::IgnoredAny>(variant)?;
+        Ok(SecretInput::Invalid(SECRET_SHAPE))
+    }
+}
+
+/// A key of a secret table; any other key is `Unknown`, never an error naming it.
+enum SecretKey {
+    Env,
+    File,
+    Value,
+    Unknown,
+}
+
+impl<'de> Deserialize<'de> for SecretKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = SecretKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`env`, `file` or `value`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SecretKey, E> {
+                Ok(match v {
+                    "env" => SecretKey::Env,
+                    "file" => SecretKey::File,
+                    "value" => SecretKey::Value,
+                    _ => SecretKey::Unknown,
+                })
+            }
+            fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<SecretKey, E> {
+                Ok(SecretKey::Unknown)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<SecretKey, E> {
+                Ok(SecretKey::Unknown)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<SecretKey, E> {
+                Ok(SecretKey::Unknown)
+            }
+        }
+        d.deserialize_identifier(KeyVisitor)
+    }
+}
+
+/// Any value: a string (held as a secret: it may be one), or something else, consumed.
+enum AnyValue {
+    Str(SecretString),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for AnyValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match d.deserialize_any(SecretVisitor)? {
+            SecretInput::Ref(SecretRef::Value(v)) => Ok(AnyValue::Str(v)),
+            _ => Ok(AnyValue::Other),
+        }
+    }
+}
+
 /// One provider's settings, as in a runbook.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "RawProviderConfig")]
 #[non_exhaustive]
 pub struct ProviderConfig {
     /// The flow.
@@ -102,10 +325,64 @@ pub struct ProviderConfig {
     /// A role the token must carry (Kontrolle+: defaults to `ProviderApi.Access`).
     #[serde(default)]
     pub required_role: Option<String>,
-    /// Accepts an inline `client_secret = { value = "..." }`. Off by default: configuration
-    /// files end up in repositories and logs.
+    /// Accepts an inline `client_secret = { value = "..." }` (or a bare string). Off by
+    /// default: configuration files end up in repositories and logs.
     #[serde(default)]
     pub allow_inline_secret: bool,
+    /// What was wrong with `client_secret`, reported by `build` (never its value).
+    #[serde(skip)]
+    client_secret_problem: Option<&'static str>,
+}
+
+/// [`ProviderConfig`] as read: a malformed `client_secret` is kept as a problem rather than
+/// failing the read with an error that could quote it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProviderConfig {
+    provider: ProviderKind,
+    #[serde(default)]
+    environment: Option<String>,
+    #[serde(default)]
+    authority: Option<String>,
+    #[serde(default)]
+    token_endpoint: Option<String>,
+    #[serde(default)]
+    base_url: Option<String>,
+    client_id: String,
+    #[serde(default)]
+    client_secret: Option<SecretInput>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    scope: Vec<String>,
+    #[serde(default)]
+    audience: Option<String>,
+    #[serde(default)]
+    required_role: Option<String>,
+    #[serde(default)]
+    allow_inline_secret: bool,
+}
+
+impl From<RawProviderConfig> for ProviderConfig {
+    fn from(raw: RawProviderConfig) -> Self {
+        let (client_secret, client_secret_problem) = match raw.client_secret {
+            None => (None, None),
+            Some(SecretInput::Ref(r)) => (Some(r), None),
+            Some(SecretInput::Invalid(problem)) => (None, Some(problem)),
+        };
+        Self {
+            provider: raw.provider,
+            environment: raw.environment,
+            authority: raw.authority,
+            token_endpoint: raw.token_endpoint,
+            base_url: raw.base_url,
+            client_id: raw.client_id,
+            client_secret,
+            scope: raw.scope,
+            audience: raw.audience,
+            required_role: raw.required_role,
+            allow_inline_secret: raw.allow_inline_secret,
+            client_secret_problem,
+        }
+    }
 }
 
 fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -223,17 +500,22 @@ impl ProviderConfig {
             audience: var("AUDIENCE"),
             required_role: var("REQUIRED_ROLE"),
             allow_inline_secret: false,
+            client_secret_problem: None,
         })
     }
 
     /// Reads the secret the configuration refers to.
-    fn secret(&self) -> Result<String, TokenError> {
+    fn secret(&self) -> Result<SecretString, TokenError> {
         let fix = "set `client_secret = { env = \"VAR\" }` or `{ file = \"path\" }`";
+        if let Some(problem) = self.client_secret_problem {
+            return Err(invalid("client_secret", problem, fix));
+        }
         match &self.client_secret {
             None => Err(invalid("client_secret", "is not set", fix)),
             Some(SecretRef::Env(name)) => std::env::var(name)
                 .ok()
                 .filter(|s| !s.is_empty())
+                .map(crate::token::secret_from)
                 .ok_or_else(|| {
                     invalid(
                         "client_secret",
@@ -242,7 +524,10 @@ impl ProviderConfig {
                     )
                 }),
             Some(SecretRef::File(path)) => std::fs::read_to_string(path)
-                .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
+                .map(|s| {
+                    let s = Zeroizing::new(s);
+                    SecretString::from(s.trim_end_matches(['\r', '\n']))
+                })
                 .map_err(|e| {
                     invalid(
                         "client_secret",
@@ -282,7 +567,7 @@ impl ProviderConfig {
                 };
                 let mut builder = KontrollePlus::new()
                     .client_id(&self.client_id)
-                    .client_secret(secret)
+                    .secret(secret)
                     .app_id_uri(app_id_uri);
                 builder = match (&self.token_endpoint, &self.authority) {
                     (Some(url), _) => builder.token_url(url),
@@ -306,7 +591,7 @@ impl ProviderConfig {
             ProviderKind::ScreeningEagle => {
                 let mut builder = ScreeningEagle::new()
                     .client_id(&self.client_id)
-                    .client_secret(secret)
+                    .secret(secret)
                     .scopes(&self.scope);
                 builder = match (&self.token_endpoint, &self.base_url) {
                     (Some(url), _) => builder.token_url(url),
@@ -322,7 +607,7 @@ impl ProviderConfig {
                 builder.build(transport)?
             }
             ProviderKind::Kpn => {
-                let mut builder = Kpn::new().client_id(&self.client_id).client_secret(secret);
+                let mut builder = Kpn::new().client_id(&self.client_id).secret(secret);
                 if let Some(url) = &self.token_endpoint {
                     builder = builder.token_url(url);
                 }
@@ -338,7 +623,11 @@ impl ProviderConfig {
                     .scopes(&self.scope);
                 let mut source = ClientCredentials::new(
                     request,
-                    ClientAuth::client_secret_basic(&self.client_id, secret),
+                    ClientAuth::basic(
+                        self.client_id.clone(),
+                        secret,
+                        crate::oauth::BasicEncoding::FormUrlEncoded,
+                    ),
                     transport,
                 );
                 if self.audience.is_some() || self.required_role.is_some() {

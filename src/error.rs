@@ -224,18 +224,27 @@ impl TokenError {
 }
 
 impl TokenError {
-    /// Replaces every occurrence of `secret` in what the error says (a server may echo a
-    /// request back).
-    pub(crate) fn redact(mut self, secret: &str) -> Self {
-        const REDACTED: &str = "[redacted]";
+    /// Redacts every form of the secrets `redactor` knows from what the error says: message,
+    /// hint and the provider's fields (a server may echo a request back). The source, an error
+    /// of another type, is kept as it is.
+    pub(crate) fn redact(mut self, redactor: &crate::oauth::redact::Redactor) -> Self {
+        if redactor.is_empty() {
+            return self;
+        }
         let scrub = |s: &mut String| {
-            if s.contains(secret) {
-                *s = s.replace(secret, REDACTED);
+            if let std::borrow::Cow::Owned(redacted) = redactor.redact(s) {
+                *s = redacted;
+            }
+        };
+        let scrub_cow = |s: &mut Cow<'static, str>| {
+            if let Cow::Owned(redacted) = redactor.redact(s) {
+                *s = Cow::Owned(redacted);
             }
         };
         let inner = self.inner_mut();
-        if inner.message.contains(secret) {
-            inner.message = Cow::Owned(inner.message.replace(secret, REDACTED));
+        scrub_cow(&mut inner.message);
+        if let Some(hint) = &mut inner.hint {
+            scrub_cow(hint);
         }
         if let Some(p) = &mut inner.provider {
             for field in [

@@ -49,7 +49,7 @@ impl Token {
     /// A `Bearer` token received now, with no expiry until one is set.
     pub fn new(access_token: impl Into<String>) -> Self {
         Self {
-            access_token: SecretString::from(access_token.into()),
+            access_token: secret_from(access_token.into()),
             token_type: "Bearer".to_owned(),
             received_at: Instant::now(),
             expires_at: None,
@@ -100,13 +100,13 @@ impl Token {
 
     /// Keeps a refresh token that came with the access token.
     pub fn with_refresh_token(mut self, refresh_token: impl Into<String>) -> Self {
-        self.refresh_token = Some(SecretString::from(refresh_token.into()));
+        self.refresh_token = Some(secret_from(refresh_token.into()));
         self
     }
 
     /// Keeps an OpenID Connect id token that came with the access token.
     pub fn with_id_token(mut self, id_token: impl Into<String>) -> Self {
-        self.id_token = Some(SecretString::from(id_token.into()));
+        self.id_token = Some(secret_from(id_token.into()));
         self
     }
 
@@ -193,6 +193,25 @@ impl Token {
     /// assert!(Token::new("abc\r\nX-Evil: 1").header_value().is_err());
     /// ```
     pub fn header_value(&self) -> Result<HeaderValue, TokenError> {
+        self.check_header_value()?;
+        let secret = self.access_token.expose_secret();
+        let mut value = String::with_capacity(7 + secret.len());
+        value.push_str("Bearer ");
+        value.push_str(secret);
+        // The buffer moves into the header value, which cannot be wiped (it is marked
+        // sensitive).
+        let mut header = HeaderValue::try_from(value).map_err(|_| {
+            TokenError::new(
+                TokenErrorKind::InvalidToken,
+                "the access token is not a valid header value",
+            )
+        })?;
+        header.set_sensitive(true);
+        Ok(header)
+    }
+
+    /// What [`header_value`](Self::header_value) checks, without making a copy of the token.
+    pub(crate) fn check_header_value(&self) -> Result<(), TokenError> {
         if !self.is_bearer() {
             return Err(TokenError::new(
                 TokenErrorKind::InvalidToken,
@@ -219,17 +238,7 @@ impl Token {
                 ),
             ));
         }
-        let mut value = String::with_capacity(7 + secret.len());
-        value.push_str("Bearer ");
-        value.push_str(secret);
-        let mut header = HeaderValue::try_from(value).map_err(|_| {
-            TokenError::new(
-                TokenErrorKind::InvalidToken,
-                "the access token is not a valid header value",
-            )
-        })?;
-        header.set_sensitive(true);
-        Ok(header)
+        Ok(())
     }
 }
 
@@ -285,6 +294,19 @@ impl fmt::Debug for Fingerprint {
     }
 }
 
+/// A [`SecretString`] made from `s` without leaving an unwiped copy behind: turning a `String`
+/// with spare capacity into the `Box<str>` a `SecretString` holds reallocates, and the old
+/// buffer would be freed as it is.
+pub(crate) fn secret_from(mut s: String) -> SecretString {
+    if s.len() == s.capacity() {
+        SecretString::from(s)
+    } else {
+        let secret = SecretString::from(s.as_str());
+        zeroize::Zeroize::zeroize(&mut s);
+        secret
+    }
+}
+
 /// Keeps at most 64 visible ASCII characters of a server-supplied string for an error message.
 pub(crate) fn sanitize(s: &str) -> String {
     s.chars()
@@ -330,6 +352,20 @@ mod tests {
         assert!(err.to_string().contains("DPoP"));
         let ok = Token::new("abc").with_token_type("bearer").header_value();
         assert_eq!(ok.unwrap(), "Bearer abc");
+    }
+
+    #[test]
+    fn secrets_are_made_without_an_unwiped_reallocation() {
+        // With spare capacity, `String` into `Box<str>` would reallocate; the copy is made
+        // from a slice instead (and the original wiped), or the buffer is kept as it is.
+        let mut spare = String::with_capacity(64);
+        spare.push_str("access-SECRET");
+        let secret = secret_from(spare);
+        assert_eq!(secret.expose_secret(), "access-SECRET");
+        let exact = String::from("refresh-SECRET");
+        let at = exact.as_ptr();
+        let secret = secret_from(exact);
+        assert_eq!(secret.expose_secret().as_ptr(), at, "no copy");
     }
 
     #[test]

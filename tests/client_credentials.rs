@@ -336,3 +336,225 @@ async fn an_assertion_hook_signs_each_request() {
     ), "{}", bodies[0]);
     assert!(bodies[1].ends_with("client_assertion=signed.by.vault2"));
 }
+
+/// A secret with characters every encoding treats differently.
+const ECHO_SECRET: &str = "Q3h8Q~Zt2 s/e+c\"ret&x";
+/// A client assertion as a vault would sign it (JWT-shaped).
+const ECHO_ASSERTION: &str =
+    "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJlY2hvLWNsaWVudCJ9.ZWNoby12YXVsdC1zaWduYXR1cmU";
+
+/// How a token endpoint, a proxy or an error page echoes what it received.
+#[derive(Clone, Copy, Debug)]
+enum Echo {
+    /// The form body, in a JSON `error_description`.
+    BodyInJson,
+    /// The form body, in an HTML page.
+    BodyInHtml,
+    /// The form body, base64 (a request dump).
+    BodyBase64,
+    /// The client secret decoded, in an HTML page.
+    SecretDecoded,
+    /// The client secret percent-encoded (RFC 3986), in JSON.
+    SecretPercent,
+    /// The `Authorization` header, in JSON.
+    AuthorizationInJson,
+    /// The form body after noise: cut at 300 characters inside the secret.
+    BodyCut,
+    /// The form body, cut short by the server 8 characters into the secret.
+    ServerCut,
+}
+
+/// Where the secret starts in a form body: the 5th character before the 300-character cut
+/// after `294 - value_at` characters of noise and a space.
+fn value_at(body: &str) -> usize {
+    body.find("client_secret=")
+        .map(|i| i + "client_secret=".len())
+        .or_else(|| {
+            body.find("client_assertion=")
+                .map(|i| i + "client_assertion=".len())
+        })
+        .unwrap()
+}
+
+fn echo_source(
+    echo: Echo,
+    auth: ClientAuth,
+) -> ClientCredentials<impl tower_bearer::oauth::Transport + use<>> {
+    use base64::Engine;
+    let service = service_fn(move |req: Request<Full<Bytes>>| async move {
+        let authorization = req
+            .headers()
+            .get("authorization")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = req.into_body().collect().await.unwrap().to_bytes();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        let secret = form_urlencoded::parse(body.as_bytes())
+            .find(|(k, _)| k == "client_secret")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let json = |text: &str| {
+            format!(
+                r#"{{"error":"invalid_client","error_description":{}}}"#,
+                serde_json::to_string(text).unwrap()
+            )
+        };
+        let answer = match echo {
+            Echo::BodyInJson => json(&format!("received {body}")),
+            Echo::BodyInHtml => format!("<html><pre>received {body}</pre></html>"),
+            Echo::BodyBase64 => json(&format!(
+                "dump {}",
+                base64::engine::general_purpose::STANDARD.encode(&body)
+            )),
+            Echo::SecretDecoded => format!("<p>secret {secret} is not valid</p>"),
+            Echo::SecretPercent => json(&format!(
+                "secret {} is not valid",
+                secret
+                    .bytes()
+                    .map(|b| if b.is_ascii_alphanumeric() {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    })
+                    .collect::<String>()
+            )),
+            Echo::AuthorizationInJson => json(&format!("bad header {authorization}")),
+            Echo::BodyCut => json(&format!("{} {body}", "x".repeat(294 - value_at(&body)))),
+            Echo::ServerCut => json(&format!("received {}", &body[..value_at(&body) + 8])),
+        };
+        json_answer(401, &answer)
+    });
+    ClientCredentials::new(
+        ClientCredentialsRequest::new("https://login.example/tenant/oauth2/v2.0/token").unwrap(),
+        auth,
+        ServiceTransport::new(service),
+    )
+}
+
+fn json_answer(status: u16, body: &str) -> Result<Response<Full<Bytes>>, std::io::Error> {
+    json(status, body)
+}
+
+/// Every form a secret can be echoed in, registered with the TRACE capture so the scan looks
+/// for them too.
+fn echo_forms(secret: &str, basic_id: Option<&str>) -> Vec<String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+    let form: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    let percent: String = secret
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let json = serde_json::to_string(secret).unwrap();
+    let mut forms = vec![
+        secret.to_owned(),
+        form.clone(),
+        percent,
+        json[1..json.len() - 1].to_owned(),
+        STANDARD.encode(secret),
+        URL_SAFE.encode(secret),
+        URL_SAFE_NO_PAD.encode(secret),
+    ];
+    if let Some(id) = basic_id {
+        let id_form: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        forms.push(STANDARD.encode(format!("{id}:{secret}")));
+        forms.push(STANDARD.encode(format!("{id_form}:{form}")));
+    }
+    for (i, form) in forms.iter().enumerate() {
+        common::capture::register(
+            &format!("client_credentials.rs echoed secret form {i}"),
+            form,
+        );
+    }
+    forms
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_echoed_secret_is_redacted_in_every_form_in_display_debug_and_logs() {
+    let cases: Vec<(Echo, ClientAuth, Vec<String>)> = vec![
+        (
+            Echo::BodyInJson,
+            ClientAuth::client_secret_post("client-id", ECHO_SECRET),
+            echo_forms(ECHO_SECRET, None),
+        ),
+        (
+            Echo::BodyInHtml,
+            ClientAuth::client_secret_post("client-id", ECHO_SECRET),
+            echo_forms(ECHO_SECRET, None),
+        ),
+        (
+            Echo::BodyBase64,
+            ClientAuth::client_secret_post("client-id", ECHO_SECRET),
+            echo_forms(ECHO_SECRET, None),
+        ),
+        (
+            Echo::SecretDecoded,
+            ClientAuth::client_secret_post("client-id", ECHO_SECRET),
+            echo_forms(ECHO_SECRET, None),
+        ),
+        (
+            Echo::SecretPercent,
+            ClientAuth::client_secret_post("client-id", ECHO_SECRET),
+            echo_forms(ECHO_SECRET, None),
+        ),
+        (
+            Echo::BodyCut,
+            ClientAuth::client_secret_post("client-id", ECHO_SECRET),
+            echo_forms(ECHO_SECRET, None),
+        ),
+        (
+            Echo::ServerCut,
+            ClientAuth::client_secret_post("client-id", ECHO_SECRET),
+            echo_forms(ECHO_SECRET, None),
+        ),
+        (
+            Echo::AuthorizationInJson,
+            ClientAuth::client_secret_basic("client id", ECHO_SECRET),
+            echo_forms(ECHO_SECRET, Some("client id")),
+        ),
+        (
+            Echo::AuthorizationInJson,
+            ClientAuth::client_secret_basic_raw("client-id", ECHO_SECRET).unwrap(),
+            echo_forms(ECHO_SECRET, Some("client-id")),
+        ),
+        (
+            Echo::BodyInJson,
+            ClientAuth::client_assertion("client-id", |_| async { Ok(ECHO_ASSERTION.to_owned()) }),
+            echo_forms(ECHO_ASSERTION, None),
+        ),
+        (
+            Echo::BodyCut,
+            ClientAuth::client_assertion("client-id", |_| async { Ok(ECHO_ASSERTION.to_owned()) }),
+            echo_forms(ECHO_ASSERTION, None),
+        ),
+        (
+            Echo::ServerCut,
+            ClientAuth::client_assertion("client-id", |_| async { Ok(ECHO_ASSERTION.to_owned()) }),
+            echo_forms(ECHO_ASSERTION, None),
+        ),
+    ];
+    for (echo, auth, forms) in cases {
+        let method = auth.method();
+        let err = echo_source(echo, auth).token().await.unwrap_err();
+        // As an application would log it.
+        tracing::debug!(error = %err, "token request failed ({echo:?})");
+        tracing::trace!(error = ?err, "token request failed ({echo:?})");
+        let shown = format!("{err} {err:?} {err:#?}");
+        // Redacted (and perhaps cut after that).
+        assert!(shown.contains("[reda"), "{echo:?} {method}: {shown}");
+        for form in &forms {
+            // Also a prefix of it, left where the text was cut.
+            let cut: String = form.chars().take(6).collect();
+            assert!(
+                !shown.contains(&cut),
+                "{echo:?} {method}: {cut:?} in {shown}"
+            );
+        }
+    }
+}

@@ -7,7 +7,13 @@ mod common;
 known_secrets!(
     "config.rs secret in a variable" => "Plain-Text-S3cret",
     "config.rs inline secret" => "Inline-S3cret",
+    "config.rs malformed secret" => MALFORMED,
+    "config.rs numeric secret" => NUMERIC,
 );
+
+/// A secret written into a configuration in a shape it cannot have.
+const MALFORMED: &str = "Plain-S3cret-XYZ";
+const NUMERIC: &str = "918273645123";
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -192,4 +198,110 @@ fn invalid_configuration_names_the_field_and_the_fix() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("okta"), "{err}");
+}
+
+#[tokio::test]
+async fn a_bare_string_secret_is_an_inline_value_refused_without_showing_it() {
+    // What a new user writes first.
+    let text = r#"provider = "kpn"
+        client_id = "id"
+        client_secret = "Plain-S3cret-XYZ""#;
+    let config: ProviderConfig = toml::from_str(text).unwrap();
+    assert!(!format!("{config:?}").contains(MALFORMED));
+    let err = config.build(transport()).unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(shown.contains("holds the secret itself"), "{shown}");
+    assert!(!shown.contains(MALFORMED), "{shown}");
+
+    // Allowed, it works like `{ value = ... }`.
+    let emulator = Emulator::start().await.unwrap();
+    let text = format!(
+        r#"provider = "kpn"
+        token_endpoint = "{}"
+        client_id = "{}"
+        client_secret = "{}"
+        allow_inline_secret = true"#,
+        emulator.token_url(Provider::Kpn),
+        emulator.client_id(),
+        emulator.client_secret(),
+    );
+    let config: ProviderConfig = toml::from_str(&text).unwrap();
+    assert!(config.build(transport()).unwrap().token().await.is_ok());
+}
+
+#[test]
+fn no_error_about_a_malformed_secret_shows_it() {
+    let shapes = [
+        format!("client_secret = {NUMERIC}"),
+        format!("client_secret = {{ value = {NUMERIC} }}"),
+        format!("client_secret = {{ token = \"{MALFORMED}\" }}"),
+        format!("client_secret = {{ {MALFORMED} = \"x\" }}"),
+        format!("client_secret = [[\"{MALFORMED}\"]]"),
+        format!("client_secret = [\"{MALFORMED}\", {NUMERIC}]"),
+        format!("client_secret = {{ value = [\"{MALFORMED}\"] }}"),
+        format!("client_secret = {{ value = {{ inner = \"{MALFORMED}\" }} }}"),
+        format!("client_secret = {{ env = \"X\", value = \"{MALFORMED}\" }}"),
+        format!("client_secret = {{ value = \"{MALFORMED}\", file = \"f\" }}"),
+        "client_secret = {}".to_owned(),
+        "client_secret = true".to_owned(),
+        "client_secret = 1979-05-27T07:32:00Z".to_owned(),
+        format!("client_secret = {NUMERIC}.5"),
+    ];
+    for shape in shapes {
+        let text = format!("provider = \"kpn\"\nclient_id = \"id\"\n{shape}\n");
+        let shown = match toml::from_str::<ProviderConfig>(&text) {
+            // Read: the problem is reported when building.
+            Ok(config) => {
+                let err = config.build(transport()).unwrap_err();
+                assert!(
+                    err.to_string().contains("`client_secret`"),
+                    "{shape}: {err}"
+                );
+                format!("{config:?} {err} {err:?}")
+            }
+            Err(err) => panic!("{shape}: the read failed: {}", err.message()),
+        };
+        for secret in [MALFORMED, NUMERIC] {
+            assert!(!shown.contains(secret), "{shape}: {shown}");
+        }
+        // The same in JSON.
+        let json = format!(
+            r#"{{"provider":"kpn","client_id":"id","client_secret":{}}}"#,
+            serde_json::to_string(&toml::from_str::<toml::Table>(&shape).unwrap()["client_secret"])
+                .unwrap()
+        );
+        let err = serde_json::from_str::<ProviderConfig>(&json)
+            .unwrap()
+            .build(transport())
+            .unwrap_err();
+        assert!(
+            !format!("{err} {err:?}").contains(MALFORMED),
+            "{json}: {err}"
+        );
+
+        // `SecretRef` on its own fails, and its error never holds the input either.
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Only {
+            client_secret: tower_bearer::config::SecretRef,
+        }
+        if let Err(err) = toml::from_str::<Only>(&shape) {
+            // (toml's `Display` quotes the source line itself; its message is ours.)
+            assert!(err.message().contains("client_secret"), "{shape}: {err}");
+            for secret in [MALFORMED, NUMERIC] {
+                assert!(
+                    !err.message().contains(secret),
+                    "{shape}: {}",
+                    err.message()
+                );
+            }
+        }
+        let json = json.replace(r#""provider":"kpn","client_id":"id","#, "");
+        if let Err(err) = serde_json::from_str::<Only>(&json) {
+            let shown = format!("{err} {err:?}");
+            for secret in [MALFORMED, NUMERIC] {
+                assert!(!shown.contains(secret), "{json}: {shown}");
+            }
+        }
+    }
 }

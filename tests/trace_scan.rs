@@ -45,6 +45,11 @@ fn always(_: &regex::Captures<'_>) -> bool {
     true
 }
 
+/// The value (capture 2) is not what the crate writes in place of a secret.
+fn not_redacted(c: &regex::Captures<'_>) -> bool {
+    !c[2].starts_with("[redacted]")
+}
+
 fn p(name: &'static str, re: &str, keep: fn(&regex::Captures<'_>) -> bool) -> Pattern {
     Pattern {
         name,
@@ -63,16 +68,17 @@ fn patterns() -> Vec<Pattern> {
         ),
         p("PEM private key", r"PRIVATE KEY-----", always),
         // A token or secret as a JSON member, plain or Debug-escaped (`\"access_token\":\"`).
+        // A value the crate redacted (an echo of the request) is not a leak.
         p(
             "token or secret in JSON",
-            r#"\\?"(access_token|refresh_token|id_token|client_secret|client_assertion|password)\\?"\s*:\s*\\?"[^"\\]"#,
-            always,
+            r#"\\?"(access_token|refresh_token|id_token|client_secret|client_assertion|password)\\?"\s*:\s*\\?"([^"\\].{0,9})"#,
+            not_redacted,
         ),
         // ... or as a form or query parameter.
         p(
             "token or secret as a form parameter",
-            r"\b(access_token|refresh_token|id_token|client_secret|client_assertion|password)=[^&\s]",
-            always,
+            r"\b(access_token|refresh_token|id_token|client_secret|client_assertion|password)=([^&\s].{0,9})",
+            not_redacted,
         ),
         // An `Authorization` value: `Bearer <token68>` (not an auth-param like `error="..."`,
         // nor the prose "only Bearer tokens are supported") or `Basic <base64>`.
@@ -491,6 +497,23 @@ fn a_clean_capture_passes() {
     assert_eq!(report.noted_secrets, 2);
     assert_eq!(report.too_short.len(), 1);
     assert!(report.fixture_key_lines > 20, "{}", report.summary());
+}
+
+#[test]
+fn a_redacted_echo_is_not_a_hit_but_an_unredacted_one_is() {
+    let dir = scratch("redacted");
+    let lines = [
+        // 6, 7: what the crate makes of a request a server echoed
+        "DEBUG tower_bearer::oauth::client: token request failed error=received grant_type=client_credentials&client_id=c&client_secret=[redacted]&scope=x".to_owned(),
+        r#"TRACE app: error=TokenError { body_snippet: Some("{\"client_assertion\":\"[redacted]\"}") }"#.to_owned(),
+        // 8, 9: the same, not redacted
+        "DEBUG tower_bearer::oauth::client: token request failed error=received client_secret=Q3h8Q%7EZt2".to_owned(),
+        r#"TRACE app: error=TokenError { body_snippet: Some("{\"client_secret\":\"[re\"}") }"#.to_owned(),
+    ];
+    capture(&dir, "client_credentials", &lines, &[("x", NOTED)]);
+    let report = scan(&dir, &fixtures(), &lenient(&["client_credentials"]));
+    let hit: BTreeSet<usize> = report.hits.iter().map(|h| h.line).collect();
+    assert_eq!(hit, BTreeSet::from([8, 9]), "{}", report.summary());
 }
 
 #[test]

@@ -7,12 +7,14 @@ use std::time::{Duration, SystemTime};
 
 use secrecy::ExposeSecret;
 use tokio::time::Instant;
+use zeroize::Zeroizing;
 
 use crate::error::{TokenError, TokenErrorKind};
 use crate::oauth::claims::ClaimsCheck;
 use crate::oauth::client_auth::ClientAuth;
+use crate::oauth::redact::Redactor;
 use crate::oauth::request::ClientCredentialsRequest;
-use crate::oauth::response::parse_token_response;
+use crate::oauth::response::parse_token_response_redacting;
 use crate::oauth::transport::Transport;
 use crate::source::TokenSource;
 use crate::token::Token;
@@ -123,11 +125,31 @@ impl<T: Transport> ClientCredentials<T> {
 
     /// One attempt: build, send, parse.
     async fn attempt(&self) -> Result<Token, TokenError> {
-        let request = match self.auth.assertion_hook(self.request.token_url()) {
-            Some((hook, context)) => {
-                let assertion = hook(context).await?;
-                self.request.build_with_assertion(&self.auth, &assertion)?
-            }
+        let token_url = self.request.token_url();
+        let assertion = match self.auth.assertion_hook(token_url) {
+            Some((hook, context)) => Some(Zeroizing::new(
+                hook(context).await.map_err(|e| self.auth.redact(e))?,
+            )),
+            None => self
+                .auth
+                .signed_assertion(token_url)
+                .map_err(|e| self.auth.redact(e))?,
+        };
+        let assertion = assertion.as_ref().map(|a| a.as_str());
+        // Finds the client secret, and this request's assertion, in what the server echoes.
+        let redactor = self.auth.redactor(assertion);
+        self.send(assertion, &redactor)
+            .await
+            .map_err(|e| e.redact(&redactor))
+    }
+
+    async fn send(
+        &self,
+        assertion: Option<&str>,
+        redactor: &Redactor,
+    ) -> Result<Token, TokenError> {
+        let request = match assertion {
+            Some(assertion) => self.request.build_with_assertion(&self.auth, assertion)?,
             None => self.request.build(&self.auth)?,
         };
         let response = tokio::time::timeout(self.attempt_timeout, self.transport.send(request))
@@ -144,14 +166,21 @@ impl<T: Transport> ClientCredentials<T> {
                     "check that the token endpoint is reachable, or raise the attempt timeout",
                 )
             })??;
-        let token = parse_token_response(
+        let token = parse_token_response_redacting(
             response.status(),
             response.headers(),
             response.body(),
             Instant::now(),
             SystemTime::now(),
             self.default_lifetime,
-        )?;
+            redactor,
+        );
+        // The answer holds the token: wipe it, if no one else holds the buffer (the transport
+        // or the HTTP client may still).
+        if let Ok(mut body) = response.into_body().try_into_mut() {
+            zeroize::Zeroize::zeroize(&mut body[..]);
+        }
+        let token = token?;
         if let Some(check) = &self.claims {
             check.check(token.access_token().expose_secret(), SystemTime::now())?;
         }
@@ -189,7 +218,7 @@ impl<T: Transport> ClientCredentials<T> {
                     );
                     return Ok(token);
                 }
-                Err(error) => self.auth.redact(error),
+                Err(error) => error,
             };
             let wait = retry_wait(attempt, &error, fastrand::f64());
             match wait {
@@ -230,18 +259,6 @@ fn retry_wait(attempt: u32, error: &TokenError, unit: f64) -> Option<Duration> {
         Some(asked) if asked > MAX_RETRY_AFTER_WITHIN_FETCH => None,
         Some(asked) => Some(asked.max(jittered)),
         None => Some(jittered),
-    }
-}
-
-impl ClientAuth {
-    /// Removes the client secret from anything a server echoed back into an error.
-    pub(crate) fn redact(&self, error: TokenError) -> TokenError {
-        match self.secret() {
-            Some(secret) if secret.expose_secret().len() >= 4 => {
-                error.redact(secret.expose_secret())
-            }
-            _ => error,
-        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Client authentication at the token endpoint, chosen explicitly per provider: the secret is
 //! sent one way only, never tried one way and then another.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -9,9 +10,11 @@ use base64::engine::general_purpose::STANDARD;
 use futures_util::future::BoxFuture;
 use http::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
 
 use crate::error::{TokenError, TokenErrorKind};
-use crate::token::Fingerprint;
+use crate::oauth::redact::Redactor;
+use crate::token::secret_from;
 
 /// How the client id and secret are put into an HTTP Basic `Authorization` header.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -39,6 +42,8 @@ pub struct ClientAuth {
     client_id: String,
     method: Method,
     assertion_audience: Option<String>,
+    /// Finds the secret in what a server echoed back.
+    redactor: Arc<Redactor>,
 }
 
 #[derive(Clone)]
@@ -71,21 +76,34 @@ pub const JWT_BEARER_ASSERTION_TYPE: &str =
 impl ClientAuth {
     /// `client_secret_post`: `client_id` and `client_secret` in the form body.
     pub fn client_secret_post(client_id: impl Into<String>, secret: impl Into<String>) -> Self {
+        Self::secret_post(client_id.into(), secret_from(secret.into()))
+    }
+
+    pub(crate) fn secret_post(client_id: String, secret: SecretString) -> Self {
         Self {
-            client_id: client_id.into(),
-            method: Method::SecretPost(SecretString::from(secret.into())),
+            client_id,
+            redactor: Arc::new(Redactor::new().secret(secret.expose_secret())),
+            method: Method::SecretPost(secret),
             assertion_audience: None,
         }
     }
 
     /// `client_secret_basic` with RFC 6749 §2.3.1 encoding.
     pub fn client_secret_basic(client_id: impl Into<String>, secret: impl Into<String>) -> Self {
+        Self::basic(
+            client_id.into(),
+            secret_from(secret.into()),
+            BasicEncoding::FormUrlEncoded,
+        )
+    }
+
+    pub(crate) fn basic(client_id: String, secret: SecretString, encoding: BasicEncoding) -> Self {
         Self {
-            client_id: client_id.into(),
-            method: Method::SecretBasic(
-                SecretString::from(secret.into()),
-                BasicEncoding::FormUrlEncoded,
+            redactor: Arc::new(
+                Redactor::new().basic_credentials(&client_id, secret.expose_secret()),
             ),
+            client_id,
+            method: Method::SecretBasic(secret, encoding),
             assertion_audience: None,
         }
     }
@@ -97,11 +115,16 @@ impl ClientAuth {
     ) -> Result<Self, TokenError> {
         let client_id = client_id.into();
         check_raw_client_id(&client_id)?;
-        Ok(Self {
+        Ok(Self::basic(
             client_id,
-            method: Method::SecretBasic(SecretString::from(secret.into()), BasicEncoding::Raw),
-            assertion_audience: None,
-        })
+            secret_from(secret.into()),
+            BasicEncoding::Raw,
+        ))
+    }
+
+    pub(crate) fn basic_raw(client_id: String, secret: SecretString) -> Result<Self, TokenError> {
+        check_raw_client_id(&client_id)?;
+        Ok(Self::basic(client_id, secret, BasicEncoding::Raw))
     }
 
     /// `private_key_jwt` (RFC 7523): a fresh assertion signed by `signer` for each token
@@ -125,6 +148,7 @@ impl ClientAuth {
             client_id: client_id.into(),
             method: Method::PrivateKeyJwt(Arc::new(signer)),
             assertion_audience: None,
+            redactor: Arc::default(),
         }
     }
 
@@ -149,6 +173,7 @@ impl ClientAuth {
             client_id: client_id.into(),
             method: Method::Hook(Arc::new(move |ctx| Box::pin(hook(ctx)))),
             assertion_audience: None,
+            redactor: Arc::default(),
         }
     }
 
@@ -197,12 +222,54 @@ impl ClientAuth {
         }
     }
 
-    /// The client secret, if this method uses one.
-    pub(crate) fn secret(&self) -> Option<&SecretString> {
+    /// A fresh signed client assertion for one token request, for `private_key_jwt` with a
+    /// signer; `None` for the other methods.
+    pub(crate) fn signed_assertion(
+        &self,
+        token_url: &http::Uri,
+    ) -> Result<Option<Zeroizing<String>>, TokenError> {
         match &self.method {
-            Method::SecretPost(secret) | Method::SecretBasic(secret, _) => Some(secret),
-            _ => None,
+            #[cfg(feature = "private-key-jwt")]
+            Method::PrivateKeyJwt(signer) => {
+                let ctx = self.context(token_url);
+                Ok(Some(Zeroizing::new(
+                    signer.sign(&ctx.client_id, &ctx.audience)?,
+                )))
+            }
+            _ => {
+                let _ = token_url; // read only by `private_key_jwt`
+                Ok(None)
+            }
         }
+    }
+
+    /// What finds this client's secrets in a server's answer to a request that sent
+    /// `assertion` (if it sent one).
+    pub(crate) fn redactor(&self, assertion: Option<&str>) -> Cow<'_, Redactor> {
+        match assertion {
+            Some(assertion) => Cow::Owned(Redactor::clone(&self.redactor).secret(assertion)),
+            None => Cow::Borrowed(&self.redactor),
+        }
+    }
+
+    /// The most bytes the credentials can take in a form body (see
+    /// `ClientCredentialsRequest::form_capacity`).
+    pub(crate) fn form_capacity(&self, assertion: Option<&str>) -> usize {
+        let pair = |name: &str, value: &str| 3 * (name.len() + value.len()) + 2;
+        let id = pair("client_id", &self.client_id);
+        match &self.method {
+            Method::SecretPost(secret) => id + pair("client_secret", secret.expose_secret()),
+            Method::SecretBasic(..) => 0,
+            _ => {
+                id + pair("client_assertion_type", JWT_BEARER_ASSERTION_TYPE)
+                    + pair("client_assertion", assertion.unwrap_or_default())
+            }
+        }
+    }
+
+    /// Removes every form of the client secret from an error.
+    pub(crate) fn redact(&self, error: TokenError) -> TokenError {
+        error.redact(&self.redactor)
     }
 
     /// Adds the credentials to a token request's form fields and headers.
@@ -210,12 +277,14 @@ impl ClientAuth {
     /// `assertion` is the hook's assertion, for [`ClientAuth::client_assertion`].
     pub(crate) fn apply(
         &self,
-        form: &mut form_urlencoded::Serializer<'_, String>,
+        form: &mut form_urlencoded::Serializer<'_, &mut String>,
         headers: &mut http::HeaderMap,
         token_url: &http::Uri,
         assertion: Option<&str>,
     ) -> Result<(), TokenError> {
-        let jwt = match &self.method {
+        #[cfg(feature = "private-key-jwt")]
+        let signed;
+        let jwt: &str = match &self.method {
             Method::SecretPost(secret) => {
                 form.append_pair("client_id", &self.client_id);
                 form.append_pair("client_secret", secret.expose_secret());
@@ -228,12 +297,15 @@ impl ClientAuth {
                 return Ok(());
             }
             #[cfg(feature = "private-key-jwt")]
-            Method::PrivateKeyJwt(signer) => {
-                let ctx = self.context(token_url);
-                signer.sign(&ctx.client_id, &ctx.audience)?
-            }
+            Method::PrivateKeyJwt(_) => match assertion {
+                Some(jwt) => jwt,
+                None => {
+                    signed = self.signed_assertion(token_url)?.unwrap_or_default();
+                    &signed
+                }
+            },
             Method::Hook(_) => match assertion {
-                Some(jwt) => jwt.to_owned(),
+                Some(jwt) => jwt,
                 None => {
                     return Err(TokenError::new(
                         TokenErrorKind::Configuration,
@@ -246,8 +318,19 @@ impl ClientAuth {
         let _ = token_url; // read only by `private_key_jwt`
         form.append_pair("client_id", &self.client_id);
         form.append_pair("client_assertion_type", JWT_BEARER_ASSERTION_TYPE);
-        form.append_pair("client_assertion", &jwt);
+        form.append_pair("client_assertion", jwt);
         Ok(())
+    }
+}
+
+/// What `Debug` shows for a client secret.
+const REDACTED: Redacted = Redacted;
+
+struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
     }
 }
 
@@ -257,12 +340,13 @@ impl fmt::Debug for ClientAuth {
         d.field("client_id", &self.client_id)
             .field("method", &self.method());
         match &self.method {
-            Method::SecretPost(s) => {
-                d.field("secret", &Fingerprint::of(s.expose_secret()));
+            // No fingerprint: a hash of a client secret (unlike a token's) can be checked
+            // offline against a dictionary of weak secrets.
+            Method::SecretPost(_) => {
+                d.field("secret", &REDACTED);
             }
-            Method::SecretBasic(s, e) => {
-                d.field("secret", &Fingerprint::of(s.expose_secret()))
-                    .field("encoding", e);
+            Method::SecretBasic(_, e) => {
+                d.field("secret", &REDACTED).field("encoding", e);
             }
             #[cfg(feature = "private-key-jwt")]
             Method::PrivateKeyJwt(signer) => {
@@ -306,23 +390,52 @@ pub fn basic_authorization(
     secret: &str,
     encoding: BasicEncoding,
 ) -> Result<HeaderValue, TokenError> {
-    let joined = match encoding {
-        BasicEncoding::FormUrlEncoded => {
-            let id: String = form_urlencoded::byte_serialize(client_id.as_bytes()).collect();
-            let secret: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-            format!("{id}:{secret}")
-        }
-        BasicEncoding::Raw => {
-            check_raw_client_id(client_id)?;
-            format!("{client_id}:{secret}")
-        }
-    };
-    let mut value =
-        HeaderValue::try_from(format!("Basic {}", STANDARD.encode(joined))).map_err(|_| {
-            TokenError::new(TokenErrorKind::Other, "base64 made an invalid header value")
-        })?;
+    let joined = basic_credentials(client_id, secret, encoding)?;
+    // Room for all of it up front: a string that grows leaves its old buffer unwiped.
+    let mut value = Zeroizing::new(String::with_capacity(
+        "Basic ".len() + base64::encoded_len(joined.len(), true).unwrap_or_default(),
+    ));
+    value.push_str("Basic ");
+    STANDARD.encode_string(joined.as_bytes(), &mut value);
+    // The buffer moves into the header value (which cannot be wiped, and is marked sensitive).
+    let mut value = HeaderValue::try_from(std::mem::take(&mut *value)).map_err(|_| {
+        TokenError::new(TokenErrorKind::Other, "base64 made an invalid header value")
+    })?;
     value.set_sensitive(true);
     Ok(value)
+}
+
+/// `id:secret` as HTTP Basic joins them, in memory that is wiped on drop.
+fn basic_credentials(
+    client_id: &str,
+    secret: &str,
+    encoding: BasicEncoding,
+) -> Result<Zeroizing<String>, TokenError> {
+    let (id, secret) = match encoding {
+        BasicEncoding::FormUrlEncoded => (form_encode(client_id), form_encode(secret)),
+        BasicEncoding::Raw => {
+            check_raw_client_id(client_id)?;
+            (
+                Zeroizing::new(client_id.to_owned()),
+                Zeroizing::new(secret.to_owned()),
+            )
+        }
+    };
+    let mut joined = Zeroizing::new(String::with_capacity(id.len() + 1 + secret.len()));
+    joined.push_str(&id);
+    joined.push(':');
+    joined.push_str(&secret);
+    Ok(joined)
+}
+
+/// `application/x-www-form-urlencoded`, into room reserved for the longest result, wiped on
+/// drop.
+fn form_encode(text: &str) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(3 * text.len()));
+    for piece in form_urlencoded::byte_serialize(text.as_bytes()) {
+        out.push_str(piece);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -355,6 +468,21 @@ mod tests {
     }
 
     #[test]
+    fn basic_intermediates_are_wiped_on_drop() {
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>(_: &T) {}
+        for encoding in [BasicEncoding::FormUrlEncoded, BasicEncoding::Raw] {
+            let joined = basic_credentials("id", "s3cr3t £", encoding).unwrap();
+            wiped_on_drop(&joined);
+            // Room was reserved for all of it: it never grew.
+            assert_eq!(joined.capacity(), joined.len());
+        }
+        let encoded = form_encode(" %&+£€");
+        wiped_on_drop(&encoded);
+        assert_eq!(&*encoded, "+%25%26%2B%C2%A3%E2%82%AC");
+        assert!(encoded.capacity() >= encoded.len());
+    }
+
+    #[test]
     fn raw_rejects_a_colon_in_the_client_id() {
         let err = ClientAuth::client_secret_basic_raw("a:b", "s").unwrap_err();
         assert_eq!(err.kind(), TokenErrorKind::Configuration);
@@ -362,15 +490,27 @@ mod tests {
     }
 
     #[test]
-    fn debug_shows_a_fingerprint_not_the_secret() {
+    fn debug_shows_neither_the_secret_nor_a_fingerprint_of_it() {
+        use sha2::{Digest, Sha256};
+        // A weak secret: one unsalted hash prefix in a log line was enough to find it again
+        // in a dictionary.
+        let weak = "Summer2024!";
+        let hash: String = Sha256::digest(weak.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         for auth in [
-            ClientAuth::client_secret_post("id", "TOPSECRET"),
-            ClientAuth::client_secret_basic("id", "TOPSECRET"),
-            ClientAuth::client_secret_basic_raw("id", "TOPSECRET").unwrap(),
+            ClientAuth::client_secret_post("id", weak),
+            ClientAuth::client_secret_basic("id", weak),
+            ClientAuth::client_secret_basic_raw("id", weak).unwrap(),
         ] {
-            let debug = format!("{auth:?}");
-            assert!(!debug.contains("TOPSECRET"), "{debug}");
-            assert!(debug.contains(&Fingerprint::of("TOPSECRET").to_string()));
+            let debug = format!("{auth:?} {auth:#?}");
+            assert!(!debug.contains(weak), "{debug}");
+            assert!(!debug.contains("sha256"), "{debug}");
+            for len in 4..=hash.len() {
+                assert!(!debug.contains(&hash[..len]), "{debug}");
+            }
+            assert!(debug.contains("secret: [redacted]"), "{debug}");
         }
     }
 }

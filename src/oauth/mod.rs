@@ -5,6 +5,7 @@
 //! - [`claims`]: an opt-in check of a JWT access token's claims ([`ClaimsCheck`]);
 //! - [`request`]: a client-credentials token request ([`ClientCredentialsRequest`]);
 //! - [`client_auth`]: how the client authenticates ([`ClientAuth`]);
+//! - [`redact`]: removing secrets a server echoed back from errors ([`Redactor`]);
 //! - [`response`]: reading the answer into a [`Token`](crate::Token) or a typed error;
 //! - [`transport`]: how the request is sent ([`Transport`], [`ServiceTransport`]; and
 //!   `ReqwestTransport` with feature `reqwest`);
@@ -16,6 +17,7 @@ pub mod assertion;
 pub mod claims;
 pub mod client;
 pub mod client_auth;
+pub mod redact;
 pub mod request;
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
@@ -26,6 +28,7 @@ pub mod transport;
 pub use claims::ClaimsCheck;
 pub use client::ClientCredentials;
 pub use client_auth::{AssertionContext, BasicEncoding, ClientAuth, basic_authorization};
+pub use redact::Redactor;
 pub use request::{ClientCredentialsRequest, GrantTypeIn};
 #[cfg(feature = "reqwest")]
 pub use reqwest_transport::ReqwestTransport;

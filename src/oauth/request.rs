@@ -5,6 +5,7 @@ use std::fmt;
 use http::header::{ACCEPT, CONTENT_TYPE};
 use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderValue, Method, Request, Uri};
+use zeroize::Zeroizing;
 
 use crate::error::{TokenError, TokenErrorKind};
 use crate::oauth::client_auth::ClientAuth;
@@ -242,7 +243,17 @@ impl ClientCredentialsRequest {
             .with_hint("use the request's own setter (scope, resource, audience, client auth)"));
         }
 
-        let mut form = form_urlencoded::Serializer::new(String::new());
+        // A private_key_jwt assertion is signed first, so that its length is known.
+        let signed = match assertion {
+            Some(_) => None,
+            None => auth.signed_assertion(&self.token_url)?,
+        };
+        let assertion = assertion.or(signed.as_deref().map(String::as_str));
+        // The body holds the client secret or assertion: room for the longest encoding is
+        // reserved up front, so it never grows (a reallocation would free a copy unwiped), and
+        // it is wiped if the request is not built.
+        let mut body = Zeroizing::new(String::with_capacity(self.form_capacity(auth, assertion)));
+        let mut form = form_urlencoded::Serializer::new(&mut *body);
         let uri = match self.grant_type_in {
             GrantTypeIn::Body => {
                 if query_grant_type(&self.token_url).is_none() {
@@ -266,8 +277,9 @@ impl ClientCredentialsRequest {
         }
         let mut headers = http::HeaderMap::new();
         auth.apply(&mut form, &mut headers, &self.token_url, assertion)?;
+        form.finish();
 
-        let mut request = Request::new(form.finish().into_bytes());
+        let mut request = Request::new(std::mem::take(&mut *body).into_bytes());
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri;
         headers.insert(
@@ -363,6 +375,26 @@ pub(crate) fn redact_userinfo(url: &str) -> std::borrow::Cow<'_, str> {
     let end = rest.find(['/', '?', '#', '\\']).unwrap_or(rest.len());
     let at = rest[..end].rfind('@').unwrap_or(0);
     std::borrow::Cow::Owned(format!("{scheme}***@{}", &rest[at + 1..]))
+}
+
+impl ClientCredentialsRequest {
+    /// The most bytes the form body can take: each byte of a name or value encodes to at most
+    /// 3, plus `=` and `&` for each pair.
+    fn form_capacity(&self, auth: &ClientAuth, assertion: Option<&str>) -> usize {
+        let pair = |name: &str, value: &str| 3 * (name.len() + value.len()) + 2;
+        let scope: usize = self.scopes.iter().map(|s| s.len() + 1).sum();
+        pair("grant_type", "client_credentials")
+            + pair("scope", "")
+            + 3 * scope
+            + self
+                .resources
+                .iter()
+                .map(|r| pair("resource", r))
+                .sum::<usize>()
+            + self.audience.as_deref().map_or(0, |a| pair("audience", a))
+            + self.params.iter().map(|(n, v)| pair(n, v)).sum::<usize>()
+            + auth.form_capacity(assertion)
+    }
 }
 
 fn query_grant_type(uri: &Uri) -> Option<String> {
@@ -602,6 +634,33 @@ mod tests {
         )
         .unwrap();
         assert_eq!(claims["aud"], "https://login.example/tenant/v2.0");
+    }
+
+    #[test]
+    fn the_form_body_never_grows_so_no_unwiped_copy_of_the_secret_is_freed() {
+        // Every byte of these needs the longest encoding (3 bytes).
+        let secret = "é€£ &=+%/".repeat(40);
+        let request = ClientCredentialsRequest::new("https://as.example/token")
+            .unwrap()
+            .scope("a b")
+            .resource("https://api/€")
+            .audience("€")
+            .param("x", "€€");
+        for auth in [
+            ClientAuth::client_secret_post("ïd€", &secret),
+            ClientAuth::client_secret_basic("ïd€", &secret),
+        ] {
+            let reserved = request.form_capacity(&auth, None);
+            let built = request.build(&auth).unwrap();
+            // Had the body grown, its capacity would have at least doubled.
+            assert_eq!(built.body().capacity(), reserved);
+            assert!(built.body().len() <= reserved);
+        }
+        let auth = ClientAuth::client_assertion("ïd€", |_| async { Ok(String::new()) });
+        let assertion = "eyJ.€".repeat(200);
+        let reserved = request.form_capacity(&auth, Some(&assertion));
+        let built = request.build_with_assertion(&auth, &assertion).unwrap();
+        assert_eq!(built.body().capacity(), reserved);
     }
 
     #[test]

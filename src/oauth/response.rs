@@ -11,8 +11,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, StatusCode, header::RETRY_AFTER};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
+use zeroize::Zeroizing;
 
 use crate::error::{ProviderError, TokenError, TokenErrorKind};
+use crate::oauth::redact::{REDACTED, Redactor};
 use crate::token::{MAX_LIFETIME, Token};
 
 /// Fields of a token response that [`Token`] holds itself; every other field goes to
@@ -66,28 +68,82 @@ pub fn parse_token_response(
     now: SystemTime,
     default_lifetime: Duration,
 ) -> Result<Token, TokenError> {
+    parse_token_response_redacting(
+        status,
+        headers,
+        body,
+        received_at,
+        now,
+        default_lifetime,
+        &Redactor::new(),
+    )
+}
+
+/// [`parse_token_response`] for a request that sent secrets: every form of them that the
+/// server echoed (see [`Redactor`]) is removed from the raw body before any of it is read into
+/// an error, cut short or folded, and again from each piece of text the error keeps. A token
+/// is read from the body as it is.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use http::{HeaderMap, StatusCode};
+/// use tokio::time::Instant;
+/// use tower_bearer::oauth::Redactor;
+/// use tower_bearer::oauth::response::parse_token_response_redacting;
+///
+/// let redactor = Redactor::new().secret("Q3h8Q~Zt2");
+/// let body = br#"{"error":"invalid_client","error_description":"bad client_secret=Q3h8Q%7EZt2"}"#;
+/// let err = parse_token_response_redacting(
+///     StatusCode::UNAUTHORIZED, &HeaderMap::new(), body, Instant::now(), SystemTime::now(),
+///     Duration::from_secs(600), &redactor,
+/// ).unwrap_err();
+/// assert!(err.to_string().contains("bad client_secret=[redacted]"));
+/// assert!(!format!("{err:?}").contains("Q3h8"));
+/// ```
+pub fn parse_token_response_redacting(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    received_at: Instant,
+    now: SystemTime,
+    default_lifetime: Duration,
+    redactor: &Redactor,
+) -> Result<Token, TokenError> {
+    let r = redactor;
     if !status.is_success() {
-        return Err(parse_error_response(status, headers, body, now));
+        return Err(parse_error_response_redacting(
+            status, headers, body, now, r,
+        ));
     }
     let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(body) else {
         return Err(malformed(
             status,
             "the token endpoint answered with a body that is not a JSON object",
         )
-        .with_provider_error(snippet_only(body)));
+        .with_provider_error(snippet_only(&r.redact_bytes(body), r)));
     };
     if fields.get("error").is_some_and(|e| !e.is_null()) {
-        return Err(error_from_json(status, headers, &fields, now));
+        // Read again from the redacted body.
+        return Err(parse_error_response_redacting(
+            status, headers, body, now, r,
+        ));
     }
 
-    let access_token = match fields.get("access_token") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+    // The tokens are moved out of the parsed answer, not copied, and wiped if not used.
+    let mut access_token = match fields.remove("access_token") {
+        Some(Value::String(s)) if !s.is_empty() => Zeroizing::new(s),
         Some(Value::String(_)) => return Err(malformed(status, "`access_token` is empty")),
         Some(Value::Null) | None => {
             return Err(malformed(status, "the answer has no `access_token`"));
         }
         Some(_) => return Err(malformed(status, "`access_token` is not a string")),
     };
+    let mut take_secret = |name: &str| match fields.remove(name) {
+        Some(Value::String(s)) => Some(Zeroizing::new(s)),
+        _ => None,
+    };
+    let mut refresh_token = take_secret("refresh_token");
+    let mut id_token = take_secret("id_token");
 
     let token_type = match fields.get("token_type") {
         None | Some(Value::Null) => "Bearer".to_owned(),
@@ -101,7 +157,7 @@ pub fn parse_token_response(
                 TokenErrorKind::InvalidToken,
                 format!(
                     "the token endpoint issued a `{}` token; only Bearer tokens are supported",
-                    sanitize(t)
+                    sanitize(t, r)
                 ),
             )
             .with_status(status)
@@ -112,7 +168,7 @@ pub fn parse_token_response(
         Some(_) => return Err(malformed(status, "`token_type` is not a string")),
     };
 
-    let lifetime = match seconds(fields.get("expires_in"), "expires_in", status)? {
+    let lifetime = match seconds(fields.get("expires_in"), "expires_in", status, r)? {
         Some(expires_in) => {
             match millis(fields.get("issued_at"), "issued_at", status)?.and_then(|issued_ms| {
                 let now_ms = now.duration_since(UNIX_EPOCH).ok()?.as_millis();
@@ -129,11 +185,12 @@ pub fn parse_token_response(
         None => default_lifetime,
     };
 
-    let mut token = Token::new(access_token)
+    let mut token = Token::new(std::mem::take(&mut *access_token))
         .with_token_type(token_type)
         .with_received_at(received_at)
         .with_expires_in(lifetime.min(MAX_LIFETIME));
-    token.header_value().map_err(|e| {
+    // Checked without building a header value (which could not be wiped).
+    token.check_header_value().map_err(|e| {
         TokenError::new(e.kind(), e.message().to_owned())
             .with_status(status)
             .with_hint("the token endpoint issued a token that cannot be sent in a header")
@@ -141,15 +198,11 @@ pub fn parse_token_response(
     if let Some(scope) = scope(fields.get("scope")) {
         token = token.with_scope(scope);
     }
-    if let Some(Value::String(refresh)) = fields.get("refresh_token")
-        && !refresh.is_empty()
-    {
-        token = token.with_refresh_token(refresh.clone());
+    if let Some(refresh) = refresh_token.as_mut().filter(|r| !r.is_empty()) {
+        token = token.with_refresh_token(std::mem::take(&mut **refresh));
     }
-    if let Some(Value::String(id)) = fields.get("id_token")
-        && !id.is_empty()
-    {
-        token = token.with_id_token(id.clone());
+    if let Some(id) = id_token.as_mut().filter(|i| !i.is_empty()) {
+        token = token.with_id_token(std::mem::take(&mut **id));
     }
     for name in KNOWN_FIELDS {
         fields.remove(name);
@@ -185,8 +238,38 @@ pub fn parse_error_response(
     body: &[u8],
     now: SystemTime,
 ) -> TokenError {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(fields)) => error_from_json(status, headers, &fields, now),
+    parse_error_response_redacting(status, headers, body, now, &Redactor::new())
+}
+
+/// [`parse_error_response`] for a request that sent secrets: every form of them that the
+/// server echoed (see [`Redactor`]) is removed from the raw body first, then from each piece
+/// of text the error keeps, before and after it is cut short.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use http::{HeaderMap, StatusCode};
+/// use tower_bearer::oauth::Redactor;
+/// use tower_bearer::oauth::response::parse_error_response_redacting;
+///
+/// let redactor = Redactor::new().basic_credentials("Aladdin", "open sesame");
+/// let body = b"<html>401: bad header Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==</html>";
+/// let err = parse_error_response_redacting(
+///     StatusCode::UNAUTHORIZED, &HeaderMap::new(), body, SystemTime::now(), &redactor,
+/// );
+/// let snippet = err.provider_error().unwrap().body_snippet.as_deref().unwrap();
+/// assert_eq!(snippet, "<html>401: bad header Basic [redacted]==</html>");
+/// ```
+pub fn parse_error_response_redacting(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: SystemTime,
+    redactor: &Redactor,
+) -> TokenError {
+    let r = redactor;
+    let body = r.redact_bytes(body);
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(fields)) => error_from_json(status, headers, &fields, now, r),
         _ => {
             let kind = kind_from_status(status);
             with_retry_after(
@@ -199,7 +282,7 @@ pub fn parse_error_response(
                 )
                 .with_status(status)
                 .with_hint(hint(kind, status))
-                .with_provider_error(snippet_only(body)),
+                .with_provider_error(snippet_only(&body, r)),
                 headers,
                 now,
             )
@@ -212,11 +295,12 @@ fn error_from_json(
     headers: &HeaderMap,
     fields: &Map<String, Value>,
     now: SystemTime,
+    r: &Redactor,
 ) -> TokenError {
     let text = |v: Option<&Value>| -> Option<String> {
         match v? {
-            Value::String(s) if !s.trim().is_empty() => Some(sanitize(s)),
-            Value::Number(n) => Some(n.to_string()),
+            Value::String(s) if !s.trim().is_empty() => Some(sanitize(s, r)),
+            Value::Number(n) => Some(sanitize(&n.to_string(), r)),
             _ => None,
         }
     };
@@ -258,6 +342,7 @@ fn error_from_json(
         message.push_str(": ");
         message.push_str(part);
     }
+    let message = r.redact(&message).into_owned();
     with_retry_after(
         TokenError::new(kind, message)
             .with_status(status)
@@ -398,11 +483,13 @@ fn malformed(status: StatusCode, message: &'static str) -> TokenError {
         .with_hint(hint(TokenErrorKind::MalformedResponse, status))
 }
 
-fn snippet_only(body: &[u8]) -> ProviderError {
+/// The start of a body that is not a JSON error. `body` is already redacted; what cutting,
+/// decoding and folding make of it is redacted again.
+fn snippet_only(body: &[u8], r: &Redactor) -> ProviderError {
     let text = String::from_utf8_lossy(&body[..body.len().min(MAX_TEXT * 4)]);
     let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
     ProviderError {
-        body_snippet: (!collapsed.is_empty()).then(|| sanitize(&collapsed)),
+        body_snippet: (!collapsed.is_empty()).then(|| sanitize(&collapsed, r)),
         ..ProviderError::default()
     }
 }
@@ -412,6 +499,7 @@ fn seconds(
     value: Option<&Value>,
     name: &str,
     status: StatusCode,
+    r: &Redactor,
 ) -> Result<Option<Duration>, TokenError> {
     let bad = |what: &str| {
         Err(TokenError::new(
@@ -426,7 +514,7 @@ fn seconds(
         Some(Value::String(s)) if s.trim().is_empty() => return Ok(None),
         Some(Value::String(s)) => match s.trim().parse::<f64>() {
             Ok(n) => Some(n),
-            Err(_) => return bad(&format!("is not a number: \"{}\"", sanitize(s))),
+            Err(_) => return bad(&format!("is not a number: \"{}\"", sanitize(s, r))),
         },
         Some(_) => return bad("is neither a number nor a string"),
     };
@@ -474,14 +562,24 @@ fn scope(value: Option<&Value>) -> Option<String> {
     (!scope.is_empty()).then_some(scope)
 }
 
-/// Server text for an error message: control characters replaced, at most `MAX_TEXT` chars.
-fn sanitize(s: &str) -> String {
-    let mut out: String = s
+/// Server text for an error message: secrets redacted, control characters replaced, at most
+/// `MAX_TEXT` chars; redacted again after the cut (a secret's start left where it was cut, or a
+/// secret made by replacing control characters), before the ellipsis.
+fn sanitize(s: &str, r: &Redactor) -> String {
+    let s = r.redact(s);
+    let mut end = s.char_indices().nth(MAX_TEXT).map_or(s.len(), |(at, _)| at);
+    // A `[redacted]` is kept whole: cut in two it reads as a secret's start.
+    if let Some(marker) = (end.saturating_sub(REDACTED.len() - 1)..end)
+        .find(|&at| s.get(at..).is_some_and(|rest| rest.starts_with(REDACTED)))
+    {
+        end = marker + REDACTED.len();
+    }
+    let cut: String = s[..end]
         .chars()
-        .take(MAX_TEXT)
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    if s.chars().count() > MAX_TEXT {
+    let mut out = r.redact(&cut).into_owned();
+    if end < s.len() {
         out.push('…');
     }
     out
@@ -798,6 +896,234 @@ mod tests {
                 .body_snippet
                 .is_none()
         );
+    }
+
+    const ECHOED: &str = "Q3h8Q~Zt2 s/e+c\"r&t";
+
+    /// The forms a server echoes a secret in: raw, form-encoded, percent-encoded, JSON-escaped,
+    /// base64 (both alphabets, padded or not).
+    fn echoed_forms() -> Vec<String> {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let form: String = form_urlencoded::byte_serialize(ECHOED.as_bytes()).collect();
+        let percent = form.replace('+', "%20").replace('~', "%7E");
+        let json = serde_json::to_string(ECHOED).unwrap();
+        vec![
+            ECHOED.to_owned(),
+            form,
+            percent,
+            json[1..json.len() - 1].replace('/', "\\/"),
+            STANDARD.encode(ECHOED),
+            URL_SAFE_NO_PAD.encode(ECHOED),
+        ]
+    }
+
+    /// Every way the error can be shown, for a check that no part of a form is in it.
+    fn shown(err: &TokenError) -> String {
+        format!("{err} {err:?} {err:#?}")
+    }
+
+    fn assert_no_form(shown: &str) {
+        for form in echoed_forms() {
+            for len in 4..=form.len() {
+                if let Some(part) = form.get(..len) {
+                    assert!(!shown.contains(part), "{part:?} is in:\n{shown}");
+                }
+            }
+        }
+    }
+
+    fn redactor() -> Redactor {
+        Redactor::new().basic_credentials("client-id", ECHOED)
+    }
+
+    #[test]
+    fn an_echoed_secret_is_redacted_in_every_form_from_json_errors() {
+        for form in echoed_forms() {
+            let description = serde_json::to_string(&format!("bad secret {form} for client-id"))
+                .unwrap()
+                .replace('/', "\\/");
+            let body = format!(r#"{{"error":"invalid_client","error_description":{description}}}"#);
+            for status in [401, 200] {
+                let err = parse_token_response_redacting(
+                    StatusCode::from_u16(status).unwrap(),
+                    &HeaderMap::new(),
+                    body.as_bytes(),
+                    Instant::now(),
+                    SystemTime::now(),
+                    DAY,
+                    &redactor(),
+                )
+                .unwrap_err();
+                let shown = shown(&err);
+                assert_no_form(&shown);
+                assert!(shown.contains("bad secret [redacted]"), "{form}: {shown}");
+                assert_eq!(err.kind(), TokenErrorKind::InvalidClient);
+            }
+        }
+    }
+
+    #[test]
+    fn an_echoed_secret_is_redacted_in_every_form_from_other_bodies() {
+        for form in echoed_forms() {
+            let body = format!("<html>\n<pre>POST /token\nclient_secret={form}&scope=x</pre>");
+            for status in [400, 200] {
+                let err = parse_token_response_redacting(
+                    StatusCode::from_u16(status).unwrap(),
+                    &HeaderMap::new(),
+                    body.as_bytes(),
+                    Instant::now(),
+                    SystemTime::now(),
+                    DAY,
+                    &redactor(),
+                )
+                .unwrap_err();
+                let shown = shown(&err);
+                assert_no_form(&shown);
+                // Base64 padding may stay: it says nothing.
+                let shown = shown.replace("[redacted]==", "[redacted]");
+                let shown = shown.replace("[redacted]=", "[redacted]");
+                assert!(
+                    shown.contains("client_secret=[redacted]&scope=x"),
+                    "{shown}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_echoed_basic_header_is_redacted_in_both_encodings() {
+        use base64::Engine;
+        use base64::engine::general_purpose::STANDARD;
+        let form = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        for joined in [
+            format!("client-id:{ECHOED}"),
+            format!("{}:{}", form("client-id"), form(ECHOED)),
+        ] {
+            let header = STANDARD.encode(&joined);
+            let body = format!(
+                r#"{{"error":"invalid_client","error_description":"got Authorization: Basic {header}"}}"#
+            );
+            let err = parse_error_response_redacting(
+                StatusCode::UNAUTHORIZED,
+                &HeaderMap::new(),
+                body.as_bytes(),
+                SystemTime::now(),
+                &redactor(),
+            );
+            let shown = shown(&err);
+            assert_no_form(&shown);
+            assert!(!shown.contains(&header[..8]), "{shown}");
+            assert!(shown.contains("Basic [redacted]"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn a_secret_cut_short_by_the_server_or_at_the_limit_is_redacted() {
+        for form in echoed_forms() {
+            for at in [MAX_TEXT - 4, MAX_TEXT - 7, MAX_TEXT - 11] {
+                // The server's echo stops inside the secret; our cut falls there too.
+                let cut: String = form.chars().take(12).collect();
+                let text = format!("{}{cut}", "x".repeat(at));
+                let json = serde_json::to_string(&text).unwrap();
+                for body in [
+                    format!(r#"{{"error":"invalid_request","error_description":{json}}}"#),
+                    text.clone(),
+                    format!("{text} and what came after"),
+                ] {
+                    let err = parse_error_response_redacting(
+                        StatusCode::BAD_REQUEST,
+                        &HeaderMap::new(),
+                        body.as_bytes(),
+                        SystemTime::now(),
+                        &redactor(),
+                    );
+                    assert_no_form(&shown(&err));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_redaction_at_the_cut_is_kept_whole() {
+        for at in MAX_TEXT - 9..MAX_TEXT {
+            let text = format!("{}{ECHOED} and more", "x".repeat(at));
+            let cut = sanitize(&text, &redactor());
+            assert!(cut.ends_with("x[redacted]…"), "{at}: {cut}");
+        }
+        let text = format!("{}{ECHOED} and more", "x".repeat(MAX_TEXT));
+        assert!(sanitize(&text, &redactor()).ends_with("xx…"));
+    }
+
+    #[test]
+    fn an_echoed_secret_in_a_token_answer_field_is_redacted() {
+        let err = parse_token_response_redacting(
+            StatusCode::OK,
+            &HeaderMap::new(),
+            br#"{"access_token":"t","token_type":"Q3h8Q~Zt2 s/e+c\"r&t","expires_in":"Q3h8Q~Zt2"}"#,
+            Instant::now(),
+            SystemTime::now(),
+            DAY,
+            &redactor(),
+        )
+        .unwrap_err();
+        assert_no_form(&shown(&err));
+        let err = parse_token_response_redacting(
+            StatusCode::OK,
+            &HeaderMap::new(),
+            br#"{"access_token":"t","expires_in":"Q3h8Q~Zt2 s/e+c\"r&t"}"#,
+            Instant::now(),
+            SystemTime::now(),
+            DAY,
+            &redactor(),
+        )
+        .unwrap_err();
+        assert_no_form(&shown(&err));
+        assert!(err.to_string().contains("[redacted]"), "{err}");
+    }
+
+    use proptest::strategy::Strategy as _;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(2_000))]
+
+        /// As the fuzz targets check it: wherever a form of the secret is put into any body, no
+        /// form of it is in what the error shows.
+        #[test]
+        fn no_form_of_the_secret_is_ever_shown(
+            status in 200u16..600,
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::string::string_regex(r#"[ -~\n\t]{0,40}"#).unwrap(),
+                    proptest::prop_oneof![
+                        proptest::strategy::Just(r#"{"error":"invalid_client","error_description":""#.to_owned()),
+                        proptest::strategy::Just(r#"","trace_id":""#.to_owned()),
+                        proptest::strategy::Just(r#""}"#.to_owned()),
+                        proptest::strategy::Just("x".repeat(290)),
+                    ],
+                    (0..6usize).prop_map(|i| echoed_forms()[i].clone()),
+                    (0..6usize, 1..20usize).prop_map(|(i, n)| echoed_forms()[i].chars().take(n).collect()),
+                ],
+                0..12,
+            ),
+        ) {
+            let body = parts.concat();
+            let result = parse_token_response_redacting(
+                StatusCode::from_u16(status).unwrap(),
+                &HeaderMap::new(),
+                body.as_bytes(),
+                Instant::now(),
+                SystemTime::now(),
+                DAY,
+                &redactor(),
+            );
+            if let Err(err) = result {
+                let shown = format!("{err} {err:?}");
+                for form in echoed_forms() {
+                    proptest::prop_assert!(!shown.contains(&form), "{} in {}", form, shown);
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,9 +1,12 @@
 use std::fmt;
 
+use secrecy::SecretString;
+
 use crate::error::TokenError;
 use crate::oauth::{
     ClaimsCheck, ClientAuth, ClientCredentials, ClientCredentialsRequest, Transport,
 };
+use crate::token::secret_from;
 
 use super::missing;
 
@@ -49,7 +52,7 @@ pub struct KontrollePlus {
 }
 
 enum ClientAuthKind {
-    Secret(String),
+    Secret(SecretString),
     #[cfg(feature = "private-key-jwt")]
     Certificate(Box<crate::oauth::assertion::JwtSigner>),
 }
@@ -79,9 +82,14 @@ impl KontrollePlus {
         self
     }
 
-    /// Authenticates with a client secret (sent in the form body).
-    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
-        self.auth = Some(ClientAuthKind::Secret(secret.into()));
+    /// Authenticates with a client secret (sent in the form body; held as a secret: wiped on
+    /// drop, never shown).
+    pub fn client_secret(self, secret: impl Into<String>) -> Self {
+        self.secret(secret_from(secret.into()))
+    }
+
+    pub(crate) fn secret(mut self, secret: SecretString) -> Self {
+        self.auth = Some(ClientAuthKind::Secret(secret));
         self
     }
 
@@ -154,9 +162,7 @@ impl KontrollePlus {
             .trim_end_matches('/')
             .to_owned();
         let auth = match self.auth {
-            Some(ClientAuthKind::Secret(secret)) => {
-                ClientAuth::client_secret_post(client_id, secret)
-            }
+            Some(ClientAuthKind::Secret(secret)) => ClientAuth::secret_post(client_id, secret),
             #[cfg(feature = "private-key-jwt")]
             Some(ClientAuthKind::Certificate(signer)) => {
                 ClientAuth::private_key_jwt(client_id, *signer)

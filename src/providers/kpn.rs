@@ -1,9 +1,12 @@
 use std::fmt;
 
+use secrecy::SecretString;
+
 use crate::error::TokenError;
 use crate::oauth::{
     ClientAuth, ClientCredentials, ClientCredentialsRequest, GrantTypeIn, Transport,
 };
+use crate::token::secret_from;
 
 use super::missing;
 
@@ -37,7 +40,7 @@ pub const KPN_TOKEN_URL: &str = "https://api-prd.kpn.com/oauth/client_credential
 pub struct Kpn {
     token_url: Option<String>,
     client_id: Option<String>,
-    client_secret: Option<String>,
+    client_secret: Option<SecretString>,
 }
 
 impl Kpn {
@@ -58,9 +61,13 @@ impl Kpn {
         self
     }
 
-    /// The client secret.
-    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
-        self.client_secret = Some(secret.into());
+    /// The client secret (held as a secret: wiped on drop, never shown).
+    pub fn client_secret(self, secret: impl Into<String>) -> Self {
+        self.secret(secret_from(secret.into()))
+    }
+
+    pub(crate) fn secret(mut self, secret: SecretString) -> Self {
+        self.client_secret = Some(secret);
         self
     }
 
@@ -83,7 +90,7 @@ impl Kpn {
         })?;
         let url = self.token_url.as_deref().unwrap_or(KPN_TOKEN_URL);
         let request = ClientCredentialsRequest::new(url)?.grant_type_in(GrantTypeIn::Query);
-        let auth = ClientAuth::client_secret_post(client_id, secret);
+        let auth = ClientAuth::secret_post(client_id, secret);
         Ok(ClientCredentials::new(request, auth, transport).label(NAME))
     }
 }

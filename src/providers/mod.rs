@@ -28,3 +28,40 @@ pub(crate) fn missing(provider: &str, field: &str, fix: &'static str) -> TokenEr
     )
     .with_hint(fix)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ProviderConfig;
+
+    const SECRET: &str = "Pr0vider-S3cret";
+
+    #[test]
+    fn debug_of_builders_and_config_never_shows_the_secret() {
+        let shown = [
+            format!("{:?}", KontrollePlus::new().client_secret(SECRET)),
+            format!("{:#?}", KontrollePlus::new().client_secret(SECRET)),
+            format!("{:?}", Kpn::new().client_secret(SECRET)),
+            format!("{:#?}", Kpn::new().client_id("id").client_secret(SECRET)),
+            format!("{:?}", ScreeningEagle::new().client_secret(SECRET)),
+            format!("{:#?}", ScreeningEagle::new().client_secret(SECRET)),
+        ];
+        for shown in shown {
+            assert!(!shown.contains(SECRET), "{shown}");
+            assert!(!shown.contains("sha256"), "{shown}");
+        }
+        for text in [
+            format!(r#"{{"provider":"kpn","client_id":"id","client_secret":"{SECRET}"}}"#),
+            format!(
+                r#"{{"provider":"kpn","client_id":"id","client_secret":{{"value":"{SECRET}"}}}}"#
+            ),
+            format!(
+                r#"{{"provider":"kpn","client_id":"id","client_secret":{{"token":"{SECRET}"}}}}"#
+            ),
+        ] {
+            let config: ProviderConfig = serde_json::from_str(&text).unwrap();
+            let shown = format!("{config:?} {config:#?}");
+            assert!(!shown.contains(SECRET), "{shown}");
+        }
+    }
+}

@@ -1,7 +1,10 @@
 use std::fmt;
 
+use secrecy::SecretString;
+
 use crate::error::TokenError;
 use crate::oauth::{ClientAuth, ClientCredentials, ClientCredentialsRequest, Transport};
+use crate::token::secret_from;
 
 use super::missing;
 
@@ -36,7 +39,7 @@ pub const SCREENING_EAGLE_TOKEN_PATH: &str = "/api/id/v1/auth/token";
 pub struct ScreeningEagle {
     token_url: Option<String>,
     client_id: Option<String>,
-    client_secret: Option<String>,
+    client_secret: Option<SecretString>,
     scopes: Vec<String>,
 }
 
@@ -65,9 +68,13 @@ impl ScreeningEagle {
         self
     }
 
-    /// The client secret.
-    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
-        self.client_secret = Some(secret.into());
+    /// The client secret (held as a secret: wiped on drop, never shown).
+    pub fn client_secret(self, secret: impl Into<String>) -> Self {
+        self.secret(secret_from(secret.into()))
+    }
+
+    pub(crate) fn secret(mut self, secret: SecretString) -> Self {
+        self.client_secret = Some(secret);
         self
     }
 
@@ -103,7 +110,7 @@ impl ScreeningEagle {
             )
         })?;
         let request = ClientCredentialsRequest::new(&token_url)?.scopes(self.scopes);
-        let auth = ClientAuth::client_secret_basic_raw(client_id, secret)?;
+        let auth = ClientAuth::basic_raw(client_id, secret)?;
         Ok(ClientCredentials::new(request, auth, transport).label(NAME))
     }
 }
