@@ -38,9 +38,6 @@ pub enum OtherHosts {
 pub(crate) enum Verdict {
     /// Add the token.
     Attach,
-    /// Add the token; the request is a hop of a redirect chain whose origin is pinned by
-    /// [`PinOrigin`](crate::redirect::PinOrigin), so its redirects need no guard here.
-    AttachPinned,
     /// Send the request without adding a token, for this reason (`None`: not ours to judge,
     /// such as a request that carries its own `Authorization`).
     Skip(DestinationErrorKind),
@@ -100,6 +97,9 @@ impl HostPattern {
         }
         let (host, port) = split_host_port(authority)
             .ok_or_else(|| error("the port is not a number from 1 to 65535 or `*`"))?;
+        if host.contains(':') && !host.starts_with('[') {
+            return Err(error("write an IPv6 address in brackets: `[::1]:8443`"));
+        }
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         let host = match host.strip_prefix("*.") {
             Some(suffix) if !suffix.is_empty() && !suffix.contains('*') => {
@@ -294,12 +294,12 @@ impl DestinationPolicy {
             // No host in the URI and no named origin: the inner service fixes the
             // destination (as tonic's `Channel` does).
             return match origin {
-                Some(origin) => self.check_origin(origin, pinned.is_some()),
-                None => Ok(pinned_verdict(pinned.is_some())),
+                Some(origin) => self.check_origin(origin),
+                None => Ok(Verdict::Attach),
             };
         };
         match origin {
-            Some(origin) => self.check_origin(origin, pinned.is_some()),
+            Some(origin) => self.check_origin(origin),
             None => {
                 // A host without a scheme (authority form), or a scheme without a default
                 // port: not known to be https.
@@ -311,7 +311,7 @@ impl DestinationPolicy {
                     return self.other_host(host);
                 }
                 if self.allow_insecure_http || is_loopback(host) {
-                    Ok(pinned_verdict(pinned.is_some()))
+                    Ok(Verdict::Attach)
                 } else {
                     refuse(DestinationErrorKind::InsecureScheme, host)
                 }
@@ -319,7 +319,7 @@ impl DestinationPolicy {
         }
     }
 
-    fn check_origin(&self, origin: &Origin, pinned: bool) -> Result<Verdict, DestinationError> {
+    fn check_origin(&self, origin: &Origin) -> Result<Verdict, DestinationError> {
         if let Some(allowed) = &self.allowed_hosts
             && !allowed
                 .iter()
@@ -328,7 +328,7 @@ impl DestinationPolicy {
             return self.other_host(origin.host());
         }
         if origin.is_https() || self.allow_insecure_http || is_loopback(origin.host()) {
-            Ok(pinned_verdict(pinned))
+            Ok(Verdict::Attach)
         } else {
             Err(DestinationError::new(
                 DestinationErrorKind::InsecureScheme,
@@ -345,14 +345,6 @@ impl DestinationPolicy {
             )),
             OtherHosts::SendWithoutToken => Ok(Verdict::Skip(DestinationErrorKind::HostNotAllowed)),
         }
-    }
-}
-
-fn pinned_verdict(pinned: bool) -> Verdict {
-    if pinned {
-        Verdict::AttachPinned
-    } else {
-        Verdict::Attach
     }
 }
 
@@ -554,10 +546,25 @@ mod tests {
             "*.",
             "a.*.example",
             "[::1",
+            "::1",
         ] {
             let err = HostPattern::parse(bad).expect_err(bad);
             assert!(err.to_string().contains("api.example.com:8443"), "{err}");
         }
+        // User information is never echoed.
+        for bad in [
+            "user:hunter2@api.example.com",
+            "https://user:hunter2@api.example.com",
+        ] {
+            let err = HostPattern::parse(bad).expect_err(bad);
+            assert!(!format!("{err} {err:?}").contains("hunter2"), "{err}");
+        }
+        let err = Origin::parse("https://user:hunter2@grpc.example")
+            .map_err(|reason| {
+                DestinationConfigError::new("https://user:hunter2@grpc.example", reason)
+            })
+            .unwrap_err();
+        assert!(!format!("{err} {err:?}").contains("hunter2"), "{err}");
     }
 
     #[test]
@@ -638,7 +645,7 @@ mod tests {
         let pin = PinnedOrigin::new(Origin::parse("https://api.example.com").unwrap());
         let mut same = request("https://api.example.com/next", None);
         same.extensions_mut().insert(pin.clone());
-        assert_eq!(p.check(&same), Ok(Verdict::AttachPinned));
+        assert_eq!(p.check(&same), Ok(Verdict::Attach));
         for uri in [
             "https://api.example.com:8443/",
             "https://cdn.example/x",

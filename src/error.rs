@@ -465,11 +465,11 @@ impl fmt::Display for DestinationError {
                 write!(
                     f,
                     "the answer from {} to a request carrying a bearer token is a redirect (HTTP \
-                     {status}) to {}; it is not followed with the token: follow redirects with \
-                     `tower_bearer::redirect::PinOrigin` around your FollowRedirect policy \
-                     (cross-origin hops then go without the token), or choose \
-                     `CrossOriginRedirects::HideLocation` on the layer to get the 3xx with its \
-                     `Location` in a `RedirectLocation` extension",
+                     {status}) to {}; it is not followed with the token: to follow it, put \
+                     FollowRedirect inside the bearer layer (its standard policy, or any policy \
+                     in `tower_bearer::redirect::PinOrigin`, sends cross-origin hops without the \
+                     token), or choose `CrossOriginRedirects::HideLocation` on the layer to get \
+                     the 3xx with its `Location` in a `RedirectLocation` extension",
                     self.host,
                     match to {
                         Some(origin) => format!("another origin, {origin}"),
@@ -503,8 +503,16 @@ pub struct DestinationConfigError {
 
 impl DestinationConfigError {
     pub(crate) fn new(input: &str, reason: &'static str) -> Self {
+        // User information (`user:password@`) is never echoed.
+        let shown = match input.rfind('@') {
+            Some(at) => {
+                let scheme = input.find("://").filter(|&i| i < at).map_or(0, |i| i + 3);
+                format!("{}***@{}", &input[..scheme], &input[at + 1..])
+            }
+            None => input.to_owned(),
+        };
         Self {
-            input: crate::token::sanitize(input),
+            input: crate::token::sanitize(&shown),
             reason,
         }
     }

@@ -15,42 +15,35 @@ use tower_service::Service;
 
 use crate::cache::{FetchFuture, report_unauthorized, timeout_error};
 use crate::error::{DestinationError, DestinationErrorKind, Error};
-use crate::origin::{LocationTarget, Origin, judge_location};
+use crate::origin::{LocationTarget, Origin, is_absolute_path, judge_location};
 use crate::redirect::{CrossOriginRedirects, FinalUri, RedirectLocation};
 use crate::replay::TokenRejected;
 use crate::service::attach;
 
 /// What the response check needs to know about a request that carried the token: which token
 /// (the cache id and generation, plain integers: a reference would cost every request an atomic
-/// increment and decrement on a counter all cores share), and where it went.
+/// increment and decrement on a counter all cores share), where it went, and what to do with a
+/// redirect to another origin.
 pub(crate) struct Carried {
     cache_id: u64,
     generation: u64,
     sent_to: SentTo,
-    guard: Guard,
+    redirects: CrossOriginRedirects,
 }
 
-/// How the response check treats redirects.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Guard {
-    /// A hop of a `PinOrigin` chain: its redirects are followed without the token.
-    pub(crate) pinned: bool,
-    pub(crate) redirects: CrossOriginRedirects,
-}
+/// Longest authority (`host[:port]`) kept. A longer one is not kept: a redirect answering it
+/// is same-origin only if its `Location` is a path, and a `401` that says where it came from
+/// ([`FinalUri`], tower-http's `RequestUri`) is not taken as a refusal of the token.
+const MAX_AUTHORITY: usize = 62;
 
-/// Longest authority (`host[:port]`) kept inline; a longer one is not kept, and an absolute
-/// `Location` answering it is then not provably same-origin (fail closed).
-const INLINE_AUTHORITY: usize = 46;
-
-/// The scheme and authority of the request's URI, copied inline: cloning the URI's `Bytes`
-/// would cost an atomic increment and decrement, and the first clone of a freshly parsed URI
-/// allocates.
+/// The scheme and authority of the request's URI, copied: cloning the URI's `Bytes` costs an
+/// atomic increment and decrement, and the first clone of a freshly parsed URI allocates.
 #[derive(Clone, Copy)]
 struct SentTo {
-    /// `0`: unknown (origin-form, another scheme, too long); `1`: https; `2`: http.
+    /// `0`: not kept (origin-form, another scheme, too long); `1`: https; `2`: http.
     scheme: u8,
     len: u8,
-    authority: [u8; INLINE_AUTHORITY],
+    authority: [u8; MAX_AUTHORITY],
 }
 
 impl SentTo {
@@ -59,7 +52,7 @@ impl SentTo {
         let mut sent_to = Self {
             scheme: 0,
             len: 0,
-            authority: [0; INLINE_AUTHORITY],
+            authority: [0; MAX_AUTHORITY],
         };
         let scheme = match uri.scheme_str() {
             Some("https") => 1,
@@ -76,7 +69,7 @@ impl SentTo {
         sent_to
     }
 
-    /// The origin the token was sent to, if the request's URI named one.
+    /// The origin the token was sent to, if kept.
     fn origin(&self) -> Option<Origin> {
         let scheme = match self.scheme {
             1 => "https",
@@ -84,6 +77,8 @@ impl SentTo {
             _ => return None,
         };
         let authority = std::str::from_utf8(&self.authority[..usize::from(self.len)]).ok()?;
+        // User information says nothing about where the request went.
+        let authority = authority.rsplit('@').next().unwrap_or(authority);
         Origin::parse(&format!("{scheme}://{authority}/")).ok()
     }
 }
@@ -94,13 +89,13 @@ impl Carried {
         cache_id: u64,
         generation: u64,
         request: &Request<B>,
-        guard: Guard,
+        redirects: CrossOriginRedirects,
     ) -> Self {
         Self {
             cache_id,
             generation,
             sent_to: SentTo::of(request.uri()),
-            guard,
+            redirects,
         }
     }
 }
@@ -152,7 +147,7 @@ struct Waiting<S, B> {
     service: Option<S>,
     request: Option<Request<B>>,
     cache_id: u64,
-    guard: Guard,
+    redirects: CrossOriginRedirects,
 }
 
 impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
@@ -170,7 +165,7 @@ impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
         service: S,
         request: Request<B>,
         cache_id: u64,
-        guard: Guard,
+        redirects: CrossOriginRedirects,
     ) -> Self {
         Self {
             state: State::Waiting {
@@ -182,7 +177,7 @@ impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
                     service: Some(service),
                     request: Some(request),
                     cache_id,
-                    guard,
+                    redirects,
                 }),
             },
         }
@@ -242,9 +237,8 @@ where
 ///   cooldown) and mark the response [`TokenRejected`]. From another origin (a transport
 ///   followed a redirect and says so with [`FinalUri`] or tower-http's `RequestUri`): nothing
 ///   about our token, so nothing happens.
-/// - `3xx` whose `Location` is not provably the same origin, unless the request is a hop of a
-///   pinned chain: refuse it or hide the `Location`, so nothing outside follows it with the
-///   token.
+/// - `3xx` whose `Location` is not provably the same origin: refuse it or hide the
+///   `Location`, so nothing outside follows it with the token.
 #[inline(never)]
 fn inspect<ResBody>(
     response: &mut Response<ResBody>,
@@ -266,26 +260,18 @@ fn inspect<ResBody>(
         }
         return Ok(());
     }
-    if carried.guard.pinned {
-        return Ok(());
-    }
     let Some(location) = response.headers().get(LOCATION) else {
         return Ok(());
     };
     let target = match &origin {
         // A path is relative to where the answer came from, which is not our origin.
-        Some(_) if elsewhere.is_some() && location.as_bytes().starts_with(b"/") => {
+        Some(_) if elsewhere.is_some() && is_absolute_path(location.as_bytes()) => {
             LocationTarget::Unknown
         }
         Some(origin) => judge_location(location.as_bytes(), origin),
         // An origin-form request: only a path provably stays where it was.
-        None => match location.as_bytes() {
-            [b'/', next, ..] if *next != b'/' && !location.as_bytes().contains(&b'\\') => {
-                LocationTarget::SameOrigin
-            }
-            [b'/'] => LocationTarget::SameOrigin,
-            _ => LocationTarget::Unknown,
-        },
+        None if is_absolute_path(location.as_bytes()) => LocationTarget::SameOrigin,
+        None => LocationTarget::Unknown,
     };
     let to = match target {
         LocationTarget::SameOrigin => return Ok(()),
@@ -301,7 +287,7 @@ fn inspect<ResBody>(
         status = response.status().as_u16(),
         "redirect to another origin: not followed with the token"
     );
-    match carried.guard.redirects {
+    match carried.redirects {
         CrossOriginRedirects::Refuse => Err(DestinationError::cross_origin_redirect(
             from,
             response.status(),
@@ -363,7 +349,7 @@ where
                     panic!("ResponseFuture polled after completion");
                 };
                 let generation = attach(&mut request, &entry);
-                let carried = Some(Carried::new(w.cache_id, generation, &request, w.guard));
+                let carried = Some(Carried::new(w.cache_id, generation, &request, w.redirects));
                 let future = service.call(request);
                 state.set(State::Called { future, carried });
             }

@@ -35,7 +35,7 @@ impl Origin {
         };
         Some(Self {
             scheme: scheme.into(),
-            host: host.to_ascii_lowercase().into(),
+            host: normalize_host(host).into(),
             port,
         })
     }
@@ -78,16 +78,7 @@ impl Origin {
 
     /// Whether `uri` (absolute) has this origin.
     pub(crate) fn matches(&self, uri: &Uri) -> bool {
-        let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
-            return false;
-        };
-        if !scheme.eq_ignore_ascii_case(&self.scheme) || !host.eq_ignore_ascii_case(&self.host) {
-            return false;
-        }
-        match uri.port_u16() {
-            Some(port) => port == self.port,
-            None => default_port(&self.scheme) == Some(self.port),
-        }
+        Self::of(uri).is_some_and(|other| other == *self)
     }
 }
 
@@ -101,6 +92,16 @@ impl fmt::Display for Origin {
             crate::token::sanitize(&self.host),
             self.port
         )
+    }
+}
+
+/// A host in lower case; an IP address in its canonical text (so `[0:0::1]` and `[::1]`, as a
+/// URL parser rewrites it, are the same host).
+fn normalize_host(host: &str) -> String {
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    match bare.map(str::parse::<std::net::Ipv6Addr>) {
+        Some(Ok(v6)) => format!("[{v6}]"),
+        _ => host.to_ascii_lowercase(),
     }
 }
 
@@ -134,24 +135,37 @@ pub(crate) enum LocationTarget {
 /// some resolvers read `\` as `/`) or an absolute URI with exactly `origin` counts as
 /// same-origin. User information in the URI makes it `Unknown`.
 pub(crate) fn judge_location(location: &[u8], origin: &Origin) -> LocationTarget {
+    if is_absolute_path(location) {
+        return LocationTarget::SameOrigin;
+    }
     let Ok(location) = std::str::from_utf8(location) else {
         return LocationTarget::Unknown;
     };
-    if location.contains('\\') || location.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+    if !is_plain(location.as_bytes()) || location.starts_with('/') {
         return LocationTarget::Unknown;
-    }
-    if let Some(rest) = location.strip_prefix('/') {
-        return if rest.starts_with('/') {
-            LocationTarget::Unknown
-        } else {
-            LocationTarget::SameOrigin
-        };
     }
     match Origin::parse(location) {
         Ok(target) if &target == origin => LocationTarget::SameOrigin,
         Ok(target) => LocationTarget::Other(target),
         Err(_) => LocationTarget::Unknown,
     }
+}
+
+/// Whether `location` is an absolute path (`/next`, not `//host`), which stays on the origin
+/// it is resolved against. Any backslash (some resolvers read it as `/`), control character
+/// (URL parsers drop tabs and newlines, so `/\t/host` becomes `//host`), space or non-ASCII
+/// byte makes it not one.
+pub(crate) fn is_absolute_path(location: &[u8]) -> bool {
+    match location {
+        [b'/', b'/', ..] => false,
+        [b'/', ..] => is_plain(location),
+        _ => false,
+    }
+}
+
+/// Printable ASCII without space or backslash.
+fn is_plain(text: &[u8]) -> bool {
+    text.iter().all(|&b| b.is_ascii_graphic() && b != b'\\')
 }
 
 /// `localhost`, `127.0.0.0/8` and `::1` (also as an IPv4-mapped address).
@@ -194,6 +208,14 @@ mod tests {
         );
         assert_ne!(origin("https://a.example/"), origin("https://a.example./"));
         assert_eq!(origin("https://[::1]:8443/").host(), "[::1]");
+        assert_eq!(
+            origin("https://[0:0::1]:8443/"),
+            origin("https://[::1]:8443/")
+        );
+        assert_eq!(
+            origin("https://[::FFFF:127.0.0.1]/").host(),
+            "[::ffff:127.0.0.1]"
+        );
         assert!(Origin::of(&"/package.Service/Method".parse().unwrap()).is_none());
         assert!(Origin::of(&"ftp://files.example/".parse().unwrap()).is_none());
         assert_eq!(origin("ftp://files.example:21/").port(), 21);
@@ -256,6 +278,10 @@ mod tests {
         }
         for unknown in [
             "//evil.example/x",
+            "/\t/evil.example/x",
+            "/\n/evil.example/x",
+            "/ /evil.example/x",
+            "/\u{ff0f}evil.example",
             "/\\evil.example/x",
             "\\\\evil.example",
             "next",

@@ -5,9 +5,10 @@
 //! nowhere else. A redirect-following layer *outside* [`BearerTokenLayer`](crate::BearerTokenLayer)
 //! sends every hop through it as a new request, and the layer cannot tell a hop from a request
 //! of your own; so when the answer to a request that carried the token is a redirect that is
-//! not provably to the same origin, the layer stops it ([`CrossOriginRedirects`]), unless the
-//! chain is pinned with [`PinOrigin`] (feature `follow-redirect`), in which case hops to other
-//! origins go without the token.
+//! not provably to the same origin, the layer stops it ([`CrossOriginRedirects`]). To follow
+//! redirects to other origins, put the follower *inside* the bearer layer: tower-http's
+//! standard policy drops `Authorization` on a cross-origin hop, and [`PinOrigin`] (feature
+//! `follow-redirect`) does it around any policy.
 //!
 //! # Safe orders
 //!
@@ -15,33 +16,36 @@
 //!
 //! | composition (outermost first) | same-origin redirect | cross-origin redirect |
 //! | --- | --- | --- |
-//! | `FollowRedirect`, bearer | followed, with the token | refused: [`Error::Destination`](crate::Error::Destination) of kind `CrossOriginRedirect`; nothing reaches the target |
-//! | `FollowRedirect` with [`PinOrigin`], bearer | followed, with the token | followed, without the token |
+//! | `FollowRedirect` (any policy, with or without [`PinOrigin`]), bearer | followed, with the token | refused: [`Error::Destination`](crate::Error::Destination) of kind `CrossOriginRedirect`; nothing reaches the target |
 //! | bearer, `FollowRedirect` (standard policy) | followed, with the token | followed, without the token (tower-http's `FilterCredentials`) |
 //! | bearer, `FollowRedirect` with [`PinOrigin`] around any policy | followed, with the token | followed, without the token, whatever the wrapped policy does |
 //! | bearer, [`ReqwestService::new`](crate::reqwest_client::ReqwestService::new) with reqwest's own redirects | followed, with the token | followed by reqwest, which drops `Authorization` |
 //! | bearer, [`ReqwestService::with_default_client`](crate::reqwest_client::ReqwestService::with_default_client) | followed, with the token | not followed by reqwest; refused by the layer as above |
 //!
-//! Not safe: `FollowRedirect` *inside* the bearer layer with a policy of your own that keeps
-//! credentials on cross-origin hops (`FilterCredentials::block_none()`, or none at all); wrap
-//! it in [`PinOrigin`].
+//! A redirect that a follower inside stops (its limit reached) comes back to the bearer layer,
+//! which judges it as in the first row. Not safe: `FollowRedirect` *inside* the bearer layer
+//! with a policy of your own that keeps credentials on cross-origin hops
+//! (`FilterCredentials::block_none()`, or none at all) and no [`PinOrigin`].
 //!
 //! Around these:
 //!
-//! - **Retry** anywhere: a retry goes to the same origin as the attempt it repeats. Between a
-//!   `FollowRedirect` with [`PinOrigin`] and the bearer layer, the retry policy's
-//!   `clone_request` must copy the request's extensions (they carry the pin); one that drops
-//!   them makes a retried hop look like a new request to that origin.
+//! - **Retry** anywhere: a retry goes to the same origin as the attempt it repeats.
 //! - **[`ReplayUnauthorizedLayer`](crate::replay::ReplayUnauthorizedLayer)** outside the bearer
-//!   layer (and outside or inside `FollowRedirect`): it replays only a `401` that the bearer
-//!   layer marked [`TokenRejected`](crate::replay::TokenRejected), which never happens for an
-//!   answer from another origin. Inside the bearer layer it never replays.
+//!   layer: it replays only a `401` that the bearer layer marked
+//!   [`TokenRejected`](crate::replay::TokenRejected), which never happens for an answer that
+//!   says it came from another origin. Inside the bearer layer it never replays.
 //! - A `401` from another origin than the token was sent to never drops the token: the layer
 //!   knows where an answer came from by [`FinalUri`] (set by
 //!   [`ReqwestService`](crate::reqwest_client::ReqwestService)) or by tower-http's
-//!   `RequestUri` (set by `FollowRedirect`; read with feature `follow-redirect`).
+//!   `RequestUri` (set by `FollowRedirect`; read with feature `follow-redirect`). Known limit:
+//!   with a follower inside, a chain that leaves the origin and comes back (A, B, A) reaches A
+//!   the second time without the token (tower-http keeps it off after a cross-origin hop); a
+//!   `401` there is taken as a refusal of the token (one extra fetch at most per
+//!   invalidation cooldown, never a leak).
 //! - For tonic, whose requests carry only a path, name the channel's origin with
-//!   [`origin`](crate::BearerTokenLayer::origin) so these checks have an origin to compare.
+//!   [`origin`](crate::BearerTokenLayer::origin) so the destination checks have an origin to
+//!   compare. (A redirect answering a path-only request is same-origin only if its
+//!   `Location` is a path.)
 
 use std::fmt;
 use std::sync::Arc;
@@ -117,8 +121,7 @@ impl fmt::Debug for RedirectLocation {
 }
 
 /// What the layer does when the answer to a request that carried its token is a redirect
-/// (`3xx` with a `Location`) that is not provably to the same origin, and the request is not
-/// a hop of a [`PinOrigin`] chain.
+/// (`3xx` with a `Location`) that is not provably to the same origin.
 ///
 /// Same origin means an absolute path (`/next`) or an absolute URI with the request's scheme,
 /// host and port (host case and default ports normalised). Anything else (another host or
@@ -153,6 +156,15 @@ pub enum CrossOriginRedirects {
 /// Request extension: the origin a redirect chain started at, set on every hop by
 /// [`PinOrigin`]. The layer attaches its token to a request with this mark only if the
 /// request goes to that origin. Only this crate makes one.
+///
+/// ```
+/// use tower_bearer::redirect::PinnedOrigin;
+///
+/// # fn hop(request: &http::Request<()>) {
+/// let pinned = request.extensions().get::<PinnedOrigin>().is_some();
+/// # let _ = pinned;
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PinnedOrigin(Arc<Origin>);
 
@@ -181,18 +193,17 @@ mod pin {
     use crate::origin::Origin;
 
     /// A [tower-http redirect policy](tower_http::follow_redirect::policy::Policy) wrapper
-    /// that pins the origin a request was addressed to, so the token goes only there
-    /// (feature `follow-redirect`).
+    /// that keeps the token on the origin a redirect chain started at (feature
+    /// `follow-redirect`).
     ///
-    /// It runs the wrapped policy, then on every hop marks the request with the first
-    /// request's origin ([`PinnedOrigin`]) and removes an `Authorization` header from a hop to
-    /// another origin. Works in both orders:
-    ///
-    /// - `FollowRedirect` *outside* [`BearerTokenLayer`](crate::BearerTokenLayer) (each hop goes
-    ///   through the bearer layer): the layer adds its token only to hops to the pinned
-    ///   origin, and lets the redirects through.
-    /// - `FollowRedirect` *inside* (the first request already carries the token): hops to
-    ///   another origin lose the `Authorization` header, whatever the wrapped policy does.
+    /// It runs the wrapped policy, then on every hop removes an `Authorization` header from a
+    /// hop to another origin than the first request's, and marks the request with that origin
+    /// ([`PinnedOrigin`]). Made for `FollowRedirect` *inside* [`BearerTokenLayer`](crate::BearerTokenLayer)
+    /// (the first request already carries the token): cross-origin hops go without it,
+    /// whatever the wrapped policy keeps. Outside the bearer layer it changes nothing about
+    /// the redirect guard (a cross-origin redirect is still refused: whoever follows it might
+    /// not carry the mark), but a marked hop to another origin that reaches the layer anyway
+    /// never gets the token.
     ///
     /// ```
     /// use tower::ServiceBuilder;
@@ -204,8 +215,8 @@ mod pin {
     /// #     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
     /// # });
     /// let client = ServiceBuilder::new()
-    ///     .layer(FollowRedirectLayer::with_policy(PinOrigin::new(policy::Standard::default())))
     ///     .layer(BearerTokenLayer::new(StaticToken::new(Token::new("t"))))
+    ///     .layer(FollowRedirectLayer::with_policy(PinOrigin::new(policy::Limited::default())))
     ///     .service(http_client);
     /// # let _ = client;
     /// ```

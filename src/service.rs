@@ -10,7 +10,7 @@ use tower_service::Service;
 use crate::cache::{Acquired, Entry, TokenCache, View};
 use crate::destination::{DestinationPolicy, Verdict};
 use crate::error::{DestinationErrorKind, Error};
-use crate::future::{Carried, Guard, ResponseFuture};
+use crate::future::{Carried, ResponseFuture};
 use crate::layer::ExistingAuthorization;
 use crate::metrics::Hits;
 use crate::redirect::CrossOriginRedirects;
@@ -120,9 +120,8 @@ where
         {
             return ResponseFuture::called(self.inner.call(request), None);
         }
-        let pinned = match self.destination.check(&request) {
-            Ok(Verdict::Attach) => false,
-            Ok(Verdict::AttachPinned) => true,
+        match self.destination.check(&request) {
+            Ok(Verdict::Attach) => {}
             Ok(Verdict::Skip(reason)) => {
                 self.withheld(reason, &request);
                 return ResponseFuture::called(self.inner.call(request), None);
@@ -131,11 +130,8 @@ where
                 self.withheld(error.kind(), &request);
                 return ResponseFuture::failed(Error::Destination(error));
             }
-        };
-        let guard = Guard {
-            pinned,
-            redirects: self.redirects,
-        };
+        }
+        let guard = self.redirects;
         // Fast path: a fresh token; no lock, no allocation, no `.await`.
         if let Some(entry) = self.view.load()
             && entry.is_fresh()
@@ -169,7 +165,7 @@ impl<S, T: TokenSource + 'static> BearerToken<S, T> {
     fn call_slow<ReqBody>(
         &mut self,
         mut request: Request<ReqBody>,
-        guard: Guard,
+        guard: CrossOriginRedirects,
     ) -> ResponseFuture<S, ReqBody>
     where
         S: Service<Request<ReqBody>> + Clone,
