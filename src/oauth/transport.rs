@@ -114,7 +114,7 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + Sync,
     S::Future: Send,
     S::Error: Into<BoxError>,
-    ReqBody: From<Vec<u8>> + Send,
+    ReqBody: From<Bytes> + Send,
     ResBody: http_body::Body + Send,
     ResBody::Data: Send,
     ResBody::Error: Into<BoxError>,
@@ -126,7 +126,11 @@ where
             .map_err(|e| transport_error(e.into()))?;
         let token_url = request.uri().clone();
         let response = service
-            .call(request.map(ReqBody::from))
+            // The body holds the client secret or assertion: wiped when the HTTP client drops
+            // it (copies the client makes on the way are its own).
+            .call(request.map(|body| {
+                ReqBody::from(Bytes::from_owner(zeroize::Zeroizing::new(body)))
+            }))
             .await
             .map_err(|e| transport_error(e.into()))?;
         let (parts, body) = response.into_parts();
