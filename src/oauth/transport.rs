@@ -128,9 +128,9 @@ where
         let response = service
             // The body holds the client secret or assertion: wiped when the HTTP client drops
             // it (copies the client makes on the way are its own).
-            .call(request.map(|body| {
-                ReqBody::from(Bytes::from_owner(zeroize::Zeroizing::new(body)))
-            }))
+            .call(
+                request.map(|body| ReqBody::from(Bytes::from_owner(zeroize::Zeroizing::new(body)))),
+            )
             .await
             .map_err(|e| transport_error(e.into()))?;
         let (parts, body) = response.into_parts();
