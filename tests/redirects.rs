@@ -164,6 +164,42 @@ fn get(uri: &str) -> Request<Full<Bytes>> {
     Request::get(uri).body(Full::default()).unwrap()
 }
 
+/// Sends `GET url` through a clone of `client`.
+async fn send<S, B>(client: &S, url: &str) -> Result<S::Response, S::Error>
+where
+    S: tower::Service<Request<B>> + Clone,
+    B: Default,
+{
+    let request = Request::get(url).body(B::default()).unwrap();
+    client.clone().oneshot(request).await
+}
+
+/// A client of these layers (outermost first) over hyper-util's, as one type.
+macro_rules! stack {
+    ($($layer:expr),+ $(,)?) => {
+        boxed(ServiceBuilder::new()$(.layer($layer))+.service(http_client()))
+    };
+}
+
+/// One client type for every composition.
+fn boxed<S>(service: S) -> Client_
+where
+    S: tower::Service<Request<Full<Bytes>>, Response = Response<Incoming>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    BoxCloneSyncService::new(service.map_err(Into::into))
+}
+
+/// The kind of the `DestinationError` somewhere in `err`'s chain.
+fn kind(err: &BoxError) -> Option<DestinationErrorKind> {
+    destination(err).map(|e| e.kind())
+}
+
 /// The `DestinationError` somewhere in `err`'s chain.
 fn destination(err: &BoxError) -> Option<&DestinationError> {
     let mut next: Option<&(dyn StdError + 'static)> = Some(err.as_ref());
@@ -178,13 +214,7 @@ fn destination(err: &BoxError) -> Option<&DestinationError> {
 
 /// The client for each order of FollowRedirect (standard policy) and the bearer layer.
 fn follow_outside(cache: &TokenCache<Scripted>) -> Client_ {
-    BoxCloneSyncService::new(
-        ServiceBuilder::new()
-            .map_err(BoxError::from)
-            .layer(FollowRedirectLayer::new())
-            .layer(bearer(cache))
-            .service(http_client()),
-    )
+    stack!(FollowRedirectLayer::new(), bearer(cache))
 }
 
 #[tokio::test]
@@ -196,20 +226,12 @@ async fn follow_redirect_outside_refuses_cross_origin_redirects_and_sends_nothin
         .unwrap();
     let clients = [
         follow_outside(&cache),
-        BoxCloneSyncService::new(
-            ServiceBuilder::new()
-                .map_err(BoxError::from)
-                .layer(FollowRedirectLayer::new())
-                .layer(listed)
-                .service(http_client()),
-        ),
+        stack!(FollowRedirectLayer::new(), listed),
     ];
     for client in clients {
         for status in [301, 302, 303, 307, 308] {
             for target in servers.elsewhere(200) {
-                let err = client
-                    .clone()
-                    .oneshot(get(&servers.redirect(status, &target)))
+                let err = send(&client, &servers.redirect(status, &target))
                     .await
                     .expect_err(&target);
                 let refused = destination(&err).expect("a typed destination error");
@@ -247,13 +269,11 @@ async fn locations_that_are_not_provably_same_origin_are_refused() {
         format!("https://127.0.0.1:{}/landing", servers.a),
         format!("http://user@127.0.0.1:{}/landing", servers.a),
     ] {
-        let err = client
-            .clone()
-            .oneshot(get(&servers.redirect(302, &location)))
+        let err = send(&client, &servers.redirect(302, &location))
             .await
             .expect_err(&location);
         assert_eq!(
-            destination(&err).map(|e| e.kind()),
+            kind(&err),
             Some(DestinationErrorKind::CrossOriginRedirect),
             "{location}"
         );
@@ -270,9 +290,7 @@ async fn same_origin_redirects_are_followed_with_the_token() {
         format!("http://127.0.0.1:{}/landing", servers.a),
         format!("HTTP://127.0.0.1:{}/landing", servers.a),
     ] {
-        let response = client
-            .clone()
-            .oneshot(get(&servers.redirect(307, &location)))
+        let response = send(&client, &servers.redirect(307, &location))
             .await
             .unwrap();
         assert_eq!(response.status(), 200, "{location}");
@@ -292,38 +310,25 @@ async fn pin_origin_outside_still_refuses_cross_origin_redirects() {
     let servers = Servers::start().await;
     let cache = cache();
     let clients: [Client_; 2] = [
-        BoxCloneSyncService::new(
-            ServiceBuilder::new()
-                .map_err(BoxError::from)
-                .layer(FollowRedirectLayer::with_policy(PinOrigin::new(
-                    policy::Standard::default(),
-                )))
-                .layer(bearer(&cache))
-                .service(http_client()),
+        stack!(
+            FollowRedirectLayer::with_policy(PinOrigin::new(policy::Standard::default(),)),
+            bearer(&cache)
         ),
         // A policy after the pin that clears extensions, as `FilterCredentials` does.
-        BoxCloneSyncService::new(
-            ServiceBuilder::new()
-                .map_err(BoxError::from)
-                .layer(FollowRedirectLayer::with_policy(
-                    PinOrigin::new(policy::Standard::default())
-                        .and::<_, (), ()>(policy::FilterCredentials::new()),
-                ))
-                .layer(bearer(&cache))
-                .service(http_client()),
+        stack!(
+            FollowRedirectLayer::with_policy(
+                PinOrigin::new(policy::Standard::default())
+                    .and::<_, (), ()>(policy::FilterCredentials::new()),
+            ),
+            bearer(&cache)
         ),
     ];
     for client in clients {
         for target in servers.elsewhere(200) {
-            let err = client
-                .clone()
-                .oneshot(get(&servers.redirect(302, &target)))
+            let err = send(&client, &servers.redirect(302, &target))
                 .await
                 .unwrap_err();
-            assert_eq!(
-                destination(&err).map(|e| e.kind()),
-                Some(DestinationErrorKind::CrossOriginRedirect)
-            );
+            assert_eq!(kind(&err), Some(DestinationErrorKind::CrossOriginRedirect));
         }
     }
     assert_eq!(servers.b_requests(), 0);
@@ -335,13 +340,9 @@ async fn pin_origin_outside_still_refuses_cross_origin_redirects() {
 async fn a_pinned_hop_to_another_origin_goes_without_the_token() {
     let servers = Servers::start().await;
     let cache = cache();
-    let client = ServiceBuilder::new()
-        .layer(bearer(&cache).cross_origin_redirects(CrossOriginRedirects::HideLocation))
-        .service(http_client());
+    let client = stack!(bearer(&cache).cross_origin_redirects(CrossOriginRedirects::HideLocation));
     let [target, _] = servers.elsewhere(200);
-    let response = client
-        .clone()
-        .oneshot(get(&servers.redirect(302, &target)))
+    let response = send(&client, &servers.redirect(302, &target))
         .await
         .unwrap();
     assert_eq!(response.status(), 302);
@@ -387,10 +388,7 @@ async fn follow_redirect_inside_never_carries_the_token_to_another_origin() {
     let cache = cache();
     // tower-http's standard policy strips `Authorization` on a cross-origin hop; `PinOrigin`
     // does it whatever the wrapped policy does (here one that filters nothing).
-    let standard = ServiceBuilder::new()
-        .layer(bearer(&cache))
-        .layer(FollowRedirectLayer::new())
-        .service(http_client());
+    let standard = stack!(bearer(&cache), FollowRedirectLayer::new());
     let pinned_lax = ServiceBuilder::new()
         .layer(bearer(&cache))
         .layer(FollowRedirectLayer::with_policy(PinOrigin::new(
@@ -399,15 +397,11 @@ async fn follow_redirect_inside_never_carries_the_token_to_another_origin() {
         )))
         .service(http_client());
     for target in servers.elsewhere(200) {
-        let response = standard
-            .clone()
-            .oneshot(get(&servers.redirect(307, &target)))
+        let response = send(&standard, &servers.redirect(307, &target))
             .await
             .unwrap();
         assert_eq!(response.status(), 200);
-        let response = pinned_lax
-            .clone()
-            .oneshot(get(&servers.redirect(307, &target)))
+        let response = send(&pinned_lax, &servers.redirect(307, &target))
             .await
             .unwrap();
         assert_eq!(response.status(), 200);
@@ -420,36 +414,26 @@ async fn follow_redirect_inside_never_carries_the_token_to_another_origin() {
 async fn a_401_from_a_redirect_target_neither_drops_the_token_nor_is_replayed() {
     let servers = Servers::start().await;
     let cache = cache();
-    let inside = ServiceBuilder::new()
-        .layer(ReplayUnauthorizedLayer::new())
-        .layer(bearer(&cache))
-        .layer(FollowRedirectLayer::new())
-        .service(http_client());
-    let outside = ServiceBuilder::new()
-        .layer(ReplayUnauthorizedLayer::new())
-        .layer(FollowRedirectLayer::with_policy(PinOrigin::new(
-            policy::Standard::default(),
-        )))
-        .layer(bearer(&cache))
-        .service(http_client());
+    let inside = stack!(
+        ReplayUnauthorizedLayer::new(),
+        bearer(&cache),
+        FollowRedirectLayer::new()
+    );
+    let outside = stack!(
+        ReplayUnauthorizedLayer::new(),
+        FollowRedirectLayer::with_policy(PinOrigin::new(policy::Standard::default(),)),
+        bearer(&cache)
+    );
     for target in servers.elsewhere(401) {
-        let response = inside
-            .clone()
-            .oneshot(get(&servers.redirect(302, &target)))
+        let response = send(&inside, &servers.redirect(302, &target))
             .await
             .unwrap();
         assert_eq!(response.status(), 401);
         // With the follower outside, the redirect is refused before anything reaches B.
-        let err = outside
-            .clone()
-            .oneshot(get(&servers.redirect(302, &target)))
+        let err = send(&outside, &servers.redirect(302, &target))
             .await
             .unwrap_err();
-        let err: BoxError = err.into();
-        assert_eq!(
-            destination(&err).map(|e| e.kind()),
-            Some(DestinationErrorKind::CrossOriginRedirect)
-        );
+        assert_eq!(kind(&err), Some(DestinationErrorKind::CrossOriginRedirect));
     }
     // One request each to B (no replay), none with a token, and the token stays.
     assert_eq!(servers.b_requests(), 2);
@@ -462,10 +446,10 @@ async fn a_401_from_a_redirect_target_neither_drops_the_token_nor_is_replayed() 
 async fn hide_location_returns_the_redirect_without_its_location() {
     let servers = Servers::start().await;
     let cache = cache();
-    let client = ServiceBuilder::new()
-        .layer(FollowRedirectLayer::new())
-        .layer(bearer(&cache).cross_origin_redirects(CrossOriginRedirects::HideLocation))
-        .service(http_client());
+    let client = stack!(
+        FollowRedirectLayer::new(),
+        bearer(&cache).cross_origin_redirects(CrossOriginRedirects::HideLocation)
+    );
     let [target, _] = servers.elsewhere(200);
     let response = client
         .oneshot(get(&servers.redirect(302, &target)))
@@ -522,83 +506,41 @@ async fn retry_and_replay_in_every_order_never_take_the_token_elsewhere() {
     let orders: Vec<(&str, Client_)> = vec![
         (
             "retry, follow, bearer",
-            BoxCloneSyncService::new(
-                ServiceBuilder::new()
-                    .map_err(BoxError::from)
-                    .layer(retry())
-                    .layer(pin())
-                    .layer(bearer(&cache))
-                    .service(http_client()),
-            ),
+            stack!(retry(), pin(), bearer(&cache)),
         ),
         (
             "follow, retry, bearer",
-            BoxCloneSyncService::new(
-                ServiceBuilder::new()
-                    .map_err(BoxError::from)
-                    .layer(pin())
-                    .layer(retry())
-                    .layer(bearer(&cache))
-                    .service(http_client()),
-            ),
+            stack!(pin(), retry(), bearer(&cache)),
         ),
         (
             "bearer, retry, follow",
-            BoxCloneSyncService::new(
-                ServiceBuilder::new()
-                    .map_err(BoxError::from)
-                    .layer(bearer(&cache))
-                    .layer(retry())
-                    .layer(pin())
-                    .service(http_client()),
-            ),
+            stack!(bearer(&cache), retry(), pin()),
         ),
         (
             "replay, follow, bearer",
-            BoxCloneSyncService::new(
-                ServiceBuilder::new()
-                    .map_err(BoxError::from)
-                    .layer(ReplayUnauthorizedLayer::new())
-                    .layer(pin())
-                    .layer(bearer(&cache))
-                    .service(http_client()),
-            ),
+            stack!(ReplayUnauthorizedLayer::new(), pin(), bearer(&cache)),
         ),
         (
             "follow, replay, bearer",
-            BoxCloneSyncService::new(
-                ServiceBuilder::new()
-                    .map_err(BoxError::from)
-                    .layer(pin())
-                    .layer(ReplayUnauthorizedLayer::new())
-                    .layer(bearer(&cache))
-                    .service(http_client()),
-            ),
+            stack!(pin(), ReplayUnauthorizedLayer::new(), bearer(&cache)),
         ),
         (
             "replay, bearer, follow",
-            BoxCloneSyncService::new(
-                ServiceBuilder::new()
-                    .map_err(BoxError::from)
-                    .layer(ReplayUnauthorizedLayer::new())
-                    .layer(bearer(&cache))
-                    .layer(FollowRedirectLayer::new())
-                    .service(http_client()),
+            stack!(
+                ReplayUnauthorizedLayer::new(),
+                bearer(&cache),
+                FollowRedirectLayer::new()
             ),
         ),
     ];
     for (order, client) in orders {
         for target in servers.elsewhere(401) {
-            match client
-                .clone()
-                .oneshot(get(&servers.redirect(307, &target)))
-                .await
-            {
+            match send(&client, &servers.redirect(307, &target)).await {
                 // The follower inside the bearer layer: B answers, without the token.
                 Ok(response) => assert_eq!(response.status(), 401, "{order}"),
                 // The follower outside: the redirect is refused, B sees nothing.
                 Err(err) => assert_eq!(
-                    destination(&err).map(|e| e.kind()),
+                    kind(&err),
                     Some(DestinationErrorKind::CrossOriginRedirect),
                     "{order}: {err}"
                 ),
@@ -619,10 +561,6 @@ mod reqwest_redirects {
     use super::*;
     use tower_bearer::reqwest_client::ReqwestService;
 
-    fn get(uri: &str) -> Request<String> {
-        Request::get(uri).body(String::new()).unwrap()
-    }
-
     #[tokio::test]
     async fn a_users_reqwest_client_never_drops_or_replays_for_a_401_from_elsewhere() {
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -633,9 +571,7 @@ mod reqwest_redirects {
             .layer(bearer(&cache))
             .service(ReqwestService::new(reqwest::Client::new()));
         for target in servers.elsewhere(401) {
-            let response = client
-                .clone()
-                .oneshot(get(&servers.redirect(302, &target)))
+            let response = send::<_, String>(&client, &servers.redirect(302, &target))
                 .await
                 .unwrap();
             assert_eq!(response.status(), 401);
@@ -654,28 +590,27 @@ mod reqwest_redirects {
             .layer(bearer(&cache))
             .service(ReqwestService::with_default_client().unwrap());
         for target in servers.elsewhere(200) {
-            let err = client
-                .clone()
-                .oneshot(get(&servers.redirect(307, &target)))
+            let err = send::<_, String>(&client, &servers.redirect(307, &target))
                 .await
                 .unwrap_err();
             let err: BoxError = err.into();
             assert_eq!(
-                destination(&err).map(|e| e.kind()),
+                kind(&err),
                 Some(DestinationErrorKind::CrossOriginRedirect),
                 "{err}"
             );
         }
         assert_eq!(servers.b_requests(), 0);
         // Same-origin redirects are followed, with the token; a 401 there is ours.
-        let response = client
-            .clone()
-            .oneshot(get(&servers.redirect(
+        let response = send::<_, String>(
+            &client,
+            &servers.redirect(
                 302,
                 &format!("http://127.0.0.1:{}/landing?status=401", servers.a),
-            )))
-            .await
-            .unwrap();
+            ),
+        )
+        .await
+        .unwrap();
         assert_eq!(response.status(), 401);
         assert!(
             servers
@@ -756,7 +691,7 @@ mod long_authorities {
                 .unwrap_err();
             let err: BoxError = err.into();
             assert_eq!(
-                destination(&err).map(|e| e.kind()),
+                kind(&err),
                 Some(DestinationErrorKind::CrossOriginRedirect),
                 "{base}"
             );
@@ -780,11 +715,7 @@ mod long_authorities {
                 "https://a-fairly-ordinary-service-name.eu-central-1.example.com:443/next",
             ));
         // An absolute same-origin redirect is followed, with the token.
-        let response = client
-            .clone()
-            .oneshot(get(&format!("{LONG}/start")))
-            .await
-            .unwrap();
+        let response = send(&client, &format!("{LONG}/start")).await.unwrap();
         assert_eq!(response.status(), 200);
         assert!(
             log.lock()
