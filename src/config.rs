@@ -293,7 +293,7 @@ impl<'de> Deserialize<'de> for AnyValue {
 }
 
 /// One provider's settings, as in a runbook.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(from = "RawProviderConfig")]
 #[non_exhaustive]
 pub struct ProviderConfig {
@@ -332,6 +332,29 @@ pub struct ProviderConfig {
     /// What was wrong with `client_secret`, reported by `build` (never its value).
     #[serde(skip)]
     client_secret_problem: Option<&'static str>,
+}
+
+impl fmt::Debug for ProviderConfig {
+    /// URLs with user information (`user:password@`) show `***@` instead; the secret shows
+    /// where it is, never its value.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::oauth::request::redact_userinfo;
+        let url = |u: &Option<String>| u.as_deref().map(|u| redact_userinfo(u).into_owned());
+        f.debug_struct("ProviderConfig")
+            .field("provider", &self.provider)
+            .field("environment", &self.environment)
+            .field("authority", &url(&self.authority))
+            .field("token_endpoint", &url(&self.token_endpoint))
+            .field("base_url", &url(&self.base_url))
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("scope", &self.scope)
+            .field("audience", &self.audience)
+            .field("required_role", &self.required_role)
+            .field("allow_inline_secret", &self.allow_inline_secret)
+            .field("client_secret_problem", &self.client_secret_problem)
+            .finish()
+    }
 }
 
 /// [`ProviderConfig`] as read: a malformed `client_secret` is kept as a problem rather than

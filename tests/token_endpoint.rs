@@ -131,6 +131,7 @@ fn userinfo_in_configured_token_endpoints_is_refused_and_never_shown() {
                 client_secret = {{ file = "{secret}" }}"#
             );
             let config: ProviderConfig = toml::from_str(&text).unwrap();
+            assert_not_shown(provider, &format!("{config:?}"));
             let Err(err) = config.build(unused()) else {
                 panic!("{provider}: a token endpoint with user information was accepted");
             };
