@@ -2,7 +2,7 @@
 //! state. Runs against the crate's provider emulator; no credentials needed.
 //!
 //! ```text
-//! cargo run --example axum --features emulator
+//! cargo run --example axum
 //! ```
 
 use axum::Router;
@@ -15,10 +15,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tower::{Layer, ServiceExt};
-use tower_bearer::emulator::{Emulator, Provider};
 use tower_bearer::oauth::{ClientCredentials, ServiceTransport};
 use tower_bearer::providers::KontrollePlus;
 use tower_bearer::{BearerToken, BearerTokenLayer};
+use tower_bearer_emulator::{Emulator, Provider};
 
 type Http = Client<HttpConnector, Full<Bytes>>;
 /// The partner API client: a hyper client behind the bearer layer.

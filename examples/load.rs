@@ -2,8 +2,8 @@
 //! each against a baseline, with a progress line every 2 s and a summary table at the end.
 //!
 //! ```text
-//! cargo run --release --example load --features emulator
-//! cargo run --release --example load --features emulator -- --only e2e --e2e-rounds 10 --e2e-seconds 5
+//! cargo run --release --example load
+//! cargo run --release --example load -- --only e2e --e2e-rounds 10 --e2e-seconds 5
 //! ```
 //!
 //! 1. Cold start: 10,000 concurrent requests on an empty cache, the token endpoint (the
@@ -27,10 +27,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tower::{Layer, Service, ServiceExt, service_fn};
-use tower_bearer::emulator::{Emulator, Fault, Provider};
 use tower_bearer::oauth::{ClientCredentials, ServiceTransport, Transport};
 use tower_bearer::providers::Kpn;
 use tower_bearer::{BearerTokenLayer, StaticToken, Token, TokenCache, TokenSource};
+use tower_bearer_emulator::{Emulator, Fault, Provider};
 use tower_http::auth::AddAuthorizationLayer;
 
 type Http = Client<HttpConnector, Full<Bytes>>;

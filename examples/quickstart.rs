@@ -3,7 +3,7 @@
 //! several token lifetimes. It prints what happened, with tokens shown only as fingerprints.
 //!
 //! ```text
-//! cargo run --example quickstart --features emulator
+//! cargo run --example quickstart
 //! ```
 //!
 //! No credentials needed: the emulator plays the three token endpoints and a protected API on
@@ -20,10 +20,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tower::{ServiceBuilder, ServiceExt};
-use tower_bearer::emulator::{Emulator, Provider};
 use tower_bearer::oauth::{ClientCredentials, ServiceTransport, Transport};
 use tower_bearer::providers::{KontrollePlus, Kpn, ScreeningEagle};
 use tower_bearer::{BearerTokenLayer, TokenCache, TokenSource};
+use tower_bearer_emulator::{Emulator, Provider};
 
 const TOKEN_LIFETIME: Duration = Duration::from_secs(4);
 const RUN_FOR: Duration = Duration::from_secs(12);

@@ -6,11 +6,11 @@
 //! ```
 
 use tower::{ServiceBuilder, ServiceExt};
-use tower_bearer::emulator::{Emulator, Provider};
 use tower_bearer::oauth::ReqwestTransport;
 use tower_bearer::providers::Kpn;
 use tower_bearer::reqwest_client::ReqwestService;
 use tower_bearer::{BearerTokenLayer, TokenSource};
+use tower_bearer_emulator::{Emulator, Provider};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -17,5 +17,5 @@ target_dir="${CARGO_TARGET_DIR:-target}"
 mkdir -p "$target_dir"
 capture="$(cd "$target_dir" && pwd)/trace-capture"
 rm -rf "$capture"
-TOWER_BEARER_TRACE_CAPTURE="$capture" cargo test --all-features
+TOWER_BEARER_TRACE_CAPTURE="$capture" cargo test --workspace --all-features
 TOWER_BEARER_TRACE_SCAN="$capture" cargo test --all-features --test trace_scan -- --ignored --nocapture scan_the_capture

@@ -70,9 +70,6 @@ pub mod cache;
 mod clock;
 pub mod config;
 mod destination;
-#[cfg(feature = "emulator")]
-#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
-pub mod emulator;
 pub mod error;
 pub mod future;
 pub mod layer;

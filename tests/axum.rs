@@ -1,8 +1,6 @@
 //! An axum app whose handlers call a downstream API through one shared, layered client kept in
 //! state: the downstream (the emulator's protected API, a real loopback server) sees the token,
 //! and many concurrent handler calls cause one token request.
-#![cfg(feature = "emulator")]
-
 mod common;
 
 known_secrets!("axum.rs downstream token" => "api-token");
@@ -17,10 +15,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tower::{Layer, ServiceExt};
-use tower_bearer::emulator::{Emulator, Provider};
 use tower_bearer::oauth::ServiceTransport;
 use tower_bearer::providers::Kpn;
 use tower_bearer::{BearerToken, BearerTokenLayer};
+use tower_bearer_emulator::{Emulator, Provider};
 
 type Downstream = BearerToken<
     Client<HttpConnector, Full<Bytes>>,

@@ -1,7 +1,5 @@
 //! Provider configuration from TOML and from environment-style variables, built into token
 //! sources that work against the emulator; invalid configuration names its field.
-#![cfg(feature = "emulator")]
-
 mod common;
 
 known_secrets!(
@@ -23,9 +21,9 @@ use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tower_bearer::config::ProviderConfig;
-use tower_bearer::emulator::{Emulator, Provider};
 use tower_bearer::oauth::ServiceTransport;
 use tower_bearer::{TokenErrorKind, TokenSource};
+use tower_bearer_emulator::{Emulator, Provider};
 
 fn transport() -> ServiceTransport<
     Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,

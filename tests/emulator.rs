@@ -1,7 +1,5 @@
 //! End to end over loopback HTTP: each provider's token source, against the emulator, through
 //! the layer on a hyper-util client calling the emulator's protected API.
-#![cfg(feature = "emulator")]
-
 mod common;
 
 use std::time::Duration;
@@ -13,10 +11,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tower::{Layer, ServiceExt};
-use tower_bearer::emulator::{Emulator, Fault, Provider};
 use tower_bearer::oauth::{ClientCredentials, ServiceTransport, Transport};
 use tower_bearer::providers::{KontrollePlus, Kpn, ScreeningEagle};
 use tower_bearer::{BearerTokenLayer, TokenErrorKind, TokenSource};
+use tower_bearer_emulator::{Emulator, Fault, Provider};
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 

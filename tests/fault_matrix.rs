@@ -3,8 +3,6 @@
 //! response or a typed error, the token endpoint not hammered, and a valid cached token kept
 //! serving where there is one. Against the emulator over loopback, in real time (faults run in
 //! parallel, each with its own emulator).
-#![cfg(feature = "emulator")]
-
 mod common;
 
 use std::time::{Duration, Instant};
@@ -16,10 +14,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tower::{Layer, ServiceExt};
-use tower_bearer::emulator::{Emulator, Fault, Provider};
 use tower_bearer::oauth::ServiceTransport;
 use tower_bearer::providers::Kpn;
 use tower_bearer::{BearerTokenLayer, Error, TokenCache};
+use tower_bearer_emulator::{Emulator, Fault, Provider};
 
 type Http = Client<HttpConnector, Full<Bytes>>;
 

@@ -1,13 +1,13 @@
 //! The `token` runbook example against the emulator: the binary `cargo test` builds next to the
 //! tests, run as a user would.
-#![cfg(all(feature = "emulator", feature = "reqwest"))]
+#![cfg(feature = "reqwest")]
 
 mod common;
 
 use std::path::PathBuf;
 use std::process::Output;
 
-use tower_bearer::emulator::{Emulator, Fault, Provider};
+use tower_bearer_emulator::{Emulator, Fault, Provider};
 
 fn token_binary() -> PathBuf {
     // target/<profile>/deps/token_cli-<hash> -> target/<profile>/examples/token

@@ -491,7 +491,7 @@ mod redirects {
 
 /// The same over TLS: an `https://localhost` token URL (the fixture CA's server certificate)
 /// redirecting to plain `http://127.0.0.1` elsewhere, the downgrade a redirect can hide.
-#[cfg(all(feature = "reqwest", feature = "emulator"))]
+#[cfg(feature = "reqwest")]
 mod tls_redirects {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};

@@ -6,7 +6,7 @@
 //! span creation and close, writing to `<dir>/<binary>-<pid>.log`. The secrets the tests use are
 //! noted as they appear in `<dir>/<binary>-<pid>.secrets` (`name<TAB>hex(value)` lines): the
 //! tokens the scripted sources hand out, every `Authorization` value the test APIs receive, what
-//! the emulator is given, receives and issues ([`tower_bearer::emulator::observe_secrets`]),
+//! the emulator is given, receives and issues ([`tower_bearer_emulator::observe_secrets`]),
 //! and the constants a test file declares with [`known_secrets!`]. `tests/trace_scan.rs` then
 //! searches every capture for every secret and for secret-shaped text.
 //!
@@ -92,8 +92,7 @@ fn install() {
     tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
     // `log` records (reqwest, rustls-platform-verifier) as `tracing` events.
     tracing_log::LogTracer::init().expect("no other logger");
-    #[cfg(feature = "emulator")]
-    tower_bearer::emulator::observe_secrets(|kind, secret| {
+    tower_bearer_emulator::observe_secrets(|kind, secret| {
         register(&format!("emulator {kind}"), secret)
     });
 }

@@ -1,5 +1,6 @@
 //! A loopback emulator of the three providers' token endpoints and of a protected API, for
-//! tests, examples and demos (feature `emulator`).
+//! tests, examples and demos: the test double of
+//! [tower-bearer](https://docs.rs/tower-bearer), independent of it.
 //!
 //! Each endpoint behaves as its provider documents it, quirks included:
 //!
@@ -16,7 +17,7 @@
 //! connections, no answer at all).
 //!
 //! ```
-//! use tower_bearer::emulator::{Emulator, Provider};
+//! use tower_bearer_emulator::{Emulator, Provider};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let emulator = Emulator::start().await.unwrap();
@@ -30,7 +31,15 @@
 //! HTTPS with a certificate you give it ([`EmulatorBuilder::tls`]), to test private CAs.
 //! Its tokens are not signed by any real key: it is a test double, not an authorization server.
 
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![forbid(unsafe_code)]
+
 mod server;
+
+/// The role a Kontrolle+ token must carry for the protected API (`roles` claim).
+pub const PROVIDER_API_ACCESS_ROLE: &str = "ProviderApi.Access";
+/// The path of Screening Eagle ID's token endpoint, under its base URL.
+pub const SCREENING_EAGLE_TOKEN_PATH: &str = "/api/id/v1/auth/token";
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -91,7 +100,7 @@ static SECRET_OBSERVER: OnceLock<fn(&str, &str)> = OnceLock::new();
 ///
 /// ```
 /// use std::sync::Mutex;
-/// use tower_bearer::emulator::{observe_secrets, Emulator};
+/// use tower_bearer_emulator::{observe_secrets, Emulator};
 ///
 /// static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
 ///
@@ -187,19 +196,19 @@ impl EmulatorBuilder {
     /// name the host `localhost`, which the certificate must cover.
     ///
     /// ```
-    /// use tower_bearer::emulator::Emulator;
+    /// use tower_bearer_emulator::Emulator;
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let emulator = Emulator::builder()
     ///     .tls(
-    ///         include_str!("../../tests/fixtures/server-cert.pem"),
-    ///         include_str!("../../tests/fixtures/server-key.pem"),
+    ///         include_str!("../fixtures/server-cert.pem"),
+    ///         include_str!("../fixtures/server-key.pem"),
     ///     )
     ///     .unwrap()
     ///     .start()
     ///     .await
     ///     .unwrap();
-    /// assert!(emulator.token_url(tower_bearer::emulator::Provider::Kpn).starts_with("https://localhost:"));
+    /// assert!(emulator.token_url(tower_bearer_emulator::Provider::Kpn).starts_with("https://localhost:"));
     /// # }
     /// ```
     pub fn tls(mut self, cert_chain_pem: &str, key_pem: &str) -> std::io::Result<Self> {
@@ -300,7 +309,7 @@ impl Emulator {
             client_secret: "demo-secret".to_owned(),
             tenant: "emulated-tenant".to_owned(),
             app_id_uri: "api://kontrolle-plus".to_owned(),
-            roles: vec![crate::providers::PROVIDER_API_ACCESS_ROLE.to_owned()],
+            roles: vec![PROVIDER_API_ACCESS_ROLE.to_owned()],
             token_lifetime: Duration::from_secs(3600),
         }
     }
@@ -324,7 +333,7 @@ impl Emulator {
                 format!(
                     "{}{}",
                     self.screening_eagle_base_url(),
-                    crate::providers::SCREENING_EAGLE_TOKEN_PATH
+                    SCREENING_EAGLE_TOKEN_PATH
                 )
             }
             Provider::Kpn => format!("{base}/kpn/oauth/client_credential/accesstoken"),

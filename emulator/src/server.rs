@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::{Fault, Issued, Provider, State, index};
+use crate::{Fault, Issued, Provider, State, index};
 
 type Answer = Response<Full<Bytes>>;
 
@@ -88,12 +88,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Answer, Dropped
     let tenant = lock(&state.config).tenant.clone();
     let provider = if path == format!("/kontrolle/{tenant}/oauth2/v2.0/token") {
         Provider::KontrollePlus
-    } else if path
-        == format!(
-            "/screening-eagle{}",
-            crate::providers::SCREENING_EAGLE_TOKEN_PATH
-        )
-    {
+    } else if path == format!("/screening-eagle{}", crate::SCREENING_EAGLE_TOKEN_PATH) {
         Provider::ScreeningEagle
     } else if path == "/kpn/oauth/client_credential/accesstoken" {
         Provider::Kpn
@@ -527,7 +522,7 @@ fn api(state: &State, rest: &str, req: &Request<Incoming>) -> Answer {
         if issued.audience != config.app_id_uri {
             return unauthorized("audience mismatch");
         }
-        let role = crate::providers::PROVIDER_API_ACCESS_ROLE;
+        let role = crate::PROVIDER_API_ACCESS_ROLE;
         if !issued.roles.iter().any(|r| r == role) {
             return json_answer(
                 StatusCode::FORBIDDEN,
