@@ -392,7 +392,7 @@ impl DestinationError {
     pub(crate) fn new(kind: DestinationErrorKind, host: &str) -> Self {
         Self {
             kind,
-            host: crate::token::sanitize(host),
+            host: sanitize(host),
             redirect: None,
         }
     }
@@ -512,7 +512,7 @@ impl DestinationConfigError {
             None => input.to_owned(),
         };
         Self {
-            input: crate::token::sanitize(&shown),
+            input: sanitize(&shown),
             reason,
         }
     }
@@ -589,6 +589,20 @@ impl<E: fmt::Debug + fmt::Display> StdError for Error<E> {
             Self::Service(_) => None,
         }
     }
+}
+
+/// Keeps at most 64 visible ASCII characters of a server-supplied string for an error message.
+pub(crate) fn sanitize(s: &str) -> String {
+    s.chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

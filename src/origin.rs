@@ -88,8 +88,8 @@ impl fmt::Display for Origin {
         write!(
             f,
             "{}://{}:{}",
-            crate::token::sanitize(&self.scheme),
-            crate::token::sanitize(&self.host),
+            crate::error::sanitize(&self.scheme),
+            crate::error::sanitize(&self.host),
             self.port
         )
     }

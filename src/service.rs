@@ -153,7 +153,7 @@ impl<S, T> BearerToken<S, T> {
         crate::cache::withheld(self.cache_id, reason);
         tracing::debug!(
             reason = reason.as_str(),
-            host = %crate::token::sanitize(request.uri().host().unwrap_or("")),
+            host = %crate::error::sanitize(request.uri().host().unwrap_or("")),
             "bearer token not sent"
         );
     }

@@ -217,7 +217,7 @@ impl Token {
                 TokenErrorKind::InvalidToken,
                 format!(
                     "token type `{}` is not supported; only Bearer tokens can be sent",
-                    sanitize(&self.token_type)
+                    crate::error::sanitize(&self.token_type)
                 ),
             ));
         }
@@ -305,20 +305,6 @@ pub(crate) fn secret_from(mut s: String) -> SecretString {
         zeroize::Zeroize::zeroize(&mut s);
         secret
     }
-}
-
-/// Keeps at most 64 visible ASCII characters of a server-supplied string for an error message.
-pub(crate) fn sanitize(s: &str) -> String {
-    s.chars()
-        .take(64)
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

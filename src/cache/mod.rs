@@ -16,6 +16,7 @@
 
 mod core;
 mod decision;
+mod entry;
 #[cfg(test)]
 mod model;
 mod state;
@@ -33,10 +34,12 @@ use crate::error::{TokenError, TokenErrorKind};
 use crate::source::TokenSource;
 use crate::token::Token;
 use core::NextEntry;
-use core::{ClearFetch, Config, lock};
+use core::{ClearFetch, lock};
 pub(crate) use core::{
-    Core, Dropped, Entry, FetchFuture, FetchResult, Slot, View, report_unauthorized, withheld,
+    Core, Dropped, FetchFuture, FetchResult, Slot, View, report_unauthorized, withheld,
 };
+use entry::Config;
+pub(crate) use entry::Entry;
 use state::{State, Step};
 
 /// Default time before expiry at which a token is refreshed (capped at half its lifetime).

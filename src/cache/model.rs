@@ -31,7 +31,7 @@ use shuttle::sync::Mutex;
 use shuttle::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use tokio::time::Instant;
 
-use super::core::{Config, Entry};
+use super::entry::{Config, Entry};
 // Waiters share a fetch's result through the cache's own `FetchFuture`.
 use super::state::{Invalidation, State, Step};
 use super::{FetchFuture as Handle, FetchResult};

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::core::{Config, Entry, later};
 use super::decision::{Decision, backoff, decide};
+use super::entry::{Config, Entry, later};
 use crate::error::{TokenError, TokenErrorKind};
 
 /// Extra time a waiter gives a fetch beyond its timeout before giving up on it.

@@ -186,7 +186,7 @@ fn list(items: &[String]) -> String {
 fn shown(value: Option<&Value>) -> String {
     match value {
         None => "nothing (the claim is missing)".to_owned(),
-        Some(v) => crate::token::sanitize(&v.to_string()),
+        Some(v) => crate::error::sanitize(&v.to_string()),
     }
 }
 

@@ -96,7 +96,7 @@ impl ClientCredentialsRequest {
             return Err(config(
                 format!(
                     "the token URL for `{}` has a port that is not a number from 0 to 65535",
-                    crate::token::sanitize(host)
+                    crate::error::sanitize(host)
                 ),
                 "write the port as digits (https://host:8443/path), or leave it out",
             ));
@@ -106,7 +106,7 @@ impl ClientCredentialsRequest {
             return Err(config(
                 format!(
                     "the token URL's scheme `{}` is not http(s)",
-                    crate::token::sanitize(scheme.as_str())
+                    crate::error::sanitize(scheme.as_str())
                 ),
                 "use an https:// token URL",
             ));
@@ -115,7 +115,7 @@ impl ClientCredentialsRequest {
             return Err(config(
                 format!(
                     "the token URL is plain http:// to `{}`, a host that is not loopback",
-                    crate::token::sanitize(host)
+                    crate::error::sanitize(host)
                 ),
                 "use https:// (the client secret would travel in clear text), or allow insecure \
                  http explicitly for a trusted network",
@@ -127,7 +127,7 @@ impl ClientCredentialsRequest {
                 return Err(config(
                     format!(
                         "the token URL's query has grant_type={}, not client_credentials",
-                        crate::token::sanitize(&value)
+                        crate::error::sanitize(&value)
                     ),
                     "remove grant_type from the token URL",
                 ));
@@ -226,7 +226,7 @@ impl ClientCredentialsRequest {
                     TokenErrorKind::Configuration,
                     format!(
                         "the scope `{}` holds {c:?}, which RFC 6749 §3.3 does not allow",
-                        crate::token::sanitize(scope)
+                        crate::error::sanitize(scope)
                     ),
                 ));
             }
@@ -334,7 +334,7 @@ pub(crate) fn check_no_userinfo(url: &str) -> Result<(), TokenError> {
     let named = if host.is_empty() {
         String::from("the token URL")
     } else {
-        format!("the token URL for `{}`", crate::token::sanitize(host))
+        format!("the token URL for `{}`", crate::error::sanitize(host))
     };
     Err(TokenError::new(
         TokenErrorKind::Configuration,
@@ -352,7 +352,7 @@ fn shown_url(url: &str) -> String {
     if url.contains('@') {
         String::from("(not shown: it contains `@`)")
     } else {
-        format!("`{}`", crate::token::sanitize(url))
+        format!("`{}`", crate::error::sanitize(url))
     }
 }
 
