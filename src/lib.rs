@@ -58,7 +58,8 @@
 //!
 //! # Layout
 //!
-//! [`layer`], [`service`] and [`future`] hold the middleware; [`cache`] the token cache;
+//! [`BearerTokenLayer`], [`BearerToken`] and [`ResponseFuture`] are the middleware; [`cache`]
+//! the token cache;
 //! [`source`] the [`TokenSource`] trait and simple sources; [`token`] the [`Token`];
 //! [`error`] the errors.
 
@@ -66,13 +67,12 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![forbid(unsafe_code)]
 
+mod bearer;
 pub mod cache;
 mod clock;
 pub mod config;
 mod destination;
 pub mod error;
-pub mod future;
-pub mod layer;
 pub mod metrics;
 pub mod oauth;
 mod origin;
@@ -82,15 +82,34 @@ pub mod replay;
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub mod reqwest_client;
-pub mod service;
 pub mod source;
 pub mod token;
 
+pub use bearer::{BearerToken, BearerTokenLayer, ExistingAuthorization, ResponseFuture};
+
+/// Moved: the layer and its options are at the crate root.
+#[deprecated(
+    since = "0.2.0",
+    note = "use `tower_bearer::BearerTokenLayer` and `tower_bearer::ExistingAuthorization`"
+)]
+pub mod layer {
+    pub use crate::bearer::{BearerTokenLayer, ExistingAuthorization};
+}
+
+/// Moved: the service is at the crate root.
+#[deprecated(since = "0.2.0", note = "use `tower_bearer::BearerToken`")]
+pub mod service {
+    pub use crate::bearer::BearerToken;
+}
+
+/// Moved: the response future is at the crate root.
+#[deprecated(since = "0.2.0", note = "use `tower_bearer::ResponseFuture`")]
+pub mod future {
+    pub use crate::bearer::ResponseFuture;
+}
 pub use cache::{CacheStats, TokenCache, TokenCacheBuilder};
 pub use destination::OtherHosts;
 pub use error::{DestinationError, Error, ProviderError, TokenError, TokenErrorKind};
-pub use layer::{BearerTokenLayer, ExistingAuthorization};
-pub use service::BearerToken;
 pub use source::{BoxTokenSource, StaticToken, TokenSource, TokenSourceFn, token_source_fn};
 pub use token::Token;
 

@@ -7,18 +7,26 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use http::header::LOCATION;
+use http::header::{AUTHORIZATION, LOCATION};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
-use crate::cache::{FetchFuture, report_unauthorized, timeout_error};
+use crate::cache::{Entry, FetchFuture, report_unauthorized, timeout_error};
 use crate::error::{DestinationError, DestinationErrorKind, Error};
 use crate::origin::{LocationTarget, Origin, is_absolute_path, judge_location};
 use crate::redirect::{CrossOriginRedirects, FinalUri, RedirectLocation};
 use crate::replay::TokenRejected;
-use crate::service::attach;
+
+/// Adds the entry's header to the request; returns the token's generation.
+#[inline(always)]
+pub(crate) fn attach<B>(request: &mut Request<B>, entry: &Entry) -> u64 {
+    request
+        .headers_mut()
+        .insert(AUTHORIZATION, entry.header.clone());
+    entry.generation
+}
 
 /// What the response check needs to know about a request that carried the token: which token
 /// (the cache id and generation, plain integers: a reference would cost every request an atomic

@@ -6,24 +6,13 @@ use tower_layer::Layer;
 
 use std::sync::Arc;
 
+use super::service::{BearerToken, ExistingAuthorization};
 use crate::cache::TokenCache;
 use crate::destination::{DestinationPolicy, HostPattern, OtherHosts};
 use crate::error::DestinationConfigError;
 use crate::origin::Origin;
 use crate::redirect::CrossOriginRedirects;
-use crate::service::BearerToken;
 use crate::source::TokenSource;
-
-/// What to do with a request that already carries an `Authorization` header.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ExistingAuthorization {
-    /// Replace it with the token. The default: a header copied from elsewhere (an inbound
-    /// request being proxied, say) is never passed on to the partner API by mistake.
-    #[default]
-    Overwrite,
-    /// Leave the request as it is and send it without our token.
-    Keep,
-}
 
 /// A [`Layer`] that authenticates every request with a bearer token from a [`TokenSource`],
 /// cached by a [`TokenCache`].

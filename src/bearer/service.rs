@@ -7,14 +7,24 @@ use http::header::AUTHORIZATION;
 use http::{Request, Response};
 use tower_service::Service;
 
-use crate::cache::{Acquired, Entry, TokenCache, View};
+use super::future::{Carried, ResponseFuture, attach};
+use crate::cache::{Acquired, TokenCache, View};
 use crate::destination::{DestinationPolicy, Verdict};
 use crate::error::{DestinationErrorKind, Error};
-use crate::future::{Carried, ResponseFuture};
-use crate::layer::ExistingAuthorization;
 use crate::metrics::Hits;
 use crate::redirect::CrossOriginRedirects;
 use crate::source::TokenSource;
+
+/// What to do with a request that already carries an `Authorization` header.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExistingAuthorization {
+    /// Replace it with the token. The default: a header copied from elsewhere (an inbound
+    /// request being proxied, say) is never passed on to the partner API by mistake.
+    #[default]
+    Overwrite,
+    /// Leave the request as it is and send it without our token.
+    Keep,
+}
 
 /// Adds `Authorization: Bearer <token>` to each request, then calls the inner service.
 ///
@@ -55,18 +65,10 @@ pub struct BearerToken<S, T> {
 }
 
 impl<S, T> BearerToken<S, T> {
-    /// Wraps `inner`, with tokens from `cache` and the layer's default options.
+    /// Wraps `inner`, with tokens from `cache` and the layer's default options: the same as
+    /// [`BearerTokenLayer::from_cache(cache).layer(inner)`](super::BearerTokenLayer::from_cache).
     pub fn new(inner: S, cache: TokenCache<T>) -> Self {
-        Self {
-            inner,
-            view: cache.view(),
-            cache_id: cache.inner.core.id,
-            hits: Hits::new(&cache.inner.core.name),
-            cache,
-            existing: ExistingAuthorization::default(),
-            destination: DestinationPolicy::default(),
-            redirects: CrossOriginRedirects::default(),
-        }
+        tower_layer::Layer::layer(&super::BearerTokenLayer::from_cache(cache), inner)
     }
 
     /// The inner service.
@@ -88,15 +90,6 @@ impl<S, T> BearerToken<S, T> {
     pub fn cache(&self) -> &TokenCache<T> {
         &self.cache
     }
-}
-
-/// Adds the entry's header to the request; returns the token's generation.
-#[inline(always)]
-pub(crate) fn attach<B>(request: &mut Request<B>, entry: &Entry) -> u64 {
-    request
-        .headers_mut()
-        .insert(AUTHORIZATION, entry.header.clone());
-    entry.generation
 }
 
 impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for BearerToken<S, T>

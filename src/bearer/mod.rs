@@ -1,0 +1,15 @@
+//! The middleware, in the tower-http manner: the [`BearerTokenLayer`] (its options and how it
+//! builds the service), the [`BearerToken`] service (the destination check and the warm path),
+//! and its [`ResponseFuture`] (waiting for a token, and the `401` and redirect checks on the
+//! answer). The module is private; the three types are re-exported at the crate root, their
+//! one public path.
+//!
+//! Imports run one way: the layer builds the service, the service makes the future.
+
+mod future;
+mod layer;
+mod service;
+
+pub use future::ResponseFuture;
+pub use layer::BearerTokenLayer;
+pub use service::{BearerToken, ExistingAuthorization};
