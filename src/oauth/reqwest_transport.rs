@@ -139,8 +139,7 @@ impl ReqwestTransportBuilder {
 
     /// The transport.
     pub fn build(self) -> Result<ReqwestTransport, TokenError> {
-        // Fails only when a provider is already installed, which is what we want then.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::reqwest_client::install_crypto_provider();
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(self.connect_timeout)
