@@ -67,6 +67,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![forbid(unsafe_code)]
 
+mod backoff;
 mod bearer;
 pub mod cache;
 mod clock;

@@ -99,9 +99,7 @@ pub(crate) fn backoff(
     max_retry_after: Duration,
     unit: f64,
 ) -> Duration {
-    let doublings = attempt.saturating_sub(1).min(32);
-    let step = initial.saturating_mul(1u32 << doublings.min(31)).min(max);
-    let jittered = step / 2 + (step / 2).mul_f64(unit.clamp(0.0, 1.0));
+    let jittered = crate::backoff::jittered_exponential(attempt, initial, max, unit);
     jittered.max(retry_after.unwrap_or_default().min(max_retry_after))
 }
 

@@ -253,8 +253,9 @@ fn retry_wait(attempt: u32, error: &TokenError, unit: f64) -> Option<Duration> {
     if !error.kind().is_transient() {
         return None;
     }
-    let step = Duration::from_millis(250).saturating_mul(1 << attempt.saturating_sub(1).min(8));
-    let jittered = step / 2 + (step / 2).mul_f64(unit.clamp(0.0, 1.0));
+    // 250 ms doubling, at most 8 times.
+    let first = Duration::from_millis(250);
+    let jittered = crate::backoff::jittered_exponential(attempt, first, first * 256, unit);
     match error.retry_after() {
         Some(asked) if asked > MAX_RETRY_AFTER_WITHIN_FETCH => None,
         Some(asked) => Some(asked.max(jittered)),
