@@ -15,18 +15,17 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tower::{Layer, ServiceExt};
-use tower_bearer::oauth::{ClientCredentials, ServiceTransport};
+use tower_bearer::oauth::ServiceTransport;
 use tower_bearer::providers::KontrollePlus;
 use tower_bearer::{BearerToken, BearerTokenLayer};
 use tower_bearer_emulator::{Emulator, Provider};
 
 type Http = Client<HttpConnector, Full<Bytes>>;
-/// The partner API client: a hyper client behind the bearer layer.
-type Partner = BearerToken<Http, ClientCredentials<ServiceTransport<Http, Full<Bytes>>>>;
 
 #[derive(Clone)]
 struct AppState {
-    partner: Partner,
+    /// The partner API client: a hyper client behind the bearer layer.
+    partner: BearerToken<Http>,
     partner_base: String,
 }
 

@@ -83,10 +83,7 @@ fn request_add_authorization(
 }
 
 #[inline(never)]
-fn request_bearer_token(
-    service: &mut BearerToken<Inner, HourToken>,
-    request: Request<()>,
-) -> Response<()> {
+fn request_bearer_token(service: &mut BearerToken<Inner>, request: Request<()>) -> Response<()> {
     send(service, request)
 }
 

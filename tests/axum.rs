@@ -20,16 +20,9 @@ use tower_bearer::providers::Kpn;
 use tower_bearer::{BearerToken, BearerTokenLayer};
 use tower_bearer_emulator::{Emulator, Provider};
 
-type Downstream = BearerToken<
-    Client<HttpConnector, Full<Bytes>>,
-    tower_bearer::oauth::ClientCredentials<
-        ServiceTransport<Client<HttpConnector, Full<Bytes>>, Full<Bytes>>,
-    >,
->;
-
 #[derive(Clone)]
 struct AppState {
-    downstream: Downstream,
+    downstream: BearerToken<Client<HttpConnector, Full<Bytes>>>,
     api_base: String,
 }
 

@@ -14,7 +14,7 @@ use tower_bearer::{
     BearerTokenLayer, Error, Token, TokenCache, TokenError, TokenErrorKind, TokenSource,
 };
 
-fn layer(source: Scripted) -> BearerTokenLayer<Scripted> {
+fn layer(source: Scripted) -> BearerTokenLayer {
     BearerTokenLayer::from_cache(
         TokenCache::builder(source)
             .refresh_margin(5 * MINUTE)
@@ -24,9 +24,7 @@ fn layer(source: Scripted) -> BearerTokenLayer<Scripted> {
 }
 
 /// Sends one request through `layer` and returns the token it carried.
-async fn send(
-    layer: &BearerTokenLayer<Scripted>,
-) -> Result<String, Error<std::convert::Infallible>> {
+async fn send(layer: &BearerTokenLayer) -> Result<String, Error<std::convert::Infallible>> {
     let service = layer.layer(ok_api(Seen::default()));
     let response = service.oneshot(get("https://api.example/")).await?;
     Ok(response.into_body())
@@ -314,7 +312,7 @@ async fn a_dropped_initiator_does_not_cancel_the_fetch() {
     let before = Instant::now();
     let token = cache.token().await.unwrap();
     assert_eq!(Instant::now(), before, "served from the cache, no wait");
-    assert_eq!(cache.source().calls(), 1);
+    assert_eq!(cache.stats().fetches, 1);
     assert_eq!(token.fingerprint(), Token::new("token-0").fingerprint());
 }
 
@@ -498,7 +496,7 @@ async fn the_cache_is_a_token_source() {
     let cache = TokenCache::new(Scripted::numbered(Duration::ZERO, 60 * MINUTE));
     let (a, b) = twice(&cache).await;
     assert_eq!(a.fingerprint(), b.fingerprint());
-    assert_eq!(cache.source().calls(), 1);
+    assert_eq!(cache.stats().fetches, 1);
 }
 
 #[test]

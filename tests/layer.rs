@@ -21,7 +21,7 @@ use tower_bearer::{
 const SECRET: &str = "eyJhbGciOiJSUzI1NiJ9.SECRET-PAYLOAD.SECRET-SIGNATURE";
 known_secrets!("layer.rs SECRET" => SECRET);
 
-fn secret_layer() -> BearerTokenLayer<StaticToken> {
+fn secret_layer() -> BearerTokenLayer {
     BearerTokenLayer::new(StaticToken::new(
         Token::new(SECRET).with_expires_in(Duration::from_secs(3600)),
     ))

@@ -193,9 +193,10 @@ async fn a_huge_retry_after_neither_panics_nor_disables_backoff() {
 #[tokio::test(start_paused = true)]
 async fn short_lived_tokens_get_refresh_jitter_too() {
     let t0 = Instant::now();
-    let caches: Vec<_> = (0..20)
-        .map(|_| TokenCache::new(Scripted::numbered(Duration::ZERO, 10 * MINUTE)))
+    let sources: Vec<_> = (0..20)
+        .map(|_| Scripted::numbered(Duration::ZERO, 10 * MINUTE))
         .collect();
+    let caches: Vec<_> = sources.iter().cloned().map(TokenCache::new).collect();
     for cache in &caches {
         cache.token().await.unwrap();
     }
@@ -206,10 +207,8 @@ async fn short_lived_tokens_get_refresh_jitter_too() {
         }
         sleep(SECOND).await;
     }
-    let refresh_times: std::collections::BTreeSet<_> = caches
-        .iter()
-        .map(|c| c.source().call_times()[1] - t0)
-        .collect();
+    let refresh_times: std::collections::BTreeSet<_> =
+        sources.iter().map(|s| s.call_times()[1] - t0).collect();
     assert!(
         refresh_times.len() > 1,
         "all 20 caches refreshed at the same moment: {refresh_times:?}"

@@ -118,7 +118,7 @@ fn api(
     })
 }
 
-fn layer(endpoint: &Endpoint, margin: Duration) -> BearerTokenLayer<Endpoint> {
+fn layer(endpoint: &Endpoint, margin: Duration) -> BearerTokenLayer {
     BearerTokenLayer::from_cache(
         TokenCache::builder(endpoint.clone())
             .refresh_margin(margin)

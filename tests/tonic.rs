@@ -125,7 +125,7 @@ async fn a_named_origin_checks_path_only_grpc_requests() {
             Ok(Token::new("grpc-origin-token").with_expires_in(Duration::from_secs(3600)))
         })
     };
-    let check = |layer: BearerTokenLayer<_>| {
+    let check = |layer: BearerTokenLayer| {
         let mut client =
             HealthClient::new(ServiceBuilder::new().layer(layer).service(channel.clone()));
         async move {

@@ -11,7 +11,6 @@ use std::task::{Context, Poll, Waker};
 
 use http::{Request, Response};
 use tower::{Service, service_fn};
-use tower_bearer::TokenSource;
 
 /// The inner service shared by all variants: answers `200 OK` at once.
 pub fn inner()
@@ -64,7 +63,7 @@ pub fn realistic_token() -> String {
 }
 
 /// A layer whose source hands out `token`, valid for an hour.
-pub fn hour_token_layer(token: String) -> tower_bearer::BearerTokenLayer<impl TokenSource> {
+pub fn hour_token_layer(token: String) -> tower_bearer::BearerTokenLayer {
     tower_bearer::BearerTokenLayer::new(tower_bearer::token_source_fn(move || {
         let token = token.clone();
         async move {

@@ -48,23 +48,23 @@ use crate::source::TokenSource;
 /// assert_eq!(response.body(), "Bearer eyJhbGciOi...");
 /// # }
 /// ```
-pub struct BearerTokenLayer<T> {
-    pub(crate) cache: TokenCache<T>,
+pub struct BearerTokenLayer {
+    pub(crate) cache: TokenCache,
     pub(crate) existing: ExistingAuthorization,
     pub(crate) destination: DestinationPolicy,
     pub(crate) redirects: CrossOriginRedirects,
 }
 
-impl<T: TokenSource + 'static> BearerTokenLayer<T> {
+impl BearerTokenLayer {
     /// A layer whose tokens come from `source`, through a [`TokenCache`] with default settings.
-    pub fn new(source: T) -> Self {
+    pub fn new(source: impl TokenSource + 'static) -> Self {
         Self::from_cache(TokenCache::new(source))
     }
 }
 
-impl<T> BearerTokenLayer<T> {
+impl BearerTokenLayer {
     /// A layer that uses `cache`; layers and other users of the same cache share its token.
-    pub fn from_cache(cache: TokenCache<T>) -> Self {
+    pub fn from_cache(cache: TokenCache) -> Self {
         Self {
             cache,
             existing: ExistingAuthorization::default(),
@@ -175,13 +175,13 @@ impl<T> BearerTokenLayer<T> {
     }
 
     /// The cache behind the layer.
-    pub fn cache(&self) -> &TokenCache<T> {
+    pub fn cache(&self) -> &TokenCache {
         &self.cache
     }
 }
 
-impl<S, T> Layer<S> for BearerTokenLayer<T> {
-    type Service = BearerToken<S, T>;
+impl<S> Layer<S> for BearerTokenLayer {
+    type Service = BearerToken<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
         BearerToken {
@@ -197,7 +197,7 @@ impl<S, T> Layer<S> for BearerTokenLayer<T> {
     }
 }
 
-impl<T> Clone for BearerTokenLayer<T> {
+impl Clone for BearerTokenLayer {
     fn clone(&self) -> Self {
         Self {
             cache: self.cache.clone(),
@@ -208,7 +208,7 @@ impl<T> Clone for BearerTokenLayer<T> {
     }
 }
 
-impl<T> fmt::Debug for BearerTokenLayer<T> {
+impl fmt::Debug for BearerTokenLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BearerTokenLayer")
             .field("cache", &self.cache)

@@ -13,7 +13,6 @@ use crate::destination::{DestinationPolicy, Verdict};
 use crate::error::{DestinationErrorKind, Error};
 use crate::metrics::Hits;
 use crate::redirect::CrossOriginRedirects;
-use crate::source::TokenSource;
 
 /// What to do with a request that already carries an `Authorization` header.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,9 +49,9 @@ pub enum ExistingAuthorization {
 /// assert!(response.is_ok());
 /// # }
 /// ```
-pub struct BearerToken<S, T> {
+pub struct BearerToken<S> {
     pub(crate) inner: S,
-    pub(crate) cache: TokenCache<T>,
+    pub(crate) cache: TokenCache,
     /// This service's view of the current token: one pointer comparison while it is unchanged.
     pub(crate) view: View,
     /// The cache's id, carried by each response future to report a `401`.
@@ -64,10 +63,10 @@ pub struct BearerToken<S, T> {
     pub(crate) redirects: CrossOriginRedirects,
 }
 
-impl<S, T> BearerToken<S, T> {
+impl<S> BearerToken<S> {
     /// Wraps `inner`, with tokens from `cache` and the layer's default options: the same as
     /// [`BearerTokenLayer::from_cache(cache).layer(inner)`](super::BearerTokenLayer::from_cache).
-    pub fn new(inner: S, cache: TokenCache<T>) -> Self {
+    pub fn new(inner: S, cache: TokenCache) -> Self {
         tower_layer::Layer::layer(&super::BearerTokenLayer::from_cache(cache), inner)
     }
 
@@ -87,15 +86,14 @@ impl<S, T> BearerToken<S, T> {
     }
 
     /// The token cache.
-    pub fn cache(&self) -> &TokenCache<T> {
+    pub fn cache(&self) -> &TokenCache {
         &self.cache
     }
 }
 
-impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for BearerToken<S, T>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for BearerToken<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
-    T: TokenSource + 'static,
 {
     type Response = Response<ResBody>;
     type Error = Error<S::Error>;
@@ -139,7 +137,7 @@ where
     }
 }
 
-impl<S, T> BearerToken<S, T> {
+impl<S> BearerToken<S> {
     /// The token is not sent with `request`, for `reason`: a DEBUG event and a metric.
     #[inline(never)]
     fn withheld<B>(&self, reason: DestinationErrorKind, request: &Request<B>) {
@@ -152,7 +150,7 @@ impl<S, T> BearerToken<S, T> {
     }
 }
 
-impl<S, T: TokenSource + 'static> BearerToken<S, T> {
+impl<S> BearerToken<S> {
     /// No fresh token at hand: asks the cache, which may have to fetch one.
     #[inline(never)]
     fn call_slow<ReqBody>(
@@ -193,7 +191,7 @@ impl<S, T: TokenSource + 'static> BearerToken<S, T> {
     }
 }
 
-impl<S: Clone, T> Clone for BearerToken<S, T> {
+impl<S: Clone> Clone for BearerToken<S> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -208,7 +206,7 @@ impl<S: Clone, T> Clone for BearerToken<S, T> {
     }
 }
 
-impl<S: fmt::Debug, T> fmt::Debug for BearerToken<S, T> {
+impl<S: fmt::Debug> fmt::Debug for BearerToken<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BearerToken")
             .field("inner", &self.inner)

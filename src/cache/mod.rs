@@ -31,7 +31,7 @@ use futures_util::FutureExt;
 use tokio::time::Instant;
 
 use crate::error::{TokenError, TokenErrorKind};
-use crate::source::TokenSource;
+use crate::source::{BoxTokenSource, TokenSource};
 use crate::token::Token;
 use core::NextEntry;
 use core::{ClearFetch, lock};
@@ -65,9 +65,11 @@ pub(crate) enum Acquired {
     Failed(TokenError),
 }
 
-pub(crate) struct Inner<S> {
+pub(crate) struct Inner {
     pub(crate) core: Arc<Core>,
-    source: S,
+    /// The source, type-erased: it is called once per fetch, in its own task, so a boxed
+    /// future costs nothing that matters, and no user type carries its type.
+    source: BoxTokenSource,
 }
 
 /// Caches the tokens of a [`TokenSource`]: refreshes them ahead of expiry, in the background,
@@ -93,11 +95,11 @@ pub(crate) struct Inner<S> {
 /// assert_eq!(cache.stats().fetches, 1);
 /// # }
 /// ```
-pub struct TokenCache<S> {
-    pub(crate) inner: Arc<Inner<S>>,
+pub struct TokenCache {
+    pub(crate) inner: Arc<Inner>,
 }
 
-impl<S> Clone for TokenCache<S> {
+impl Clone for TokenCache {
     fn clone(&self) -> Self {
         Self {
             inner: Arc::clone(&self.inner),
@@ -105,16 +107,16 @@ impl<S> Clone for TokenCache<S> {
     }
 }
 
-impl<S: TokenSource + 'static> TokenCache<S> {
+impl TokenCache {
     /// A cache with the default settings.
-    pub fn new(source: S) -> Self {
+    pub fn new(source: impl TokenSource + 'static) -> Self {
         Self::builder(source).build()
     }
 
     /// A builder to change the settings.
-    pub fn builder(source: S) -> TokenCacheBuilder<S> {
+    pub fn builder(source: impl TokenSource + 'static) -> TokenCacheBuilder {
         TokenCacheBuilder {
-            source,
+            source: source.boxed(),
             name: "default".to_owned(),
             config: Config {
                 refresh_margin: DEFAULT_REFRESH_MARGIN,
@@ -265,7 +267,7 @@ pub(crate) fn timeout_error(fetch_timeout: Duration) -> TokenError {
     .with_hint("check that the token endpoint is reachable, or raise `fetch_timeout`")
 }
 
-impl<S> TokenCache<S> {
+impl TokenCache {
     /// Drops the cached token if it is still `token`, so the next request fetches a new one.
     ///
     /// Returns whether it was dropped. A token that was already replaced is left alone, so many
@@ -300,18 +302,13 @@ impl<S> TokenCache<S> {
         }
     }
 
-    /// The wrapped source.
-    pub fn source(&self) -> &S {
-        &self.inner.source
-    }
-
     /// A per-service view of the current token for the hot path.
     pub(crate) fn view(&self) -> View {
         arc_swap::Cache::new(Slot(Arc::clone(&self.inner.core)))
     }
 }
 
-impl<S: TokenSource + 'static> NextEntry for Inner<S> {
+impl NextEntry for Inner {
     fn next_entry(self: Arc<Self>) -> futures_util::future::BoxFuture<'static, FetchResult> {
         let cache = TokenCache { inner: self };
         async move { cache.entry().await }.boxed()
@@ -341,13 +338,13 @@ impl Dropped {
     }
 }
 
-impl<S: TokenSource + 'static> TokenSource for TokenCache<S> {
+impl TokenSource for TokenCache {
     async fn token(&self) -> Result<Token, TokenError> {
         self.entry().await.map(|entry| entry.token.clone())
     }
 }
 
-impl<S> fmt::Debug for TokenCache<S> {
+impl fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let current = self.inner.core.current.load();
         f.debug_struct("TokenCache")
@@ -390,13 +387,13 @@ pub struct CacheStats {
 ///     .build();
 /// # let _ = cache;
 /// ```
-pub struct TokenCacheBuilder<S> {
-    source: S,
+pub struct TokenCacheBuilder {
+    source: BoxTokenSource,
     name: String,
     config: Config,
 }
 
-impl<S: TokenSource + 'static> TokenCacheBuilder<S> {
+impl TokenCacheBuilder {
     /// How long before expiry a token is refreshed; capped at half the token's lifetime.
     /// Default: [`DEFAULT_REFRESH_MARGIN`] (5 minutes).
     pub fn refresh_margin(mut self, margin: Duration) -> Self {
@@ -447,7 +444,7 @@ impl<S: TokenSource + 'static> TokenCacheBuilder<S> {
     }
 
     /// The cache.
-    pub fn build(self) -> TokenCache<S> {
+    pub fn build(self) -> TokenCache {
         let inner = Arc::new(Inner {
             core: Core::new(self.config, crate::metrics::Name::new(&self.name)),
             source: self.source,
@@ -458,7 +455,7 @@ impl<S: TokenSource + 'static> TokenCacheBuilder<S> {
     }
 }
 
-impl<S> fmt::Debug for TokenCacheBuilder<S> {
+impl fmt::Debug for TokenCacheBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenCacheBuilder")
             .field("name", &self.name)

@@ -156,8 +156,8 @@ pub fn get(uri: &str) -> Request<()> {
 /// One request for each reason the layer withholds its token, through `layer` over an API
 /// that answers `/redirect` with a 302 to another origin (with a presigned-looking query) and
 /// everything else with 200. Returns the kinds of the errors, in order.
-pub async fn withhold_once_for_each_reason<T: TokenSource + 'static>(
-    layer: tower_bearer::BearerTokenLayer<T>,
+pub async fn withhold_once_for_each_reason(
+    layer: tower_bearer::BearerTokenLayer,
 ) -> Vec<tower_bearer::error::DestinationErrorKind> {
     use tower::{Layer, ServiceExt};
     capture::register("withheld presigned query", "presigned-withheld-7f3e");
