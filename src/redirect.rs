@@ -12,7 +12,7 @@
 //!
 //! # Safe orders
 //!
-//! Each row is tested against real loopback servers (`tests/redirects.rs`).
+//! Each row is tested against real loopback servers (`tests/it/redirects.rs`).
 //!
 //! | composition (outermost first) | same-origin redirect | cross-origin redirect |
 //! | --- | --- | --- |

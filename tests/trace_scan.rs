@@ -400,13 +400,16 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// The test binaries that capture: every `tests/*.rs` but this one.
+/// The test binaries that capture: every `tests/*.rs` but this one, and every folder of
+/// `tests/` with a `main.rs` (`tests/it/`, where most tests are modules of one binary).
 fn suite_binaries() -> Vec<String> {
     let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
     let mut names: Vec<String> = std::fs::read_dir(tests)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "rs") || p.join("main.rs").is_file()
+        })
         .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
         .filter(|name| name != "trace_scan")
         .collect();

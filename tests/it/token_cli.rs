@@ -2,8 +2,6 @@
 //! tests, run as a user would.
 #![cfg(feature = "reqwest")]
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Output;
 
@@ -37,7 +35,7 @@ async fn run(args: &[&str], secret: Option<&str>) -> Output {
         command.env("CLIENT_SECRET", secret);
     }
     let output = command.output().await.unwrap();
-    common::capture::record_output("token example stderr", &output.stderr);
+    crate::common::capture::record_output("token example stderr", &output.stderr);
     output
 }
 
@@ -265,8 +263,8 @@ async fn kontrolle_with_a_certificate_key() {
 async fn userinfo_in_the_token_url_is_refused_and_never_printed() {
     const USER: &str = "cli-userinfo-user";
     const PASSWORD: &str = "Cli-Userinfo-Passw0rd-3b";
-    common::capture::register("token_cli.rs userinfo user", USER);
-    common::capture::register("token_cli.rs userinfo password", PASSWORD);
+    crate::common::capture::register("token_cli.rs userinfo user", USER);
+    crate::common::capture::register("token_cli.rs userinfo password", PASSWORD);
     for (url, insecure) in [
         (
             format!("https://{USER}:{PASSWORD}@login.example/token"),

@@ -1,9 +1,7 @@
 //! An axum app whose handlers call a downstream API through one shared, layered client kept in
 //! state: the downstream (the emulator's protected API, a real loopback server) sees the token,
 //! and many concurrent handler calls cause one token request.
-mod common;
-
-known_secrets!("axum.rs downstream token" => "api-token");
+crate::known_secrets!("axum.rs downstream token" => "api-token");
 
 use axum::Router;
 use axum::extract::{Path, State};

@@ -1,14 +1,12 @@
 //! What the layer does to requests: the header, where it may go, what it keeps of the inner
 //! service, and what it never shows.
 
-mod common;
-
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use http::header::AUTHORIZATION;
 use http::{Request, Response, StatusCode};
 use tower::{Layer, Service, ServiceBuilder, ServiceExt, service_fn};
@@ -19,7 +17,7 @@ use tower_bearer::{
 };
 
 const SECRET: &str = "eyJhbGciOiJSUzI1NiJ9.SECRET-PAYLOAD.SECRET-SIGNATURE";
-known_secrets!("layer.rs SECRET" => SECRET);
+crate::known_secrets!("layer.rs SECRET" => SECRET);
 
 fn secret_layer() -> BearerTokenLayer {
     BearerTokenLayer::new(StaticToken::new(

@@ -9,8 +9,6 @@
 //! - no request carries a token that had expired or that the source never issued;
 //! - after the disorder stops, the next requests succeed.
 
-mod common;
-
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -69,14 +67,14 @@ impl TokenSource for Endpoint {
         tokio::time::sleep(Duration::from_millis(2)).await;
         self.running.fetch_sub(1, SeqCst);
         if fastrand::usize(..100) < self.failing_percent.load(SeqCst) {
-            return Err(common::server_error(n));
+            return Err(crate::common::server_error(n));
         }
         let token =
             Token::new(format!("stress-{n}-{}", fastrand::u64(..))).with_expires_in(self.lifetime);
         let expires = token.expires_at().unwrap();
         use secrecy::ExposeSecret;
         let value = token.access_token().expose_secret();
-        common::capture::register("stress access token", value);
+        crate::common::capture::register("stress access token", value);
         self.issued
             .lock()
             .unwrap()
@@ -214,7 +212,7 @@ async fn chaos_of_failures_refusals_and_cancellations_loses_nothing() {
     for _ in 0..100 {
         let response = service
             .clone()
-            .oneshot(common::get("https://api.example/"))
+            .oneshot(crate::common::get("https://api.example/"))
             .await
             .expect("a token once the endpoint works");
         assert_eq!(response.status(), StatusCode::OK);
@@ -240,7 +238,7 @@ where
         tasks.push(tokio::spawn(async move {
             while Instant::now() < until {
                 let request =
-                    Box::pin(service.clone().oneshot(common::get("https://api.example/")));
+                    Box::pin(service.clone().oneshot(crate::common::get("https://api.example/")));
                 let outcome = if cancelling && fastrand::u8(..3) == 0 {
                     match cancel_after(request, fastrand::usize(..4)).await {
                         Some(outcome) => outcome,

@@ -2,8 +2,6 @@
 //! reads the `authorization` metadata (the health service, whose code tonic-health ships, so no
 //! `protoc` is needed).
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

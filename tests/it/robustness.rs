@@ -3,12 +3,10 @@
 //! test failed before its fix.) Some use real time on purpose: they check the coarse-clock
 //! guard that protects a token when Tokio timers cannot fire.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use http::StatusCode;
 use tokio::time::{Instant, advance, sleep};
 use tower::{Layer, ServiceExt};

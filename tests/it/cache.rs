@@ -1,10 +1,8 @@
 //! The cache's promises, driven through the layer on Tokio's paused clock.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use futures_util::future::join_all;
 use http::StatusCode;
 use tokio::time::{Instant, advance, sleep, timeout};

@@ -1,12 +1,10 @@
 //! The opt-in 401 replay: once, with a fresh token, with the same body; never for 403.
 
-mod common;
-
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use http::{Method, Request, Response, StatusCode};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_bearer::replay::ReplayUnauthorizedLayer;

@@ -2,12 +2,10 @@
 //! completes for others, the inner service's readiness (a concurrency permit) is released, and
 //! the next request goes through with the same token.
 
-mod common;
-
 use std::convert::Infallible;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use http::{Request, Response};
 use tokio::time::{Instant, sleep, timeout};
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};

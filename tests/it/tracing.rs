@@ -1,8 +1,6 @@
 //! What the crate traces, captured at TRACE level: the events an operator needs are there, and
 //! no secret is, whatever happens (fetch, refresh, failure and backoff, 401).
 
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,7 +18,7 @@ const CLIENT_SECRET: &str = "cl1ent-S3CRET-value";
 const ACCESS_TOKEN: &str = "eyJ.ACCESS-secret.sig";
 const REFRESH_TOKEN: &str = "REFRESH-secret-token";
 const ID_TOKEN: &str = "eyJ.ID-secret.sig";
-known_secrets!(
+crate::known_secrets!(
     "tracing.rs CLIENT_SECRET" => CLIENT_SECRET,
     "tracing.rs ACCESS_TOKEN" => ACCESS_TOKEN,
     "tracing.rs REFRESH_TOKEN" => REFRESH_TOKEN,
@@ -131,7 +129,7 @@ async fn operators_see_what_happened_and_never_a_secret() {
     assert_eq!(*calls.lock().unwrap(), 4);
 
     let text = captured.text();
-    common::capture::record_output("tracing.rs own subscriber", text.as_bytes());
+    crate::common::capture::record_output("tracing.rs own subscriber", text.as_bytes());
     if std::env::var_os("SHOW_TRACE").is_some() {
         eprintln!("{text}");
     }
@@ -173,9 +171,9 @@ async fn every_withheld_token_is_a_debug_event_with_its_reason() {
     let layer = BearerTokenLayer::new(tower_bearer::StaticToken::new(tower_bearer::Token::new(
         ACCESS_TOKEN,
     )));
-    common::withhold_once_for_each_reason(layer).await;
+    crate::common::withhold_once_for_each_reason(layer).await;
     let text = captured.text();
-    common::capture::record_output("tracing.rs withheld", text.as_bytes());
+    crate::common::capture::record_output("tracing.rs withheld", text.as_bytes());
     for reason in [
         "reason=\"insecure_scheme\"",
         "reason=\"host_not_allowed\"",

@@ -1,8 +1,6 @@
 //! Properties over generated inputs: the Basic encoding round-trips, the parsers never panic,
 //! and deadline arithmetic never overflows.
 
-mod common;
-
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;

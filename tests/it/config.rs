@@ -1,8 +1,6 @@
 //! Provider configuration from TOML and from environment-style variables, built into token
 //! sources that work against the emulator; invalid configuration names its field.
-mod common;
-
-known_secrets!(
+crate::known_secrets!(
     "config.rs secret in a variable" => "Plain-Text-S3cret",
     "config.rs inline secret" => "Inline-S3cret",
     "config.rs malformed secret" => MALFORMED,

@@ -8,9 +8,7 @@
 
 #![cfg(feature = "follow-redirect")]
 
-mod common;
-
-known_secrets!("redirects.rs presigned query" => "presigned-secret-0a1b2c3d");
+crate::known_secrets!("redirects.rs presigned query" => "presigned-secret-0a1b2c3d");
 
 use std::error::Error as StdError;
 use std::future::Ready;
@@ -22,7 +20,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response as AxumResponse};
 use bytes::Bytes;
-use common::*;
+use crate::common::*;
 use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;

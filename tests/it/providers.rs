@@ -2,9 +2,7 @@
 //! checking what the provider expects to receive. (The loopback HTTP emulator comes with the
 //! transport; these run without a network.)
 
-mod common;
-
-known_secrets!(
+crate::known_secrets!(
     "providers.rs client secret" => "s3cret",
     "providers.rs Screening Eagle secret" => "p@ss word",
     "providers.rs KPN secret" => "APP_CLIENT_SECRET",

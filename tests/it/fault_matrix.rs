@@ -3,8 +3,6 @@
 //! response or a typed error, the token endpoint not hammered, and a valid cached token kept
 //! serving where there is one. Against the emulator over loopback, in real time (faults run in
 //! parallel, each with its own emulator).
-mod common;
-
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;

@@ -1,8 +1,6 @@
 //! The client-credentials flow against an in-process token endpoint (a Tower service), on
 //! Tokio's paused clock: what is sent, what is retried, what is redacted.
 
-mod common;
-
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,7 +17,7 @@ use tower_bearer::oauth::{
 use tower_bearer::{BearerTokenLayer, TokenErrorKind, TokenSource};
 
 const SECRET: &str = "cl1ent-s3cret-VALUE";
-known_secrets!(
+crate::known_secrets!(
     "client_credentials.rs SECRET" => SECRET,
     "client_credentials.rs token" => "eyJ.payload.sig",
     "client_credentials.rs assertion 1" => "signed.by.vault1",
@@ -467,7 +465,7 @@ fn echo_forms(secret: &str, basic_id: Option<&str>) -> Vec<String> {
         forms.push(STANDARD.encode(format!("{id_form}:{form}")));
     }
     for (i, form) in forms.iter().enumerate() {
-        common::capture::register(
+        crate::common::capture::register(
             &format!("client_credentials.rs echoed secret form {i}"),
             form,
         );

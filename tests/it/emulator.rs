@@ -1,7 +1,5 @@
 //! End to end over loopback HTTP: each provider's token source, against the emulator, through
 //! the layer on a hyper-util client calling the emulator's protected API.
-mod common;
-
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -276,9 +274,9 @@ async fn faults_are_retried_or_reported_typed() {
 async fn kontrolle_plus_with_a_certificate() {
     use tower_bearer::oauth::assertion::{Algorithm, JwtSigner};
     let emulator = Emulator::start().await.unwrap();
-    let signer = JwtSigner::from_pem(include_str!("fixtures/rsa-pkcs8.pem"), Algorithm::Rs256)
+    let signer = JwtSigner::from_pem(include_str!("../fixtures/rsa-pkcs8.pem"), Algorithm::Rs256)
         .unwrap()
-        .with_certificate_pem(include_str!("fixtures/rsa-cert.pem"))
+        .with_certificate_pem(include_str!("../fixtures/rsa-cert.pem"))
         .unwrap();
     let source = KontrollePlus::new()
         .authority(emulator.authority())
@@ -353,13 +351,13 @@ mod tls {
     use super::*;
     use tower_bearer::oauth::ReqwestTransport;
 
-    const CA: &str = include_str!("fixtures/ca-cert.pem");
+    const CA: &str = include_str!("../fixtures/ca-cert.pem");
 
     async fn tls_emulator() -> Emulator {
         Emulator::builder()
             .tls(
-                include_str!("fixtures/server-cert.pem"),
-                include_str!("fixtures/server-key.pem"),
+                include_str!("../fixtures/server-cert.pem"),
+                include_str!("../fixtures/server-key.pem"),
             )
             .unwrap()
             .start()

@@ -2,9 +2,7 @@
 //! echoing it (every provider and the configuration path), a token answer from anywhere but the
 //! token URL's origin is refused, and an oversized answer is refused before its body is read.
 
-mod common;
-
-known_secrets!(
+crate::known_secrets!(
     "token_endpoint.rs userinfo password" => USERINFO_PASSWORD,
     "token_endpoint.rs userinfo user" => USERINFO_USER,
     "token_endpoint.rs client secret" => CLIENT_SECRET,
@@ -507,7 +505,7 @@ mod tls_redirects {
 
     use super::{CLIENT_SECRET, REDIRECT_TARGET_TOKEN};
 
-    const CA: &str = include_str!("fixtures/ca-cert.pem");
+    const CA: &str = include_str!("../fixtures/ca-cert.pem");
 
     /// A plain-http token endpoint on loopback that counts what it receives.
     async fn plain_http_target(received: Arc<AtomicUsize>) -> String {
@@ -530,10 +528,10 @@ mod tls_redirects {
     /// An https token endpoint that answers every request with a 307 to `location`; its
     /// token URL.
     async fn tls_redirector(location: String) -> String {
-        let certs = CertificateDer::pem_slice_iter(include_bytes!("fixtures/server-cert.pem"))
+        let certs = CertificateDer::pem_slice_iter(include_bytes!("../fixtures/server-cert.pem"))
             .collect::<Result<Vec<_>, _>>()
             .unwrap();
-        let key = PrivateKeyDer::from_pem_slice(include_bytes!("fixtures/server-key.pem")).unwrap();
+        let key = PrivateKeyDer::from_pem_slice(include_bytes!("../fixtures/server-key.pem")).unwrap();
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))

@@ -1,12 +1,10 @@
 //! The layer among tower's own layers, in the orders users write: Timeout, Retry,
 //! ConcurrencyLimit, Buffer and load shedding, outside and inside.
 
-mod common;
-
 use std::future::Ready;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use http::Request;
 use tower::retry::Policy;
 use tower::{BoxError, Service, ServiceBuilder, ServiceExt};

@@ -3,9 +3,7 @@
 //! `npm ci --prefix tests/interop`.
 #![cfg(feature = "reqwest")]
 
-mod common;
-
-known_secrets!(
+crate::known_secrets!(
     "interop.rs Basic secret" => "s3cret:with colon",
     "interop.rs post secret" => "s3cret",
     "interop.rs secret" => "interop-s3cret",
