@@ -407,9 +407,7 @@ fn suite_binaries() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(tests)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.extension().is_some_and(|e| e == "rs") || p.join("main.rs").is_file()
-        })
+        .filter(|p| p.extension().is_some_and(|e| e == "rs") || p.join("main.rs").is_file())
         .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
         .filter(|name| name != "trace_scan")
         .collect();

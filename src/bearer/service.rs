@@ -122,18 +122,18 @@ where
                 return ResponseFuture::failed(Error::Destination(error));
             }
         }
-        let guard = self.redirects;
+        let redirects = self.redirects;
         // Fast path: a fresh token; no lock, no allocation, no `.await`.
         if let Some(entry) = self.view.load()
             && entry.is_fresh()
         {
             let generation = attach(&mut request, entry);
             self.hits.hit();
-            let carried = Carried::new(self.cache_id, generation, &request, guard);
+            let carried = Carried::new(self.cache_id, generation, &request, redirects);
             let future = self.inner.call(request);
             return ResponseFuture::called(future, Some(carried));
         }
-        self.call_slow(request, guard)
+        self.call_slow(request, redirects)
     }
 }
 
@@ -156,7 +156,7 @@ impl<S> BearerToken<S> {
     fn call_slow<ReqBody>(
         &mut self,
         mut request: Request<ReqBody>,
-        guard: CrossOriginRedirects,
+        redirects: CrossOriginRedirects,
     ) -> ResponseFuture<S, ReqBody>
     where
         S: Service<Request<ReqBody>> + Clone,
@@ -166,7 +166,7 @@ impl<S> BearerToken<S> {
             Acquired::Ready(entry) => {
                 let generation = attach(&mut request, &entry);
                 self.hits.hit();
-                let carried = Carried::new(cache_id, generation, &request, guard);
+                let carried = Carried::new(cache_id, generation, &request, redirects);
                 let future = self.inner.call(request);
                 ResponseFuture::called(future, Some(carried))
             }
@@ -184,7 +184,7 @@ impl<S> BearerToken<S> {
                     ready,
                     request,
                     cache_id,
-                    guard,
+                    redirects,
                 )
             }
         }

@@ -15,12 +15,12 @@ use std::future::Ready;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::*;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response as AxumResponse};
 use bytes::Bytes;
-use crate::common::*;
 use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;

@@ -237,8 +237,11 @@ where
         let tally = Arc::clone(&tally);
         tasks.push(tokio::spawn(async move {
             while Instant::now() < until {
-                let request =
-                    Box::pin(service.clone().oneshot(crate::common::get("https://api.example/")));
+                let request = Box::pin(
+                    service
+                        .clone()
+                        .oneshot(crate::common::get("https://api.example/")),
+                );
                 let outcome = if cancelling && fastrand::u8(..3) == 0 {
                     match cancel_after(request, fastrand::usize(..4)).await {
                         Some(outcome) => outcome,
