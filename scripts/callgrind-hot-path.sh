@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Instructions per request on the warm path (callgrind), for the bare inner service, tower-http's
-# AddAuthorization and BearerToken; see examples/callgrind_hot_path.rs.
+# AddAuthorization and BearerToken; see tools/src/callgrind_hot_path.rs.
 # Usage: bash scripts/callgrind-hot-path.sh [requests per variant, default 100000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-100000}"
-cargo build --quiet --release --example callgrind_hot_path
-bin="${CARGO_TARGET_DIR:-target}/release/examples/callgrind_hot_path"
+cargo build --quiet --release -p tower-bearer-tools --bin callgrind_hot_path
+bin="${CARGO_TARGET_DIR:-target}/release/callgrind_hot_path"
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" "$n" >/dev/null 2>&1

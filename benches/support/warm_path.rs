@@ -1,4 +1,4 @@
-//! Shared by the warm-path measurements (`benches/hot_path.rs`, `examples/callgrind_hot_path.rs`
+//! Shared by the warm-path measurements (`benches/hot_path.rs`, `tools/src/callgrind_hot_path.rs`
 //! and `tests/alloc.rs`): a realistic token, the inner service that answers at once, and one
 //! request sent without a runtime.
 #![allow(dead_code)]

@@ -11,7 +11,7 @@
 //! bash scripts/callgrind-hot-path.sh
 //! ```
 //!
-//! which builds this example in release mode, runs it under callgrind with 100,000 requests
+//! which builds this tool (`tools/`, a crate of the workspace) in release mode, runs it under callgrind with 100,000 requests
 //! per variant and prints instructions per request and the ratios. Outside callgrind it just
 //! sends the requests and checks that every one took the fast path.
 
@@ -28,7 +28,7 @@ use tower_bearer::error::TokenError;
 use tower_bearer::{BearerToken, BearerTokenLayer, Token, TokenSource};
 use tower_http::auth::{AddAuthorization, AddAuthorizationLayer};
 
-#[path = "../benches/support/warm_path.rs"]
+#[path = "../../benches/support/warm_path.rs"]
 mod warm_path;
 use warm_path::{realistic_token, send, warm_up_runtime};
 

@@ -2,8 +2,8 @@
 //! each against a baseline, with a progress line every 2 s and a summary table at the end.
 //!
 //! ```text
-//! cargo run --release --example load
-//! cargo run --release --example load -- --only e2e --e2e-rounds 10 --e2e-seconds 5
+//! cargo run --release -p tower-bearer-tools --bin load
+//! cargo run --release -p tower-bearer-tools --bin load -- --only e2e --e2e-rounds 10 --e2e-seconds 5
 //! ```
 //!
 //! 1. Cold start: 10,000 concurrent requests on an empty cache, the token endpoint (the
