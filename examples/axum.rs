@@ -1,5 +1,5 @@
 //! An axum app whose handlers call a partner API through one shared, layered client kept in
-//! state. Runs against the crate's provider emulator; no credentials needed.
+//! state. Runs against the loopback provider emulator (`tower-bearer-emulator`); no credentials needed.
 //!
 //! ```text
 //! cargo run --example axum

@@ -1,4 +1,4 @@
-//! The main demonstration: the crate's loopback provider emulator, one layered hyper client per
+//! The main demonstration: the loopback provider emulator (`tower-bearer-emulator`), one layered hyper client per
 //! provider (Kontrolle+, Screening Eagle ID, KPN API Store), and many concurrent requests across
 //! several token lifetimes. It prints what happened, with tokens shown only as fingerprints.
 //!

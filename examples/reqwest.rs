@@ -1,8 +1,8 @@
 //! A reqwest client behind the bearer layer, with tokens from KPN's flow over reqwest, against
-//! the crate's provider emulator.
+//! the loopback provider emulator (`tower-bearer-emulator`).
 //!
 //! ```text
-//! cargo run --example reqwest --features reqwest,emulator
+//! cargo run --example reqwest --features reqwest
 //! ```
 
 use tower::{ServiceBuilder, ServiceExt};

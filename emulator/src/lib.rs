@@ -27,7 +27,7 @@
 //! # }
 //! ```
 //!
-//! The emulator speaks plain HTTP on `127.0.0.1`, which the crate allows for loopback hosts, or
+//! The emulator speaks plain HTTP on `127.0.0.1`, which tower-bearer allows for loopback hosts, or
 //! HTTPS with a certificate you give it ([`EmulatorBuilder::tls`]), to test private CAs.
 //! Its tokens are not signed by any real key: it is a test double, not an authorization server.
 

@@ -184,16 +184,13 @@ impl<S> Layer<S> for BearerTokenLayer {
     type Service = BearerToken<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        BearerToken {
+        BearerToken::build(
             inner,
-            view: self.cache.view(),
-            cache_id: self.cache.inner.core.id,
-            hits: crate::metrics::Hits::new(&self.cache.inner.core.name),
-            cache: self.cache.clone(),
-            existing: self.existing,
-            destination: self.destination.clone(),
-            redirects: self.redirects,
-        }
+            self.cache.clone(),
+            self.existing,
+            self.destination.clone(),
+            self.redirects,
+        )
     }
 }
 

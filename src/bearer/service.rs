@@ -65,9 +65,35 @@ pub struct BearerToken<S> {
 
 impl<S> BearerToken<S> {
     /// Wraps `inner`, with tokens from `cache` and the layer's default options: the same as
-    /// [`BearerTokenLayer::from_cache(cache).layer(inner)`](super::BearerTokenLayer::from_cache).
+    /// `BearerTokenLayer::from_cache(cache).layer(inner)`.
     pub fn new(inner: S, cache: TokenCache) -> Self {
-        tower_layer::Layer::layer(&super::BearerTokenLayer::from_cache(cache), inner)
+        Self::build(
+            inner,
+            cache,
+            ExistingAuthorization::default(),
+            DestinationPolicy::default(),
+            CrossOriginRedirects::default(),
+        )
+    }
+
+    /// The one place a service is built (the layer and [`new`](Self::new) both call it).
+    pub(crate) fn build(
+        inner: S,
+        cache: TokenCache,
+        existing: ExistingAuthorization,
+        destination: DestinationPolicy,
+        redirects: CrossOriginRedirects,
+    ) -> Self {
+        Self {
+            inner,
+            view: cache.view(),
+            cache_id: cache.inner.core.id,
+            hits: Hits::new(&cache.inner.core.name),
+            cache,
+            existing,
+            destination,
+            redirects,
+        }
     }
 
     /// The inner service.

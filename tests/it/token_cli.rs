@@ -8,7 +8,7 @@ use std::process::Output;
 use tower_bearer_emulator::{Emulator, Fault, Provider};
 
 fn token_binary() -> PathBuf {
-    // target/<profile>/deps/token_cli-<hash> -> target/<profile>/examples/token
+    // target/<profile>/deps/it-<hash> -> target/<profile>/examples/token
     let exe = std::env::current_exe().unwrap();
     let path = exe
         .parent()
