@@ -937,6 +937,19 @@ mod tests {
         Redactor::new().basic_credentials("client-id", ECHOED)
     }
 
+    /// Parses a token endpoint's answer with the test secrets' redactor.
+    fn parse_redacting(status: StatusCode, body: &[u8]) -> Result<Token, TokenError> {
+        parse_token_response_redacting(
+            status,
+            &HeaderMap::new(),
+            body,
+            Instant::now(),
+            SystemTime::now(),
+            DAY,
+            &redactor(),
+        )
+    }
+
     #[test]
     fn an_echoed_secret_is_redacted_in_every_form_from_json_errors() {
         for form in echoed_forms() {
@@ -945,16 +958,8 @@ mod tests {
                 .replace('/', "\\/");
             let body = format!(r#"{{"error":"invalid_client","error_description":{description}}}"#);
             for status in [401, 200] {
-                let err = parse_token_response_redacting(
-                    StatusCode::from_u16(status).unwrap(),
-                    &HeaderMap::new(),
-                    body.as_bytes(),
-                    Instant::now(),
-                    SystemTime::now(),
-                    DAY,
-                    &redactor(),
-                )
-                .unwrap_err();
+                let err = parse_redacting(StatusCode::from_u16(status).unwrap(), body.as_bytes())
+                    .unwrap_err();
                 let shown = shown(&err);
                 assert_no_form(&shown);
                 assert!(shown.contains("bad secret [redacted]"), "{form}: {shown}");
@@ -968,16 +973,8 @@ mod tests {
         for form in echoed_forms() {
             let body = format!("<html>\n<pre>POST /token\nclient_secret={form}&scope=x</pre>");
             for status in [400, 200] {
-                let err = parse_token_response_redacting(
-                    StatusCode::from_u16(status).unwrap(),
-                    &HeaderMap::new(),
-                    body.as_bytes(),
-                    Instant::now(),
-                    SystemTime::now(),
-                    DAY,
-                    &redactor(),
-                )
-                .unwrap_err();
+                let err = parse_redacting(StatusCode::from_u16(status).unwrap(), body.as_bytes())
+                    .unwrap_err();
                 let shown = shown(&err);
                 assert_no_form(&shown);
                 // Base64 padding may stay: it says nothing.
@@ -1108,15 +1105,7 @@ mod tests {
             ),
         ) {
             let body = parts.concat();
-            let result = parse_token_response_redacting(
-                StatusCode::from_u16(status).unwrap(),
-                &HeaderMap::new(),
-                body.as_bytes(),
-                Instant::now(),
-                SystemTime::now(),
-                DAY,
-                &redactor(),
-            );
+            let result = parse_redacting(StatusCode::from_u16(status).unwrap(), body.as_bytes());
             if let Err(err) = result {
                 let shown = format!("{err} {err:?}");
                 for form in echoed_forms() {

@@ -475,68 +475,47 @@ fn echo_forms(secret: &str, basic_id: Option<&str>) -> Vec<String> {
 
 #[tokio::test(start_paused = true)]
 async fn an_echoed_secret_is_redacted_in_every_form_in_display_debug_and_logs() {
-    let cases: Vec<(Echo, ClientAuth, Vec<String>)> = vec![
+    let post = |echo| {
         (
-            Echo::BodyInJson,
+            echo,
             ClientAuth::client_secret_post("client-id", ECHO_SECRET),
             echo_forms(ECHO_SECRET, None),
-        ),
+        )
+    };
+    let assertion = |echo| {
         (
-            Echo::BodyInHtml,
-            ClientAuth::client_secret_post("client-id", ECHO_SECRET),
-            echo_forms(ECHO_SECRET, None),
-        ),
-        (
-            Echo::BodyBase64,
-            ClientAuth::client_secret_post("client-id", ECHO_SECRET),
-            echo_forms(ECHO_SECRET, None),
-        ),
-        (
-            Echo::SecretDecoded,
-            ClientAuth::client_secret_post("client-id", ECHO_SECRET),
-            echo_forms(ECHO_SECRET, None),
-        ),
-        (
-            Echo::SecretPercent,
-            ClientAuth::client_secret_post("client-id", ECHO_SECRET),
-            echo_forms(ECHO_SECRET, None),
-        ),
-        (
-            Echo::BodyCut,
-            ClientAuth::client_secret_post("client-id", ECHO_SECRET),
-            echo_forms(ECHO_SECRET, None),
-        ),
-        (
-            Echo::ServerCut,
-            ClientAuth::client_secret_post("client-id", ECHO_SECRET),
-            echo_forms(ECHO_SECRET, None),
-        ),
-        (
-            Echo::AuthorizationInJson,
-            ClientAuth::client_secret_basic("client id", ECHO_SECRET),
-            echo_forms(ECHO_SECRET, Some("client id")),
-        ),
-        (
-            Echo::AuthorizationInJson,
-            ClientAuth::client_secret_basic_raw("client-id", ECHO_SECRET).unwrap(),
-            echo_forms(ECHO_SECRET, Some("client-id")),
-        ),
-        (
-            Echo::BodyInJson,
+            echo,
             ClientAuth::client_assertion("client-id", |_| async { Ok(ECHO_ASSERTION.to_owned()) }),
             echo_forms(ECHO_ASSERTION, None),
-        ),
-        (
-            Echo::BodyCut,
-            ClientAuth::client_assertion("client-id", |_| async { Ok(ECHO_ASSERTION.to_owned()) }),
-            echo_forms(ECHO_ASSERTION, None),
-        ),
-        (
-            Echo::ServerCut,
-            ClientAuth::client_assertion("client-id", |_| async { Ok(ECHO_ASSERTION.to_owned()) }),
-            echo_forms(ECHO_ASSERTION, None),
-        ),
-    ];
+        )
+    };
+    let mut cases: Vec<(Echo, ClientAuth, Vec<String>)> = [
+        Echo::BodyInJson,
+        Echo::BodyInHtml,
+        Echo::BodyBase64,
+        Echo::SecretDecoded,
+        Echo::SecretPercent,
+        Echo::BodyCut,
+        Echo::ServerCut,
+    ]
+    .into_iter()
+    .map(post)
+    .collect();
+    cases.push((
+        Echo::AuthorizationInJson,
+        ClientAuth::client_secret_basic("client id", ECHO_SECRET),
+        echo_forms(ECHO_SECRET, Some("client id")),
+    ));
+    cases.push((
+        Echo::AuthorizationInJson,
+        ClientAuth::client_secret_basic_raw("client-id", ECHO_SECRET).unwrap(),
+        echo_forms(ECHO_SECRET, Some("client-id")),
+    ));
+    cases.extend(
+        [Echo::BodyInJson, Echo::BodyCut, Echo::ServerCut]
+            .into_iter()
+            .map(assertion),
+    );
     for (echo, auth, forms) in cases {
         let method = auth.method();
         let err = echo_source(echo, auth).token().await.unwrap_err();
