@@ -4,37 +4,23 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use futures_util::FutureExt;
 use http::header::{AUTHORIZATION, LOCATION};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
-use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
-use crate::cache::{Entry, FetchFuture, report_unauthorized, timeout_error};
+use crate::cache::{Ticket, Wait};
 use crate::error::{DestinationError, DestinationErrorKind, Error};
 use crate::origin::{LocationTarget, Origin, is_absolute_path, judge_location};
 use crate::redirect::{CrossOriginRedirects, FinalUri, RedirectLocation};
 use crate::replay::TokenRejected;
 
-/// Adds the entry's header to the request; returns the token's generation.
-#[inline(always)]
-pub(crate) fn attach<B>(request: &mut Request<B>, entry: &Entry) -> u64 {
-    request
-        .headers_mut()
-        .insert(AUTHORIZATION, entry.header.clone());
-    entry.generation
-}
-
 /// What the response check needs to know about a request that carried the token: which token
-/// (the cache id and generation, plain integers: a reference would cost every request an atomic
-/// increment and decrement on a counter all cores share), where it went, and what to do with a
-/// redirect to another origin.
+/// (its ticket), where it went, and what to do with a redirect to another origin.
 pub(crate) struct Carried {
-    cache_id: u64,
-    generation: u64,
+    ticket: Ticket,
     sent_to: SentTo,
     redirects: CrossOriginRedirects,
 }
@@ -94,14 +80,12 @@ impl SentTo {
 impl Carried {
     #[inline(always)]
     pub(crate) fn new<B>(
-        cache_id: u64,
-        generation: u64,
+        ticket: Ticket,
         request: &Request<B>,
         redirects: CrossOriginRedirects,
     ) -> Self {
         Self {
-            cache_id,
-            generation,
+            ticket,
             sent_to: SentTo::of(request.uri()),
             redirects,
         }
@@ -147,14 +131,10 @@ pin_project! {
 }
 
 struct Waiting<S, B> {
-    fetch: FetchFuture,
-    give_up_at: Instant,
-    fetch_timeout: Duration,
-    /// Made at the first poll inside a runtime, so a future polled elsewhere cannot panic.
-    deadline: Option<Pin<Box<Sleep>>>,
+    /// The cache's wait, with its own deadline and timeout error.
+    wait: Wait,
     service: Option<S>,
     request: Option<Request<B>>,
-    cache_id: u64,
     redirects: CrossOriginRedirects,
 }
 
@@ -167,24 +147,17 @@ impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
     }
 
     pub(crate) fn waiting(
-        fetch: FetchFuture,
-        give_up_at: Instant,
-        fetch_timeout: Duration,
+        wait: Wait,
         service: S,
         request: Request<B>,
-        cache_id: u64,
         redirects: CrossOriginRedirects,
     ) -> Self {
         Self {
             state: State::Waiting {
                 waiting: Box::new(Waiting {
-                    fetch,
-                    give_up_at,
-                    fetch_timeout,
-                    deadline: None,
+                    wait,
                     service: Some(service),
                     request: Some(request),
-                    cache_id,
                     redirects,
                 }),
             },
@@ -261,7 +234,7 @@ fn inspect<ResBody>(
                 from = %Origin::of(uri).map_or_else(|| "?".to_owned(), |o| o.to_string()),
                 "401 from another origin than the token was sent to (a followed redirect): token kept"
             );
-        } else if let Some(dropped) = report_unauthorized(carried.cache_id, carried.generation) {
+        } else if let Some(dropped) = carried.ticket.refused() {
             response
                 .extensions_mut()
                 .insert(TokenRejected::new(dropped));
@@ -287,7 +260,9 @@ fn inspect<ResBody>(
         LocationTarget::Unknown => None,
     };
     let from = origin.map(|o| o.to_string());
-    crate::cache::withheld(carried.cache_id, DestinationErrorKind::CrossOriginRedirect);
+    carried
+        .ticket
+        .withheld(DestinationErrorKind::CrossOriginRedirect);
     tracing::debug!(
         reason = DestinationErrorKind::CrossOriginRedirect.as_str(),
         from = from.as_deref().unwrap_or("?"),
@@ -338,26 +313,16 @@ where
             StateProj::Called { future, carried } => return poll_called(future, carried, cx),
             StateProj::Waiting { waiting } => {
                 let w = &mut **waiting;
-                let entry = match w.fetch.poll_unpin(cx) {
-                    Poll::Ready(entry) => entry.map_err(Error::Token)?,
-                    Poll::Pending => {
-                        if w.deadline.is_none() && tokio::runtime::Handle::try_current().is_ok() {
-                            w.deadline = Some(Box::pin(tokio::time::sleep_until(w.give_up_at)));
-                        }
-                        if let Some(deadline) = &mut w.deadline
-                            && deadline.as_mut().poll(cx).is_ready()
-                        {
-                            return Poll::Ready(Err(Error::Token(timeout_error(w.fetch_timeout))));
-                        }
-                        return Poll::Pending;
-                    }
+                let (header, ticket) = match w.wait.poll_unpin(cx) {
+                    Poll::Ready(granted) => granted.map_err(Error::Token)?,
+                    Poll::Pending => return Poll::Pending,
                 };
                 let (Some(mut service), Some(mut request)) = (w.service.take(), w.request.take())
                 else {
                     panic!("ResponseFuture polled after completion");
                 };
-                let generation = attach(&mut request, &entry);
-                let carried = Some(Carried::new(w.cache_id, generation, &request, w.redirects));
+                request.headers_mut().insert(AUTHORIZATION, header);
+                let carried = Some(Carried::new(ticket, &request, w.redirects));
                 let future = service.call(request);
                 state.set(State::Called { future, carried });
             }

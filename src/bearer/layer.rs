@@ -1,10 +1,10 @@
 //! [`BearerTokenLayer`]: adds `Authorization: Bearer <token>` to every request of a service.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use tower_layer::Layer;
-
-use std::sync::Arc;
 
 use super::service::{BearerToken, ExistingAuthorization};
 use crate::cache::TokenCache;
@@ -49,10 +49,11 @@ use crate::source::TokenSource;
 /// # }
 /// ```
 pub struct BearerTokenLayer {
-    pub(crate) cache: TokenCache,
-    pub(crate) existing: ExistingAuthorization,
-    pub(crate) destination: DestinationPolicy,
-    pub(crate) redirects: CrossOriginRedirects,
+    cache: TokenCache,
+    existing: ExistingAuthorization,
+    destination: DestinationPolicy,
+    redirects: CrossOriginRedirects,
+    max_wait: Option<Duration>,
 }
 
 impl BearerTokenLayer {
@@ -70,7 +71,28 @@ impl BearerTokenLayer {
             existing: ExistingAuthorization::default(),
             destination: DestinationPolicy::default(),
             redirects: CrossOriginRedirects::default(),
+            max_wait: None,
         }
+    }
+
+    /// How long a request waits for a token at most, when none is cached and a fetch is
+    /// running. After it the request fails with a
+    /// [`Timeout`](crate::error::TokenErrorKind::Timeout) error that names this limit; the
+    /// fetch goes on, and later requests get its token. Default: no limit of its own (a
+    /// request waits as long as the fetch may take, the cache's
+    /// [`fetch_timeout`](crate::TokenCacheBuilder::fetch_timeout)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token};
+    ///
+    /// let layer = BearerTokenLayer::new(StaticToken::new(Token::new("t")))
+    ///     .max_wait(Duration::from_secs(2));
+    /// # let _ = layer;
+    /// ```
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = Some(max_wait);
+        self
     }
 
     /// What to do with a request that already has an `Authorization` header.
@@ -190,6 +212,7 @@ impl<S> Layer<S> for BearerTokenLayer {
             self.existing,
             self.destination.clone(),
             self.redirects,
+            self.max_wait,
         )
     }
 }
@@ -201,6 +224,7 @@ impl Clone for BearerTokenLayer {
             existing: self.existing,
             destination: self.destination.clone(),
             redirects: self.redirects,
+            max_wait: self.max_wait,
         }
     }
 }
@@ -212,6 +236,7 @@ impl fmt::Debug for BearerTokenLayer {
             .field("existing", &self.existing)
             .field("destination", &self.destination)
             .field("redirects", &self.redirects)
+            .field("max_wait", &self.max_wait)
             .finish()
     }
 }

@@ -2,16 +2,16 @@
 
 use std::fmt;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use http::header::AUTHORIZATION;
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::future::{Carried, ResponseFuture, attach};
-use crate::cache::{Acquired, TokenCache, View};
+use super::future::{Carried, ResponseFuture};
+use crate::cache::{Grant, Handle, TokenCache};
 use crate::destination::{DestinationPolicy, Verdict};
 use crate::error::{DestinationErrorKind, Error};
-use crate::metrics::Hits;
 use crate::redirect::CrossOriginRedirects;
 
 /// What to do with a request that already carries an `Authorization` header.
@@ -50,17 +50,15 @@ pub enum ExistingAuthorization {
 /// # }
 /// ```
 pub struct BearerToken<S> {
-    pub(crate) inner: S,
-    pub(crate) cache: TokenCache,
-    /// This service's view of the current token: one pointer comparison while it is unchanged.
-    pub(crate) view: View,
-    /// The cache's id, carried by each response future to report a `401`.
-    pub(crate) cache_id: u64,
-    /// Cache hits of this service, for metrics (empty without feature `metrics`).
-    pub(crate) hits: Hits,
-    pub(crate) existing: ExistingAuthorization,
-    pub(crate) destination: DestinationPolicy,
-    pub(crate) redirects: CrossOriginRedirects,
+    inner: S,
+    cache: TokenCache,
+    /// This service's handle on the cache, which grants it tokens.
+    handle: Handle,
+    existing: ExistingAuthorization,
+    destination: DestinationPolicy,
+    redirects: CrossOriginRedirects,
+    /// How long a request waits for a token at most (`None`: the fetch's own deadline).
+    max_wait: Option<Duration>,
 }
 
 impl<S> BearerToken<S> {
@@ -73,6 +71,7 @@ impl<S> BearerToken<S> {
             ExistingAuthorization::default(),
             DestinationPolicy::default(),
             CrossOriginRedirects::default(),
+            None,
         )
     }
 
@@ -83,16 +82,16 @@ impl<S> BearerToken<S> {
         existing: ExistingAuthorization,
         destination: DestinationPolicy,
         redirects: CrossOriginRedirects,
+        max_wait: Option<Duration>,
     ) -> Self {
         Self {
             inner,
-            view: cache.view(),
-            cache_id: cache.inner.core.id,
-            hits: Hits::new(&cache.inner.core.name),
+            handle: cache.handle(),
             cache,
             existing,
             destination,
             redirects,
+            max_wait,
         }
     }
 
@@ -148,18 +147,16 @@ where
                 return ResponseFuture::failed(Error::Destination(error));
             }
         }
-        let redirects = self.redirects;
         // Fast path: a fresh token; no lock, no allocation, no `.await`.
-        if let Some(entry) = self.view.load()
-            && entry.is_fresh()
-        {
-            let generation = attach(&mut request, entry);
-            self.hits.hit();
-            let carried = Carried::new(self.cache_id, generation, &request, redirects);
-            let future = self.inner.call(request);
-            return ResponseFuture::called(future, Some(carried));
+        match self.handle.grant() {
+            Grant::Ready(header, ticket) => {
+                request.headers_mut().insert(AUTHORIZATION, header);
+                let carried = Carried::new(ticket, &request, self.redirects);
+                ResponseFuture::called(self.inner.call(request), Some(carried))
+            }
+            Grant::Wait(wait) => self.wait(wait, request),
+            Grant::Failed(error) => ResponseFuture::failed(Error::Token(error)),
         }
-        self.call_slow(request, redirects)
     }
 }
 
@@ -167,53 +164,33 @@ impl<S> BearerToken<S> {
     /// The token is not sent with `request`, for `reason`: a DEBUG event and a metric.
     #[inline(never)]
     fn withheld<B>(&self, reason: DestinationErrorKind, request: &Request<B>) {
-        crate::cache::withheld(self.cache_id, reason);
+        self.handle.withheld(reason);
         tracing::debug!(
             reason = reason.as_str(),
             host = %crate::error::sanitize(request.uri().host().unwrap_or("")),
             "bearer token not sent"
         );
     }
-}
 
-impl<S> BearerToken<S> {
-    /// No fresh token at hand: asks the cache, which may have to fetch one.
+    /// No token yet: the request waits for the fetch with a ready service of its own.
     #[inline(never)]
-    fn call_slow<ReqBody>(
+    fn wait<ReqBody>(
         &mut self,
-        mut request: Request<ReqBody>,
-        redirects: CrossOriginRedirects,
+        wait: crate::cache::Wait,
+        request: Request<ReqBody>,
     ) -> ResponseFuture<S, ReqBody>
     where
         S: Service<Request<ReqBody>> + Clone,
     {
-        let cache_id = self.cache_id;
-        match self.cache.acquire() {
-            Acquired::Ready(entry) => {
-                let generation = attach(&mut request, &entry);
-                self.hits.hit();
-                let carried = Carried::new(cache_id, generation, &request, redirects);
-                let future = self.inner.call(request);
-                ResponseFuture::called(future, Some(carried))
-            }
-            Acquired::Failed(error) => ResponseFuture::failed(Error::Token(error)),
-            Acquired::Wait(fetch, give_up_at) => {
-                // `self.inner` is ready; take it for this request and leave a clone, which
-                // will be driven to readiness by the next `poll_ready`.
-                let clone = self.inner.clone();
-                let ready = std::mem::replace(&mut self.inner, clone);
-                let fetch_timeout = self.cache.inner.core.config.fetch_timeout;
-                ResponseFuture::waiting(
-                    fetch,
-                    give_up_at,
-                    fetch_timeout,
-                    ready,
-                    request,
-                    cache_id,
-                    redirects,
-                )
-            }
-        }
+        let wait = match self.max_wait {
+            Some(max_wait) => wait.at_most(max_wait),
+            None => wait,
+        };
+        // `self.inner` is ready; take it for this request and leave a clone, which will be
+        // driven to readiness by the next `poll_ready`.
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture::waiting(wait, ready, request, self.redirects)
     }
 }
 
@@ -222,12 +199,11 @@ impl<S: Clone> Clone for BearerToken<S> {
         Self {
             inner: self.inner.clone(),
             cache: self.cache.clone(),
-            view: self.view.clone(),
-            cache_id: self.cache_id,
-            hits: self.hits.clone(),
+            handle: self.handle.clone(),
             existing: self.existing,
             destination: self.destination.clone(),
             redirects: self.redirects,
+            max_wait: self.max_wait,
         }
     }
 }
@@ -240,6 +216,7 @@ impl<S: fmt::Debug> fmt::Debug for BearerToken<S> {
             .field("existing", &self.existing)
             .field("destination", &self.destination)
             .field("redirects", &self.redirects)
+            .field("max_wait", &self.max_wait)
             .finish()
     }
 }

@@ -1,49 +1,63 @@
-//! The parts of the cache that do not depend on the source's type: the current token, the fetch
-//! coordination state, the refresh timer, and the registry that lets a response report a `401`
-//! without holding a reference to the cache.
+//! The cache's shared core: the source, the current token, the fetch coordination state under
+//! its lock, the refresh timer, and the registry that lets a response report a `401` without
+//! holding a reference to the cache. Private to `cache`: the rest of the crate sees the
+//! [`grant`](super::grant) face.
 
 use std::collections::BTreeMap;
 use std::ops::Deref;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use tokio::time::Instant;
 
 use super::entry::{Config, Entry};
-use super::state::{Invalidation, State};
-use crate::error::TokenError;
+use super::state::{Invalidation, State, Step};
+use crate::error::{TokenError, TokenErrorKind};
+use crate::source::{BoxTokenSource, TokenSource};
 use crate::token::Token;
 
-pub(crate) type FetchResult = Result<Arc<Entry>, TokenError>;
+pub(super) type FetchResult = Result<Arc<Entry>, TokenError>;
 /// A running fetch; every waiter holds a clone and gets the same result.
-pub(crate) type FetchFuture = Shared<BoxFuture<'static, FetchResult>>;
+pub(super) type FetchFuture = Shared<BoxFuture<'static, FetchResult>>;
+
+/// What the slow path found, once the fetch it may need has been started.
+pub(super) enum Acquired {
+    Ready(Arc<Entry>),
+    /// Wait for this fetch, but not past the instant.
+    Wait(FetchFuture, Instant),
+    Failed(TokenError),
+}
 
 /// Slow-path counters; the hot path never touches them.
 #[derive(Default)]
-pub(crate) struct Counters {
-    pub(crate) fetches: AtomicU64,
-    pub(crate) failures: AtomicU64,
-    pub(crate) early_refreshes: AtomicU64,
-    pub(crate) waits: AtomicU64,
-    pub(crate) fail_fast: AtomicU64,
-    pub(crate) invalidations: AtomicU64,
+pub(super) struct Counters {
+    pub(super) fetches: AtomicU64,
+    pub(super) failures: AtomicU64,
+    pub(super) early_refreshes: AtomicU64,
+    pub(super) waits: AtomicU64,
+    pub(super) fail_fast: AtomicU64,
+    pub(super) invalidations: AtomicU64,
 }
 
-pub(crate) struct Core {
+pub(super) struct Core {
     /// Key of this cache in `REGISTRY`.
-    pub(crate) id: u64,
+    pub(super) id: u64,
     /// The `cache` label of its metrics.
-    pub(crate) name: crate::metrics::Name,
+    pub(super) name: crate::metrics::Name,
     /// The current token. Read lock-free by every request; replaced only with `state` locked.
-    pub(crate) current: ArcSwapOption<Entry>,
+    pub(super) current: ArcSwapOption<Entry>,
     /// Fetch coordination. Locked briefly on the slow path; never held across `.await`.
-    pub(crate) state: Mutex<State<FetchFuture>>,
-    pub(crate) config: Config,
-    pub(crate) stats: Counters,
-    /// The cache that owns this core, set once when it is built; weak, since it owns us.
-    pub(crate) owner: OnceLock<Weak<dyn NextEntry>>,
+    pub(super) state: Mutex<State<FetchFuture>>,
+    pub(super) config: Config,
+    pub(super) stats: Counters,
+    /// The source, type-erased: it is called once per fetch, in its own task, so a boxed
+    /// future costs nothing that matters, and no user type carries its type.
+    source: BoxTokenSource,
 }
 
 /// Live caches by id, so that a response future carries two integers instead of a reference
@@ -57,47 +71,27 @@ fn registry() -> MutexGuard<'static, BTreeMap<u64, Weak<Core>>> {
     REGISTRY.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-pub(crate) fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
+/// The live cache with `id`, if any.
+pub(super) fn registered(id: u64) -> Option<Arc<Core>> {
+    let weak = registry().get(&id).cloned();
+    // Upgraded outside the registry lock: dropping the last reference runs `Core::drop`,
+    // which takes that lock.
+    weak.and_then(|w| w.upgrade())
+}
+
+fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while locked leaves `State` consistent (every write is a single assignment).
     state
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Counts a token not sent by a service of cache `cache_id`, for `reason`.
-pub(crate) fn withheld(cache_id: u64, reason: crate::error::DestinationErrorKind) {
-    let weak = registry().get(&cache_id).cloned();
-    if let Some(core) = weak.and_then(|w| w.upgrade()) {
-        crate::metrics::withheld(&core.name, reason.as_str());
-    }
-}
-
-/// A token a `401` made the cache drop, with the cache, to tell whether a different token is
-/// available now.
-pub(crate) struct Dropped {
-    pub(crate) core: Arc<Core>,
-    pub(crate) entry: Arc<Entry>,
-}
-
-/// Reports that a request carrying token `generation` of cache `cache_id` got a `401`;
-/// returns the token if this report dropped it.
-pub(crate) fn report_unauthorized(cache_id: u64, generation: u64) -> Option<Dropped> {
-    let weak = registry().get(&cache_id).cloned();
-    // Upgraded outside the registry lock: dropping the last reference runs `Core::drop`,
-    // which takes that lock.
-    let core = weak.and_then(|w| w.upgrade())?;
-    let entry = core.invalidate(generation, true)?;
-    Some(Dropped { core, entry })
-}
-
-/// The cache behind a [`Core`], with its source's type erased: gets a usable token, fetching
-/// one if needed. Only a `401`'s replay check uses it.
-pub(crate) trait NextEntry: Send + Sync {
-    fn next_entry(self: Arc<Self>) -> BoxFuture<'static, FetchResult>;
-}
-
 impl Core {
-    pub(crate) fn new(config: Config, name: crate::metrics::Name) -> Arc<Self> {
+    pub(super) fn new(
+        source: BoxTokenSource,
+        config: Config,
+        name: crate::metrics::Name,
+    ) -> Arc<Self> {
         let core = Arc::new(Self {
             id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
             name,
@@ -105,17 +99,115 @@ impl Core {
             state: Mutex::new(State::default()),
             config,
             stats: Counters::default(),
-            owner: OnceLock::new(),
+            source,
         });
         registry().insert(core.id, Arc::downgrade(&core));
         core
+    }
+
+    /// The slow path: decide with the clock and the state, under the lock, and start the fetch
+    /// the decision calls for.
+    pub(super) fn acquire(self: &Arc<Self>) -> Acquired {
+        let now = Instant::now();
+        let mut state = lock(&self.state);
+        match state.step(now, self.current.load_full()) {
+            Step::Use(entry) => Acquired::Ready(entry),
+            Step::UseAndStart(entry, id) => {
+                self.stats.early_refreshes.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::count(&self.name, crate::metrics::EARLY_REFRESHES);
+                tracing::debug!(cache = self.id, token = %entry.token.fingerprint(), "early refresh");
+                // Should the task fail to start, the current token is still good to use.
+                let _ = self.start_fetch(&mut state, id, now);
+                Acquired::Ready(entry)
+            }
+            Step::Wait(fetch, give_up_at) => {
+                self.stats.waits.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::count(&self.name, crate::metrics::REQUESTS_WAITED);
+                Acquired::Wait(fetch, give_up_at)
+            }
+            Step::Start(id) => {
+                self.stats.waits.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::count(&self.name, crate::metrics::REQUESTS_WAITED);
+                match self.start_fetch(&mut state, id, now) {
+                    Ok((fetch, give_up_at)) => Acquired::Wait(fetch, give_up_at),
+                    Err(error) => Acquired::Failed(error),
+                }
+            }
+            Step::Fail(error) => {
+                if state.failure.is_some() {
+                    self.stats.fail_fast.fetch_add(1, Ordering::Relaxed);
+                    crate::metrics::count(&self.name, crate::metrics::REQUESTS_FAILED_FAST);
+                    tracing::trace!(cache = self.id, "no token and backing off: failing fast");
+                }
+                Acquired::Failed(error)
+            }
+        }
+    }
+
+    /// Starts fetch `id` in its own task, so it completes even if every waiter goes away.
+    fn start_fetch(
+        self: &Arc<Self>,
+        state: &mut State<FetchFuture>,
+        id: u64,
+        now: Instant,
+    ) -> Result<(FetchFuture, Instant), TokenError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            TokenError::new(
+                TokenErrorKind::Configuration,
+                "the token cache needs a Tokio runtime to fetch a token",
+            )
+            .with_hint("use the layer or the cache from within a Tokio runtime")
+        })?;
+        // Made before the task is spawned, so that even a task dropped before it ever runs
+        // stops counting as a running fetch.
+        let clear = ClearFetch {
+            core: Arc::clone(self),
+            id,
+        };
+        let core = Arc::clone(self);
+        let fetch_timeout = self.config.fetch_timeout;
+        let span = tracing::info_span!("token_fetch", cache = self.id, fetch = id);
+        let task = runtime.spawn(tracing::Instrument::instrument(
+            async move {
+                let _clear = clear;
+                let started = Instant::now();
+                let outcome = tokio::time::timeout(
+                    fetch_timeout,
+                    AssertUnwindSafe(core.source.token()).catch_unwind(),
+                )
+                .await;
+                let result = match outcome {
+                    Ok(Ok(result)) => result,
+                    Ok(Err(_panic)) => Err(TokenError::new(
+                        TokenErrorKind::Other,
+                        "the token source panicked",
+                    )),
+                    Err(_elapsed) => Err(no_answer(fetch_timeout)),
+                };
+                core.complete(id, result, started)
+            },
+            span,
+        ));
+        let future: FetchFuture = async move {
+            task.await.unwrap_or_else(|_| {
+                Err(TokenError::new(
+                    TokenErrorKind::Other,
+                    "the token fetch was cancelled (its Tokio runtime shut down)",
+                ))
+            })
+        }
+        .boxed()
+        .shared();
+        let give_up_at = state.started(id, now, fetch_timeout, future.clone());
+        self.stats.fetches.fetch_add(1, Ordering::Relaxed);
+        Ok((future, give_up_at))
     }
 
     /// Drops the cached token if it is still the one with `generation`. With `cooldown`, at
     /// most one token is dropped per `invalidation_cooldown`, so an API that refuses every
     /// token does not cause one token request per API request.
     /// Returns the dropped token.
-    pub(crate) fn invalidate(&self, generation: u64, cooldown: bool) -> Option<Arc<Entry>> {
+    pub(super) fn invalidate(&self, generation: u64, cooldown: bool) -> Option<Arc<Entry>> {
         let now = Instant::now();
         let mut state = lock(&self.state);
         let current = self.current.load();
@@ -142,7 +234,7 @@ impl Core {
     }
 
     /// Stores the outcome of fetch `id` and returns what its waiters get.
-    pub(crate) fn complete(
+    fn complete(
         self: &Arc<Self>,
         id: u64,
         result: Result<Token, TokenError>,
@@ -238,9 +330,9 @@ impl Drop for StaleOnDrop {
 
 /// Clears `State::fetching` when a fetch task ends, however it ends: completed, panicked,
 /// cancelled, or dropped before it ever ran. Made before the task is spawned.
-pub(crate) struct ClearFetch {
-    pub(crate) core: Arc<Core>,
-    pub(crate) id: u64,
+struct ClearFetch {
+    core: Arc<Core>,
+    id: u64,
 }
 
 impl Drop for ClearFetch {
@@ -252,7 +344,7 @@ impl Drop for ClearFetch {
 /// The current-token slot of a cache, for a per-service `arc_swap::Cache`: the hot path then
 /// compares one pointer instead of taking and releasing a hazard slot.
 #[derive(Clone)]
-pub(crate) struct Slot(pub(crate) Arc<Core>);
+pub(super) struct Slot(pub(super) Arc<Core>);
 
 impl Deref for Slot {
     type Target = ArcSwapOption<Entry>;
@@ -263,4 +355,13 @@ impl Deref for Slot {
 }
 
 /// A per-service view of the current token.
-pub(crate) type View = arc_swap::Cache<Slot, Option<Arc<Entry>>>;
+pub(super) type View = arc_swap::Cache<Slot, Option<Arc<Entry>>>;
+
+/// The error of a fetch that took longer than `fetch_timeout`.
+pub(super) fn no_answer(fetch_timeout: Duration) -> TokenError {
+    TokenError::new(
+        TokenErrorKind::Timeout,
+        format!("the token source gave no answer within {fetch_timeout:?}"),
+    )
+    .with_hint("check that the token endpoint is reachable, or raise `fetch_timeout`")
+}

@@ -17,30 +17,22 @@
 mod core;
 mod decision;
 mod entry;
+mod grant;
 #[cfg(test)]
 mod model;
 mod state;
 
 use std::fmt;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures_util::FutureExt;
-use tokio::time::Instant;
-
-use crate::error::{TokenError, TokenErrorKind};
+use crate::error::TokenError;
 use crate::source::{BoxTokenSource, TokenSource};
 use crate::token::Token;
-use core::NextEntry;
-use core::{ClearFetch, lock};
-pub(crate) use core::{
-    Core, Dropped, FetchFuture, FetchResult, Slot, View, report_unauthorized, withheld,
-};
+use core::Core;
 use entry::Config;
-pub(crate) use entry::Entry;
-use state::{State, Step};
+pub(crate) use grant::{Dropped, Grant, Handle, Ticket, Wait};
 
 /// Default time before expiry at which a token is refreshed (capped at half its lifetime).
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
@@ -52,25 +44,11 @@ pub const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Default longest `Retry-After` that is honoured; longer ones are cut to this.
 pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(5 * 60);
-/// Default time a fetch may take before it fails with [`TokenErrorKind::Timeout`].
+/// Default time a fetch may take before it fails with
+/// [`TokenErrorKind::Timeout`](crate::error::TokenErrorKind::Timeout).
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default shortest time between two tokens dropped because of `401` answers.
 pub const DEFAULT_INVALIDATION_COOLDOWN: Duration = Duration::from_secs(5);
-
-/// What the slow path found.
-pub(crate) enum Acquired {
-    Ready(Arc<Entry>),
-    /// Wait for this fetch, but not past the instant.
-    Wait(FetchFuture, Instant),
-    Failed(TokenError),
-}
-
-pub(crate) struct Inner {
-    pub(crate) core: Arc<Core>,
-    /// The source, type-erased: it is called once per fetch, in its own task, so a boxed
-    /// future costs nothing that matters, and no user type carries its type.
-    source: BoxTokenSource,
-}
 
 /// Caches the tokens of a [`TokenSource`]: refreshes them ahead of expiry, in the background,
 /// and fetches once for any number of concurrent callers. It is a `TokenSource` itself.
@@ -96,13 +74,13 @@ pub(crate) struct Inner {
 /// # }
 /// ```
 pub struct TokenCache {
-    pub(crate) inner: Arc<Inner>,
+    core: Arc<Core>,
 }
 
 impl Clone for TokenCache {
     fn clone(&self) -> Self {
         Self {
-            inner: Arc::clone(&self.inner),
+            core: Arc::clone(&self.core),
         }
     }
 }
@@ -130,141 +108,10 @@ impl TokenCache {
         }
     }
 
-    /// The slow path: decide with the clock and the state, under the lock.
-    pub(crate) fn acquire(&self) -> Acquired {
-        let core = &self.inner.core;
-        let now = Instant::now();
-        let mut state = lock(&core.state);
-        match state.step(now, core.current.load_full()) {
-            Step::Use(entry) => Acquired::Ready(entry),
-            Step::UseAndStart(entry, id) => {
-                core.stats.early_refreshes.fetch_add(1, Ordering::Relaxed);
-                crate::metrics::count(&core.name, crate::metrics::EARLY_REFRESHES);
-                tracing::debug!(cache = core.id, token = %entry.token.fingerprint(), "early refresh");
-                // Should the task fail to start, the current token is still good to use.
-                let _ = self.start_fetch(&mut state, id, now);
-                Acquired::Ready(entry)
-            }
-            Step::Wait(fetch, give_up_at) => {
-                core.stats.waits.fetch_add(1, Ordering::Relaxed);
-                crate::metrics::count(&core.name, crate::metrics::REQUESTS_WAITED);
-                Acquired::Wait(fetch, give_up_at)
-            }
-            Step::Start(id) => {
-                core.stats.waits.fetch_add(1, Ordering::Relaxed);
-                crate::metrics::count(&core.name, crate::metrics::REQUESTS_WAITED);
-                match self.start_fetch(&mut state, id, now) {
-                    Ok((fetch, give_up_at)) => Acquired::Wait(fetch, give_up_at),
-                    Err(error) => Acquired::Failed(error),
-                }
-            }
-            Step::Fail(error) => {
-                if state.failure.is_some() {
-                    core.stats.fail_fast.fetch_add(1, Ordering::Relaxed);
-                    crate::metrics::count(&core.name, crate::metrics::REQUESTS_FAILED_FAST);
-                    tracing::trace!(cache = core.id, "no token and backing off: failing fast");
-                }
-                Acquired::Failed(error)
-            }
-        }
+    /// A handle for one service: its view of the current token, to ask for [`Grant`]s.
+    pub(crate) fn handle(&self) -> Handle {
+        Handle::new(&self.core)
     }
-
-    /// Starts fetch `id` in its own task, so it completes even if every waiter goes away.
-    fn start_fetch(
-        &self,
-        state: &mut State<FetchFuture>,
-        id: u64,
-        now: Instant,
-    ) -> Result<(FetchFuture, Instant), TokenError> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-            TokenError::new(
-                TokenErrorKind::Configuration,
-                "the token cache needs a Tokio runtime to fetch a token",
-            )
-            .with_hint("use the layer or the cache from within a Tokio runtime")
-        })?;
-        let inner = Arc::clone(&self.inner);
-        // Made before the task is spawned, so that even a task dropped before it ever runs
-        // stops counting as a running fetch.
-        let clear = ClearFetch {
-            core: Arc::clone(&inner.core),
-            id,
-        };
-        let fetch_timeout = inner.core.config.fetch_timeout;
-        let span = tracing::info_span!("token_fetch", cache = inner.core.id, fetch = id);
-        let task = runtime.spawn(tracing::Instrument::instrument(
-            async move {
-                let _clear = clear;
-                let started = Instant::now();
-                let outcome = tokio::time::timeout(
-                    fetch_timeout,
-                    AssertUnwindSafe(inner.source.token()).catch_unwind(),
-                )
-                .await;
-                let result = match outcome {
-                    Ok(Ok(result)) => result,
-                    Ok(Err(_panic)) => Err(TokenError::new(
-                        TokenErrorKind::Other,
-                        "the token source panicked",
-                    )),
-                    Err(_elapsed) => Err(timeout_error(fetch_timeout)),
-                };
-                inner.core.complete(id, result, started)
-            },
-            span,
-        ));
-        let future: FetchFuture = async move {
-            task.await.unwrap_or_else(|_| {
-                Err(TokenError::new(
-                    TokenErrorKind::Other,
-                    "the token fetch was cancelled (its Tokio runtime shut down)",
-                ))
-            })
-        }
-        .boxed()
-        .shared();
-        let give_up_at = state.started(id, now, fetch_timeout, future.clone());
-        self.inner
-            .core
-            .stats
-            .fetches
-            .fetch_add(1, Ordering::Relaxed);
-        Ok((future, give_up_at))
-    }
-
-    /// A usable token: the cached one, or the result of a fetch.
-    pub(crate) async fn entry(&self) -> FetchResult {
-        if let Some(entry) = &*self.inner.core.current.load()
-            && entry.is_fresh()
-        {
-            return Ok(Arc::clone(entry));
-        }
-        match self.acquire() {
-            Acquired::Ready(entry) => Ok(entry),
-            Acquired::Wait(fetch, give_up_at) => {
-                wait(fetch, give_up_at, self.inner.core.config.fetch_timeout).await
-            }
-            Acquired::Failed(error) => Err(error),
-        }
-    }
-}
-
-/// Waits for `fetch`, but not past `give_up_at` (when a timer is available).
-async fn wait(fetch: FetchFuture, give_up_at: Instant, fetch_timeout: Duration) -> FetchResult {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return fetch.await;
-    }
-    tokio::time::timeout_at(give_up_at, fetch)
-        .await
-        .unwrap_or_else(|_| Err(timeout_error(fetch_timeout)))
-}
-
-pub(crate) fn timeout_error(fetch_timeout: Duration) -> TokenError {
-    TokenError::new(
-        TokenErrorKind::Timeout,
-        format!("the token source gave no answer within {fetch_timeout:?}"),
-    )
-    .with_hint("check that the token endpoint is reachable, or raise `fetch_timeout`")
 }
 
 impl TokenCache {
@@ -276,7 +123,7 @@ impl TokenCache {
     /// [`invalidation_cooldown`](TokenCacheBuilder::invalidation_cooldown).)
     pub fn invalidate(&self, token: &Token) -> bool {
         use secrecy::ExposeSecret;
-        let generation = match &*self.inner.core.current.load() {
+        let generation = match &*self.core.current.load() {
             Some(entry)
                 if entry.token.access_token().expose_secret()
                     == token.access_token().expose_secret() =>
@@ -285,12 +132,12 @@ impl TokenCache {
             }
             _ => return false,
         };
-        self.inner.core.invalidate(generation, false).is_some()
+        self.core.invalidate(generation, false).is_some()
     }
 
     /// What the cache has done so far.
     pub fn stats(&self) -> CacheStats {
-        let c = &self.inner.core.stats;
+        let c = &self.core.stats;
         let get = |n: &AtomicU64| n.load(Ordering::Relaxed);
         CacheStats {
             fetches: get(&c.fetches),
@@ -301,55 +148,22 @@ impl TokenCache {
             invalidations: get(&c.invalidations),
         }
     }
-
-    /// A per-service view of the current token for the hot path.
-    pub(crate) fn view(&self) -> View {
-        arc_swap::Cache::new(Slot(Arc::clone(&self.inner.core)))
-    }
-}
-
-impl NextEntry for Inner {
-    fn next_entry(self: Arc<Self>) -> futures_util::future::BoxFuture<'static, FetchResult> {
-        let cache = TokenCache { inner: self };
-        async move { cache.entry().await }.boxed()
-    }
-}
-
-impl Dropped {
-    /// Whether the cache has (or, fetching, gets) a token with another value than the dropped
-    /// one. `false` when the fetch fails or the cache is gone.
-    pub(crate) async fn replaced(&self) -> bool {
-        use secrecy::ExposeSecret;
-        let Some(owner) = self.core.owner.get().and_then(|w| w.upgrade()) else {
-            return false;
-        };
-        match owner.next_entry().await {
-            Ok(next) => {
-                next.token.access_token().expose_secret()
-                    != self.entry.token.access_token().expose_secret()
-            }
-            Err(_) => false,
-        }
-    }
-
-    /// The dropped token's fingerprint.
-    pub(crate) fn fingerprint(&self) -> crate::token::Fingerprint {
-        self.entry.token.fingerprint()
-    }
 }
 
 impl TokenSource for TokenCache {
     async fn token(&self) -> Result<Token, TokenError> {
-        self.entry().await.map(|entry| entry.token.clone())
+        grant::entry(&self.core)
+            .await
+            .map(|entry| entry.token.clone())
     }
 }
 
 impl fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let current = self.inner.core.current.load();
+        let current = self.core.current.load();
         f.debug_struct("TokenCache")
             .field("token", &current.as_ref().map(|e| e.token.fingerprint()))
-            .field("config", &self.inner.core.config)
+            .field("config", &self.core.config)
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
@@ -445,13 +259,13 @@ impl TokenCacheBuilder {
 
     /// The cache.
     pub fn build(self) -> TokenCache {
-        let inner = Arc::new(Inner {
-            core: Core::new(self.config, crate::metrics::Name::new(&self.name)),
-            source: self.source,
-        });
-        let owner: std::sync::Weak<dyn NextEntry> = Arc::downgrade(&inner) as _;
-        let _ = inner.core.owner.set(owner);
-        TokenCache { inner }
+        TokenCache {
+            core: Core::new(
+                self.source,
+                self.config,
+                crate::metrics::Name::new(&self.name),
+            ),
+        }
     }
 }
 

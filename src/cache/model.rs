@@ -33,8 +33,8 @@ use tokio::time::Instant;
 
 use super::entry::{Config, Entry};
 // Waiters share a fetch's result through the cache's own `FetchFuture`.
+use super::core::{FetchFuture as Handle, FetchResult};
 use super::state::{Invalidation, State, Step};
-use super::{FetchFuture as Handle, FetchResult};
 use crate::error::{TokenError, TokenErrorKind};
 use crate::token::Token;
 

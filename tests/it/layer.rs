@@ -198,6 +198,42 @@ async fn waiting_requests_use_a_ready_service() {
     assert_eq!(source.calls(), 1);
 }
 
+#[tokio::test(start_paused = true)]
+async fn max_wait_bounds_a_request_and_the_fetch_goes_on() {
+    // The token endpoint takes 20 s; the layer waits 2 s at most.
+    let source = Scripted::numbered(Duration::from_secs(20), Duration::from_secs(3600));
+    let service = BearerTokenLayer::new(source.clone())
+        .max_wait(Duration::from_secs(2))
+        .layer(ok_api(Seen::default()));
+    let started = tokio::time::Instant::now();
+    let err = service
+        .clone()
+        .oneshot(get("https://api.example/"))
+        .await
+        .unwrap_err();
+    assert_eq!(started.elapsed(), Duration::from_secs(2));
+    let Error::Token(err) = err else {
+        panic!("expected a token error, got {err:?}")
+    };
+    assert_eq!(err.kind(), TokenErrorKind::Timeout);
+    assert!(err.to_string().contains("max_wait of 2s"), "{err}");
+    // The fetch went on: a request made once it is done gets its token, with no new fetch.
+    tokio::time::sleep(Duration::from_secs(19)).await;
+    let response = service.oneshot(get("https://api.example/")).await.unwrap();
+    assert_eq!(response.body(), "Bearer token-0");
+    assert_eq!(source.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_max_wait_a_request_waits_for_the_fetch() {
+    let source = Scripted::numbered(Duration::from_secs(20), Duration::from_secs(3600));
+    let service = BearerTokenLayer::new(source.clone()).layer(ok_api(Seen::default()));
+    let started = tokio::time::Instant::now();
+    let response = service.oneshot(get("https://api.example/")).await.unwrap();
+    assert_eq!(response.body(), "Bearer token-0");
+    assert_eq!(started.elapsed(), Duration::from_secs(20));
+}
+
 #[tokio::test]
 async fn works_with_tower_layers_around_and_inside() {
     let service = ServiceBuilder::new()
