@@ -70,7 +70,6 @@
 mod backoff;
 mod bearer;
 pub mod cache;
-mod clock;
 pub mod config;
 mod destination;
 pub mod error;

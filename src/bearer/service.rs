@@ -148,9 +148,8 @@ where
             }
         }
         // Fast path: a fresh token; no lock, no allocation, no `.await`.
-        match self.handle.grant() {
-            Grant::Ready(header, ticket) => {
-                request.headers_mut().insert(AUTHORIZATION, header);
+        match self.handle.grant(request.headers_mut()) {
+            Grant::Ready(ticket) => {
                 let carried = Carried::new(ticket, &request, self.redirects);
                 ResponseFuture::called(self.inner.call(request), Some(carried))
             }

@@ -4,7 +4,7 @@
 //! [`grant`](super::grant) face.
 
 use std::collections::BTreeMap;
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -51,8 +51,9 @@ pub(super) struct Core {
     pub(super) name: crate::metrics::Name,
     /// The current token. Read lock-free by every request; replaced only with `state` locked.
     pub(super) current: ArcSwapOption<Entry>,
-    /// Fetch coordination. Locked briefly on the slow path; never held across `.await`.
-    pub(super) state: Mutex<State<FetchFuture>>,
+    /// Fetch coordination and the refresh timer. Locked briefly on the slow path, by a fetch
+    /// that ends and by a `401`; never held across `.await`.
+    state: Mutex<Locked>,
     pub(super) config: Config,
     pub(super) stats: Counters,
     /// The source, type-erased: it is called once per fetch, in its own task, so a boxed
@@ -60,9 +61,32 @@ pub(super) struct Core {
     source: BoxTokenSource,
 }
 
+/// What the core's lock guards: the coordination state (pure, shared with the model check)
+/// and the timer that marks the current token stale when its refresh is due.
+#[derive(Default)]
+struct Locked {
+    state: State<FetchFuture>,
+    refresh_timer: Option<tokio::task::AbortHandle>,
+}
+
+impl Deref for Locked {
+    type Target = State<FetchFuture>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.state
+    }
+}
+
+impl DerefMut for Locked {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.state
+    }
+}
+
 /// Live caches by id, so that a response future carries two integers instead of a reference
-/// (a reference count shared by every request on every core). Locked only when a cache is made
-/// or dropped and when a response is a `401`; never held across `.await`.
+/// (a reference count shared by every request on every core; see `grant::Ticket` for the
+/// measurement). Locked only when a cache is made or dropped, when a response is a `401` and
+/// when a redirect is refused; never held across `.await`.
 static REGISTRY: Mutex<BTreeMap<u64, Weak<Core>>> = Mutex::new(BTreeMap::new());
 /// Source of cache ids.
 static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(1);
@@ -96,7 +120,7 @@ impl Core {
             id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
             name,
             current: ArcSwapOption::empty(),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(Locked::default()),
             config,
             stats: Counters::default(),
             source,

@@ -8,8 +8,8 @@ use std::time::Duration;
 use http::HeaderValue;
 use tokio::time::Instant;
 
+use super::clock;
 use super::decision::{Timing, refresh_at};
-use crate::clock;
 use crate::error::{TokenError, TokenErrorKind};
 use crate::token::Token;
 

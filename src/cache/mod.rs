@@ -14,6 +14,7 @@
 //! - A fetch runs in its own Tokio task, so it finishes for everyone even if the request that
 //!   started it is dropped. Waiters share its result through a `Shared` future.
 
+mod clock;
 mod core;
 mod decision;
 mod entry;

@@ -43,8 +43,6 @@ pub(crate) struct State<F> {
     pub(crate) failure: Option<Failure>,
     /// When a `401` last dropped a token.
     last_invalidation: Option<Instant>,
-    /// The timer that will clear the current token's `fresh` flag.
-    pub(crate) refresh_timer: Option<tokio::task::AbortHandle>,
 }
 
 impl<F> Default for State<F> {
@@ -54,7 +52,6 @@ impl<F> Default for State<F> {
             fetching: None,
             failure: None,
             last_invalidation: None,
-            refresh_timer: None,
         }
     }
 }

@@ -5,6 +5,13 @@
 //! It is `coarsetime`'s clock (`CLOCK_MONOTONIC_COARSE` on Linux, read through the vDSO:
 //! a few ns, a resolution of one scheduler tick). Read without updating `coarsetime`'s shared
 //! "recent" value, so the hot path writes no memory that other cores read.
+//!
+//! Why three parts (this clock, the timer, and the guard that marks a token stale when the
+//! timer's task is dropped) and not one precise clock read per request: a read of `Instant`
+//! costs about 25 ns here against 4.5 ns for this clock (20 million reads each, three rounds),
+//! which on a warm request of about 140 ns is more than `AddAuthorization` adds in all. The
+//! timer is what follows Tokio's clock (paused in tests), and the guard covers a timer whose
+//! runtime shuts down.
 
 use std::time::Duration;
 
