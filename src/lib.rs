@@ -83,6 +83,7 @@ pub mod replay;
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub mod reqwest_client;
 pub mod source;
+pub mod store;
 pub mod token;
 
 pub use bearer::{BearerToken, BearerTokenLayer, ExistingAuthorization, ResponseFuture};

@@ -11,6 +11,7 @@
 //! | `tower_bearer_early_refreshes_total` | counter | `cache` | a refresh started ahead of expiry |
 //! | `tower_bearer_invalidations_total` | counter | `cache` | a `401` dropped a token |
 //! | `tower_bearer_tokens_withheld_total` | counter | `cache`, `reason` (`insecure_scheme`, `host_not_allowed`, `host_mismatch`, `cross_origin_redirect`) | a request went without the token or was refused, or a redirect was not followed with it |
+//! | `tower_bearer_store_total` | counter | `cache`, `outcome` (`hit`, `lease_won`, `lease_held`, `wait_expired`, `save_fenced`, `failed`) | a fetch of a cache with a [token store](crate::store) took a stored token, won or found the lease held, gave up waiting for another replica, found a newer token when saving, or met a failing store |
 //!
 //! The `cache` label is the name given with
 //! [`TokenCacheBuilder::name`](crate::TokenCacheBuilder::name) (`default` otherwise).
@@ -35,6 +36,15 @@ pub const EARLY_REFRESHES: &str = "tower_bearer_early_refreshes_total";
 pub const INVALIDATIONS: &str = "tower_bearer_invalidations_total";
 /// `tower_bearer_tokens_withheld_total`.
 pub const TOKENS_WITHHELD: &str = "tower_bearer_tokens_withheld_total";
+/// `tower_bearer_store_total`.
+pub const STORE: &str = "tower_bearer_store_total";
+
+pub(crate) const STORE_HIT: &str = "hit";
+pub(crate) const STORE_LEASE_WON: &str = "lease_won";
+pub(crate) const STORE_LEASE_HELD: &str = "lease_held";
+pub(crate) const STORE_WAIT_EXPIRED: &str = "wait_expired";
+pub(crate) const STORE_SAVE_FENCED: &str = "save_fenced";
+pub(crate) const STORE_FAILED: &str = "failed";
 
 /// The cache's name, as the `cache` label.
 #[derive(Clone, Debug)]
@@ -75,6 +85,12 @@ pub(crate) fn count(_name: &Name, _metric: &'static str) {
 pub(crate) fn withheld(_name: &Name, _reason: &'static str) {
     #[cfg(feature = "metrics")]
     metrics::counter!(TOKENS_WITHHELD, "cache" => _name.label(), "reason" => _reason).increment(1);
+}
+
+/// A fetch through the token store: `_outcome` is one of the `STORE_*` names.
+pub(crate) fn store(_name: &Name, _outcome: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(STORE, "cache" => _name.label(), "outcome" => _outcome).increment(1);
 }
 
 /// Cache hits of one service, counted without atomics and added to the counter in batches.

@@ -16,6 +16,7 @@ use futures_util::future::{BoxFuture, Shared};
 use tokio::time::Instant;
 
 use super::entry::{Config, Entry};
+use super::fleet::{Avoid, Fleet, How, Labels, Obtained};
 use super::state::{Invalidation, State, Step};
 use crate::error::{TokenError, TokenErrorKind};
 use crate::source::{BoxTokenSource, TokenSource};
@@ -42,6 +43,8 @@ pub(super) struct Counters {
     pub(super) waits: AtomicU64,
     pub(super) fail_fast: AtomicU64,
     pub(super) invalidations: AtomicU64,
+    pub(super) store_hits: AtomicU64,
+    pub(super) store_fallbacks: AtomicU64,
 }
 
 pub(super) struct Core {
@@ -59,6 +62,8 @@ pub(super) struct Core {
     /// The source, type-erased: it is called once per fetch, in its own task, so a boxed
     /// future costs nothing that matters, and no user type carries its type.
     source: BoxTokenSource,
+    /// The token store the fleet shares, if any: consulted by fetches only.
+    fleet: Option<Fleet>,
 }
 
 /// What the core's lock guards: the coordination state (pure, shared with the model check)
@@ -67,6 +72,9 @@ pub(super) struct Core {
 struct Locked {
     state: State<FetchFuture>,
     refresh_timer: Option<tokio::task::AbortHandle>,
+    /// The store generation of a token a `401` refused, for the next fetch to remove from the
+    /// store before it reads it.
+    refused_in_store: Option<u64>,
 }
 
 impl Deref for Locked {
@@ -113,6 +121,7 @@ fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Core {
     pub(super) fn new(
         source: BoxTokenSource,
+        fleet: Option<Fleet>,
         config: Config,
         name: crate::metrics::Name,
     ) -> Arc<Self> {
@@ -124,6 +133,7 @@ impl Core {
             config,
             stats: Counters::default(),
             source,
+            fleet,
         });
         registry().insert(core.id, Arc::downgrade(&core));
         core
@@ -171,7 +181,7 @@ impl Core {
     /// Starts fetch `id` in its own task, so it completes even if every waiter goes away.
     fn start_fetch(
         self: &Arc<Self>,
-        state: &mut State<FetchFuture>,
+        state: &mut Locked,
         id: u64,
         now: Instant,
     ) -> Result<(FetchFuture, Instant), TokenError> {
@@ -189,26 +199,31 @@ impl Core {
             id,
         };
         let core = Arc::clone(self);
-        let fetch_timeout = self.config.fetch_timeout;
+        let avoid = Avoid {
+            replacing: self.current.load().as_ref().and_then(|e| e.stored),
+            refused: state.refused_in_store.take(),
+        };
         let span = tracing::info_span!("token_fetch", cache = self.id, fetch = id);
         let task = runtime.spawn(tracing::Instrument::instrument(
             async move {
                 let _clear = clear;
-                let started = Instant::now();
-                let outcome = tokio::time::timeout(
-                    fetch_timeout,
-                    AssertUnwindSafe(core.source.token()).catch_unwind(),
-                )
-                .await;
-                let result = match outcome {
-                    Ok(Ok(result)) => result,
-                    Ok(Err(_panic)) => Err(TokenError::new(
-                        TokenErrorKind::Other,
-                        "the token source panicked",
-                    )),
-                    Err(_elapsed) => Err(no_answer(fetch_timeout)),
+                let result = match &core.fleet {
+                    None => core.call_source().await.map(|token| Obtained {
+                        token,
+                        stored: None,
+                        how: How::Source,
+                    }),
+                    Some(fleet) => {
+                        let labels = Labels {
+                            id: core.id,
+                            name: &core.name,
+                        };
+                        fleet
+                            .obtain(labels, &core.config, avoid, || core.call_source())
+                            .await
+                    }
                 };
-                core.complete(id, result, started)
+                core.complete(id, result)
             },
             span,
         ));
@@ -222,9 +237,39 @@ impl Core {
         }
         .boxed()
         .shared();
-        let give_up_at = state.started(id, now, fetch_timeout, future.clone());
-        self.stats.fetches.fetch_add(1, Ordering::Relaxed);
+        let mut fetch_time = self.config.fetch_timeout;
+        if let Some(fleet) = &self.fleet {
+            fetch_time = fetch_time.saturating_add(fleet.extra_time(fetch_time));
+        }
+        let give_up_at = state.started(id, now, fetch_time, future.clone());
         Ok((future, give_up_at))
+    }
+
+    /// Calls the source once, under the fetch timeout, with a panic caught; counts and times
+    /// the token request.
+    async fn call_source(&self) -> Result<Token, TokenError> {
+        self.stats.fetches.fetch_add(1, Ordering::Relaxed);
+        let fetch_timeout = self.config.fetch_timeout;
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(
+            fetch_timeout,
+            AssertUnwindSafe(self.source.token()).catch_unwind(),
+        )
+        .await;
+        let result = match outcome {
+            Ok(Ok(result)) => result,
+            Ok(Err(_panic)) => Err(TokenError::new(
+                TokenErrorKind::Other,
+                "the token source panicked",
+            )),
+            Err(_elapsed) => Err(no_answer(fetch_timeout)),
+        };
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.kind().as_str(),
+        };
+        crate::metrics::token_request(&self.name, outcome, started.elapsed());
+        result
     }
 
     /// Drops the cached token if it is still the one with `generation`. With `cooldown`, at
@@ -248,6 +293,9 @@ impl Core {
             Invalidation::Drop => {
                 if let Some(entry) = &*current {
                     tracing::info!(cache = self.id, token = %entry.token.fingerprint(), "token refused (401): dropped");
+                    if entry.stored.is_some() {
+                        state.refused_in_store = entry.stored;
+                    }
                 }
                 self.current.store(None);
                 self.stats.invalidations.fetch_add(1, Ordering::Relaxed);
@@ -258,22 +306,32 @@ impl Core {
     }
 
     /// Stores the outcome of fetch `id` and returns what its waiters get.
-    fn complete(
-        self: &Arc<Self>,
-        id: u64,
-        result: Result<Token, TokenError>,
-        started: Instant,
-    ) -> FetchResult {
+    fn complete(self: &Arc<Self>, id: u64, result: Result<Obtained, TokenError>) -> FetchResult {
         let now = Instant::now();
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(e) => e.kind().as_str(),
-        };
-        crate::metrics::token_request(&self.name, outcome, now.saturating_duration_since(started));
+        if let Ok(obtained) = &result {
+            match obtained.how {
+                How::StoreHit => {
+                    self.stats.store_hits.fetch_add(1, Ordering::Relaxed);
+                    crate::metrics::store(&self.name, crate::metrics::STORE_HIT);
+                }
+                How::Fallback => {
+                    self.stats.store_fallbacks.fetch_add(1, Ordering::Relaxed);
+                }
+                How::LeaseWon | How::Source => {}
+            }
+        }
         let mut state = lock(&self.state);
-        let entry = result.and_then(|token| {
+        let entry = result.and_then(|obtained| {
             let generation = state.next_id();
-            Entry::new(token, now, generation, &self.config, fastrand::f64()).map(Arc::new)
+            let mut entry = Entry::new(
+                obtained.token,
+                now,
+                generation,
+                &self.config,
+                fastrand::f64(),
+            )?;
+            entry.stored = obtained.stored;
+            Ok(Arc::new(entry))
         });
         match entry {
             Ok(entry) => {

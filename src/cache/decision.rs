@@ -88,6 +88,27 @@ pub(crate) fn refresh_at(
     Some(expires_at - (lead - spread))
 }
 
+/// Whether a token read from the fleet's store (see [`crate::store`]) is taken instead of
+/// fetching one: it is not one of the generations to `avoid` (the token being replaced, the
+/// token a `401` refused), and it is not yet due for refresh, judged without jitter (a replica
+/// never takes a token that the replica that fetched it would already refresh).
+pub(crate) fn take_stored(
+    now: Instant,
+    received_at: Instant,
+    expires_at: Option<Instant>,
+    margin: Duration,
+    generation: u64,
+    avoid: [Option<u64>; 2],
+) -> bool {
+    if avoid.contains(&Some(generation)) {
+        return false;
+    }
+    match refresh_at(received_at, expires_at, margin, Duration::ZERO, 0.0) {
+        Some(at) => now < at,
+        None => true,
+    }
+}
+
 /// How long to wait after the `attempt`-th consecutive failure (1-based): exponential from
 /// `initial`, capped at `max`, with "equal jitter" (between half and all of the step), and never
 /// less than what the server asked for with `Retry-After` (itself capped at `max_retry_after`).
@@ -114,6 +135,63 @@ mod tests {
             refresh_at: Some(t0 + S * refresh as u32),
             expires_at: Some(t0 + S * expires as u32),
         })
+    }
+
+    #[test]
+    fn a_stored_token_is_taken_only_before_its_refresh_and_if_not_avoided() {
+        let t0 = Instant::now();
+        let expires = Some(t0 + S * 3600);
+        let margin = S * 300;
+        // Fresh, not avoided.
+        assert!(take_stored(t0, t0, expires, margin, 7, [None, None]));
+        assert!(take_stored(
+            t0 + S * 3299,
+            t0,
+            expires,
+            margin,
+            7,
+            [Some(6), None]
+        ));
+        // The token being replaced, or the one a 401 refused.
+        assert!(!take_stored(t0, t0, expires, margin, 7, [Some(7), None]));
+        assert!(!take_stored(t0, t0, expires, margin, 7, [None, Some(7)]));
+        // In its refresh window (margin before expiry), or expired.
+        assert!(!take_stored(
+            t0 + S * 3300,
+            t0,
+            expires,
+            margin,
+            7,
+            [None, None]
+        ));
+        assert!(!take_stored(
+            t0 + S * 4000,
+            t0,
+            expires,
+            margin,
+            7,
+            [None, None]
+        ));
+        // A short-lived token: due at half its lifetime, as its fetcher would refresh it.
+        let short = Some(t0 + S * 60);
+        assert!(take_stored(t0 + S * 29, t0, short, margin, 7, [None, None]));
+        assert!(!take_stored(
+            t0 + S * 30,
+            t0,
+            short,
+            margin,
+            7,
+            [None, None]
+        ));
+        // A token without expiry never needs refreshing.
+        assert!(take_stored(
+            t0 + S * 99_999,
+            t0,
+            None,
+            margin,
+            7,
+            [None, None]
+        ));
     }
 
     #[test]

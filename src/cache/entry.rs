@@ -30,6 +30,8 @@ pub(crate) struct Entry {
     /// Identifies this token for invalidation ("drop it only if it is still the cached one").
     pub(crate) generation: u64,
     pub(crate) timing: Timing,
+    /// The token's generation in the fleet's token store, if it is stored there.
+    pub(crate) stored: Option<u64>,
     /// Until when the hot path may use this token without asking the slow path, on the coarse
     /// monotonic clock of [`clock`] (a few ms resolution, a few ns to read): the refresh
     /// deadline, or `u64::MAX` for a token that never needs refreshing. Set to `0` by the
@@ -104,6 +106,7 @@ impl Entry {
             header,
             generation,
             timing,
+            stored: None,
         })
     }
 

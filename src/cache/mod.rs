@@ -18,6 +18,7 @@ mod clock;
 mod core;
 mod decision;
 mod entry;
+mod fleet;
 mod grant;
 #[cfg(test)]
 mod model;
@@ -30,9 +31,12 @@ use std::time::Duration;
 
 use crate::error::TokenError;
 use crate::source::{BoxTokenSource, TokenSource};
+use crate::store::{StoreKey, TokenStore};
 use crate::token::Token;
 use core::Core;
 use entry::Config;
+use fleet::Fleet;
+pub use fleet::{DEFAULT_STORE_BUDGET, DEFAULT_STORE_RETRY, DEFAULT_STORE_TIMEOUT};
 pub(crate) use grant::{Dropped, Grant, Handle, Ticket, Wait};
 
 /// Default time before expiry at which a token is refreshed (capped at half its lifetime).
@@ -96,6 +100,7 @@ impl TokenCache {
     pub fn builder(source: impl TokenSource + 'static) -> TokenCacheBuilder {
         TokenCacheBuilder {
             source: source.boxed(),
+            fleet: None,
             name: "default".to_owned(),
             config: Config {
                 refresh_margin: DEFAULT_REFRESH_MARGIN,
@@ -147,6 +152,8 @@ impl TokenCache {
             waits: get(&c.waits),
             fail_fast: get(&c.fail_fast),
             invalidations: get(&c.invalidations),
+            store_hits: get(&c.store_hits),
+            store_fallbacks: get(&c.store_fallbacks),
         }
     }
 }
@@ -186,6 +193,12 @@ pub struct CacheStats {
     pub fail_fast: u64,
     /// Tokens dropped because a response said they were refused (or by [`TokenCache::invalidate`]).
     pub invalidations: u64,
+    /// Fetches that took a token from the [token store](crate::store) instead of calling the
+    /// source.
+    pub store_hits: u64,
+    /// Fetches that called the source without the store: it failed or was being skipped, or
+    /// another replica's fetch took too long.
+    pub store_fallbacks: u64,
 }
 
 /// Settings of a [`TokenCache`]; see [`TokenCache::builder`].
@@ -206,6 +219,7 @@ pub struct TokenCacheBuilder {
     source: BoxTokenSource,
     name: String,
     config: Config,
+    fleet: Option<Fleet>,
 }
 
 impl TokenCacheBuilder {
@@ -258,11 +272,50 @@ impl TokenCacheBuilder {
         self
     }
 
+    /// Shares the cache's tokens with the other replicas of a fleet through `store`, under
+    /// `key`: a fetch takes the stored token, or fetches under the store's lease and saves it
+    /// (see [`crate::store`]). Warm requests never touch the store.
+    ///
+    /// Every cache sharing `key` must get interchangeable tokens (same token URL, client,
+    /// scopes, audience): the key must change with any of them.
+    ///
+    /// ```
+    /// use tower_bearer::store::{MemoryStore, StoreKey};
+    /// use tower_bearer::{StaticToken, Token, TokenCache};
+    ///
+    /// let cache = TokenCache::builder(StaticToken::new(Token::new("t")))
+    ///     .store(MemoryStore::new(), StoreKey::new("billing", "partner-api"))
+    ///     .build();
+    /// # let _ = cache;
+    /// ```
+    pub fn store(mut self, store: impl TokenStore, key: StoreKey) -> Self {
+        self.fleet = Some(Fleet::new(Box::new(store), key));
+        self
+    }
+
+    /// How long the store may take: `per_call` for one call, `per_fetch` for all the calls of
+    /// one fetch together (not counting the wait for another replica's token), and how long the
+    /// store is skipped after it failed. Defaults: [`DEFAULT_STORE_TIMEOUT`] (250 ms),
+    /// [`DEFAULT_STORE_BUDGET`] (1 s), [`DEFAULT_STORE_RETRY`] (5 s). No effect without a
+    /// [`store`](Self::store).
+    pub fn store_timeouts(
+        mut self,
+        per_call: Duration,
+        per_fetch: Duration,
+        retry: Duration,
+    ) -> Self {
+        if let Some(fleet) = &mut self.fleet {
+            fleet.set_timeouts(per_call, per_fetch, retry);
+        }
+        self
+    }
+
     /// The cache.
     pub fn build(self) -> TokenCache {
         TokenCache {
             core: Core::new(
                 self.source,
+                self.fleet,
                 self.config,
                 crate::metrics::Name::new(&self.name),
             ),
@@ -275,6 +328,7 @@ impl fmt::Debug for TokenCacheBuilder {
         f.debug_struct("TokenCacheBuilder")
             .field("name", &self.name)
             .field("config", &self.config)
+            .field("store", &self.fleet.as_ref().map(|f| f.key()))
             .finish_non_exhaustive()
     }
 }

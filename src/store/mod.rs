@@ -1,0 +1,245 @@
+//! [`TokenStore`]: a token store shared by the replicas of a fleet, so that the whole fleet
+//! makes one token request per token lifetime instead of one per replica.
+//!
+//! A [`TokenCache`](crate::TokenCache) with a store
+//! ([`TokenCacheBuilder::store`](crate::TokenCacheBuilder::store)) consults it only when it has
+//! to fetch: on a local miss and on a refresh, never on a warm request (the hot path is the same
+//! instructions with or without a store). Its fetch then goes:
+//!
+//! ```text
+//!                load ──── a usable token ─────────────────────────────► use it
+//!                  │
+//!              no token, or due for refresh
+//!                  │
+//!             try_lease ── held by another replica ── wait_changed, load ─► use it
+//!                  │                                        │
+//!                 won                               wait bound reached
+//!                  │                                        │
+//!         load again (someone may just have written) ──────┤
+//!                  │                                        ▼
+//!           still nothing ──► call the source ──► save (fenced) ──► use it
+//! ```
+//!
+//! - The lease is an efficiency lock, not a correctness lock: client-credentials tokens do not
+//!   invalidate each other, so a lost or lapsed lease costs one extra token request. One
+//!   lease per key, no consensus, and every failure opens the way to a local fetch.
+//! - A save is fenced by the generation the holder saw when it took the lease: a holder whose
+//!   lease lapsed (a fetch slower than the lease, a paused process) never overwrites a newer
+//!   token.
+//! - A stored token's remaining lifetime is read with it (the key's time to live), so no replica
+//!   depends on another host's clock.
+//! - Every store call runs under the cache's own timeout, and a store that fails is skipped for
+//!   a while: a failing store never fails a request that the token source could serve.
+//! - A `401` removes the shared token only if the store still holds the refused generation, so
+//!   many replicas reporting the same token cause one new fetch.
+//!
+//! [`MemoryStore`] is the in-process implementation, for tests and for several caches in one
+//! process.
+
+mod memory;
+
+use std::fmt;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+
+use crate::token::Token;
+
+pub use memory::MemoryStore;
+
+/// Where a fleet shares its tokens; see the [module docs](self) for the protocol the cache runs
+/// over these calls.
+///
+/// Object-safe: the cache holds a `Box<dyn TokenStore>`, and calls it only on a fetch, so the
+/// boxed futures cost nothing that matters. Each call may take as long as it likes: the cache
+/// puts its own timeout around every call.
+pub trait TokenStore: Send + Sync + 'static {
+    /// The token stored under `key`, with its generation, and with an expiry taken from the
+    /// time it has left in the store (`Token::with_expires_in`), or `None`.
+    ///
+    /// A value that cannot be read (corrupt, written under another key, encrypted with an
+    /// unknown key) is `None`, never an error that would stop the fleet from replacing it.
+    fn load<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, Result<Option<Stored>, StoreError>>;
+
+    /// Tries to take the lease to fetch the token for `key`, for `ttl`.
+    fn try_lease<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Lease, StoreError>>;
+
+    /// Stores `token` under `key` unless a generation newer than `fence` is stored already, and
+    /// releases `lease` if it is still this holder's. The token's remaining lifetime is the
+    /// entry's time to live.
+    fn save<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        lease: &'a LeaseId,
+        fence: u64,
+        token: &'a Token,
+    ) -> BoxFuture<'a, Result<Saved, StoreError>>;
+
+    /// Releases `lease` if it is still this holder's (the fetch failed).
+    fn release<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        lease: &'a LeaseId,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Removes the token stored under `key` if it is still generation `generation` (it was
+    /// refused with a `401`); returns whether it was removed.
+    fn remove<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        generation: u64,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Returns when the entry under `key` may have changed, or after `at_most`. The default
+    /// waits `at_most`: the cache then loads again (polling with backoff); a store that can be
+    /// told of changes (notifications) returns sooner.
+    fn wait_changed<'a>(&'a self, key: &'a StoreKey, at_most: Duration) -> BoxFuture<'a, ()> {
+        let _ = key;
+        Box::pin(tokio::time::sleep(at_most))
+    }
+}
+
+/// A token read from a store, with the generation it was stored as.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    /// The token; its expiry is the time it had left in the store.
+    pub token: Token,
+    /// Increases with each token saved under the key; the fence of the next save.
+    pub generation: u64,
+}
+
+/// What [`TokenStore::try_lease`] got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lease {
+    /// This caller holds the lease; it fetches, then saves or releases.
+    Won {
+        /// The holder's id, for the save or release.
+        id: LeaseId,
+        /// The last generation saved under the key when the lease was taken: the save is
+        /// refused if a newer one is stored by then.
+        fence: u64,
+    },
+    /// Another replica holds it: wait for its token.
+    Held,
+}
+
+/// Identifies a lease holder: random, so a holder whose lease lapsed cannot release the next
+/// holder's lease.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct LeaseId(String);
+
+impl LeaseId {
+    /// A new random id.
+    pub fn random() -> Self {
+        Self(format!(
+            "{:016x}{:016x}",
+            fastrand::u64(..),
+            fastrand::u64(..)
+        ))
+    }
+
+    /// The id as text, as a store keeps it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for LeaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LeaseId({})", &self.0[..8.min(self.0.len())])
+    }
+}
+
+/// What [`TokenStore::save`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Saved {
+    /// Stored as this generation.
+    Stored(u64),
+    /// Not stored: the store holds a newer generation (load it).
+    Newer(u64),
+}
+
+/// The name of a shared token in a store: two caches with the same key share their tokens, so
+/// it must change with everything that makes two tokens different (token URL, client id,
+/// scopes, resources, audience, authentication method, credential).
+///
+/// ```
+/// use tower_bearer::store::StoreKey;
+///
+/// let key = StoreKey::new("billing-api", "partner-a");
+/// assert_eq!(key.as_str(), "billing-api:{partner-a}");
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct StoreKey(String);
+
+impl StoreKey {
+    /// The key `name` under an application `prefix`. The name is put in braces, a Redis
+    /// Cluster hash tag, so that a token and its lease live in one slot.
+    pub fn new(prefix: &str, name: &str) -> Self {
+        Self(format!("{prefix}:{{{name}}}"))
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for StoreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StoreKey({})", self.0)
+    }
+}
+
+impl fmt::Display for StoreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A store call failed: the cache falls back to fetching locally, and skips the store for a
+/// while.
+#[derive(Clone, Debug)]
+pub struct StoreError {
+    kind: StoreErrorKind,
+    message: String,
+}
+
+/// Why a store call failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// The call did not finish within the cache's store timeout.
+    Timeout,
+    /// The store cannot be reached or refused the call.
+    Unavailable,
+    /// Anything else.
+    Other,
+}
+
+impl StoreError {
+    /// An error of `kind`; the message must hold no secret (no password, no token).
+    pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// Why it failed.
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "token store: {}", self.message)
+    }
+}
+
+impl std::error::Error for StoreError {}
