@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Instructions per request on the warm path (callgrind), for the bare inner service, tower-http's
-# AddAuthorization and BearerToken; see tools/src/callgrind_hot_path.rs.
+# AddAuthorization, BearerToken, and BearerToken over a cache with a token store; see tools/src/callgrind_hot_path.rs.
 # Usage: bash scripts/callgrind-hot-path.sh [requests per variant, default 100000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,8 +19,8 @@ callgrind_annotate --inclusive=yes --threshold=100 "$out" 2>/dev/null |
         }
         END {
             printf "%-20s %10s\n", "variant", "Ir/request";
-            split("bare add_authorization bearer_token", order, " ");
-            for (i = 1; i <= 3; i++) printf "%-20s %10.1f\n", order[i], ir[order[i]];
+            split("bare add_authorization bearer_token bearer_token_store", order, " ");
+            for (i = 1; i <= 4; i++) printf "%-20s %10.1f\n", order[i], ir[order[i]];
             if (ir["add_authorization"] > 0)
                 printf "bearer_token / add_authorization = %.3f\n", ir["bearer_token"] / ir["add_authorization"];
         }'

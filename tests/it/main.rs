@@ -14,6 +14,7 @@ mod client_credentials;
 mod composition;
 mod config;
 mod emulator;
+mod fleet;
 mod fault_matrix;
 mod interop;
 mod layer;
