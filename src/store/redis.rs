@@ -1,125 +1,13 @@
 //! [`RedisStore`]: the [`TokenStore`] of a fleet, on Redis or Valkey (feature `redis`).
-//!
-//! ```no_run
-//! use std::time::Duration;
-//! use tower_bearer::store::{RedisStore, StoreKey};
-//! use tower_bearer::{token_source_fn, Token, TokenCache};
-//!
-//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # let (encryption_key, store_key, client_secret) = ([1u8; 32], [2u8; 32], "s");
-//! // URL, encryption key and store key come from your secret store.
-//! let store = RedisStore::builder("rediss://billing:s3cret@redis.internal:6380")
-//!     .encryption_key("2026-01", &encryption_key)
-//!     .build()?;
-//! let key = StoreKey::derive(
-//!     "billing",
-//!     &[
-//!         "https://login.partner.example/oauth2/token",
-//!         "client-7",
-//!         "api.read",
-//!         "",
-//!         "",
-//!         "client_secret_basic",
-//!         client_secret,
-//!     ],
-//!     &store_key,
-//! );
-//! let cache = TokenCache::builder(token_source_fn(|| async {
-//!     Ok(Token::new("eyJ...").with_expires_in(Duration::from_secs(3600)))
-//! }))
-//! .store(store, key)
-//! .build();
-//! cache.token().await?;
-//! # Ok(()) }
-//! ```
-//!
-//! # Client
-//!
-//! redis-rs (`redis` 1.8), rather than fred: it is the most used Rust client, its
-//! `ConnectionManager` reconnects by itself and has per-command response and connection
-//! timeouts, its async cluster client follows `MOVED`/`ASK` and refreshes slots, its `Script`
-//! runs `EVALSHA` and falls back to `SCRIPT LOAD` on `NOSCRIPT` (on every node of a cluster),
-//! and its TLS is rustls with the process's crypto provider, which this crate already installs
-//! (ring) for reqwest: no second TLS stack, no aws-lc. fred has no command timeout by default
-//! and brings its own connection pool and reconnect policy that we would have to tame; its
-//! strengths (pipelining pools, client tracking) buy nothing for a few calls per token lifetime.
-//! Whatever the client's timeouts do, every call here is also bounded by the store's own
-//! [`operation_timeout`](RedisStoreBuilder::operation_timeout), and by the cache's store timeout
-//! around it.
-//!
-//! # Keys
-//!
-//! For a [`StoreKey`] `k` (whose name is a `{hash tag}`, so all three live in one cluster
-//! slot):
-//!
-//! | key | holds | expires |
-//! | --- | --- | --- |
-//! | `k` | the token, encrypted (format below) | with the token: the time to live is the token's remaining lifetime |
-//! | `k:lease` | the lease holder's random id | after the lease time (`SET NX PX`) |
-//! | `k:gen` | the last generation saved | never |
-//!
-//! # Scripts
-//!
-//! Every call is one Lua script (`EVALSHA`, loaded again on `NOSCRIPT`), so each is atomic:
-//!
-//! - `try_lease`: `SET k:lease <id> NX PX <ttl>`; if it was set, returns `k:gen` (0 if unset)
-//!   as the fence.
-//! - `save`: deletes `k:lease` if it still holds this holder's id; then, if `k:gen` is greater
-//!   than the fence, returns it (a newer token was saved while this holder's lease had lapsed:
-//!   nothing is written); else sets `k:gen` to `fence + 1` and `k` to the value sealed as that
-//!   generation, with `PX` = the token's remaining lifetime. Setting `fence + 1` rather than
-//!   `INCR` is the same when the holder saw the last generation, keeps the generation inside the
-//!   encrypted value equal to the counter, and still only moves the counter up if `k:gen` was
-//!   lost (a restart without persistence). A token with no lifetime left is not written (Redis
-//!   cannot keep a key for 0 ms): the save takes its generation and deletes the older value,
-//!   as a value expired at once would be gone.
-//! - `release`: deletes `k:lease` if it still holds this holder's id.
-//! - `remove`: deletes `k` if the generation in its header (bytes 5 to 12, in the clear and
-//!   authenticated) is the given one.
-//! - `load`: `GET k` and `PTTL k` together; the token's expiry is now plus the time to live, so
-//!   no replica depends on another host's clock.
-//!
-//! # Value
-//!
-//! A versioned header (format version, generation, key id) and the token's contents encrypted
-//! with AES-256-GCM under a key you supply, with a random 96-bit nonce; the header and the Redis
-//! key are the associated data, so a value moved to another key or rewritten in place does not
-//! decrypt. One key writes ([`encryption_key`](RedisStoreBuilder::encryption_key)), older ones
-//! only decrypt ([`decryption_key`](RedisStoreBuilder::decryption_key)): to rotate, add the new
-//! key as a decryption key to every replica, then make it the encryption key (the old one a
-//! decryption key), then drop the old one once its tokens have expired. A value that does not
-//! open (corrupt, another format, written under another key, an unknown or wrong key) is a
-//! miss: never served, replaced by the next save, logged at WARN the first time (with a
-//! fingerprint of the key id it names) and counted ([`unreadable`](RedisStore::unreadable) and
-//! the `tower_bearer_store_unreadable_total` metric). A random-nonce key is good for 2^32
-//! values, that is one token a second for a century.
-//!
-//! # Waiting for another replica
-//!
-//! [`wait_changed`](TokenStore::wait_changed) uses pub/sub: `save`, `release` and `remove`
-//! `PUBLISH` to `k:changed` (a plain `PUBLISH`, which a cluster forwards to every node), and
-//! the store keeps one subscriber connection, to the single node or to the first cluster node
-//! given, made on the first wait. Notifications only shorten a wait: a missed one, or a
-//! subscriber that cannot connect, leaves the cache's polling with backoff.
-//!
-//! # Connections and failures
-//!
-//! Nothing connects in [`build`](RedisStoreBuilder::build): a single node is reached through a
-//! redis-rs `ConnectionManager` made on the first call, which reconnects in the background
-//! after an I/O error; a cluster connection is made on the first call (and again after a call
-//! that could not make it). Every failure is a [`StoreError`] (`Timeout` or `Unavailable`) and
-//! never a hang: the response timeout (default 250 ms), connection timeout (500 ms) and the
-//! store's own bound on a whole call (1 s) hold whatever the server does. The password of the
-//! URL is never shown: `Debug` and errors show the URL with `[redacted]` in its place.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink};
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink, PubSubStream};
 use ::redis::cluster::{ClusterClient, ClusterClientBuilder};
 use ::redis::cluster_async::ClusterConnection;
 use ::redis::{Client, RedisError, Script, ScriptInvocation, TlsCertificates};
@@ -142,7 +30,7 @@ const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_millis(500);
 /// Default bound on a whole store call (connecting, retries and all).
 const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(1);
 /// After the subscriber connection failed, waits poll for this long before it is tried again.
-const SUBSCRIBER_RETRY: Duration = Duration::from_secs(5);
+const SUBSCRIBER_RETRY: Duration = Duration::from_secs(1);
 
 const TRY_LEASE: &str = r"
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
@@ -200,8 +88,123 @@ if not v then return false end
 return {v, redis.call('PTTL', KEYS[1])}
 ";
 
-/// A [`TokenStore`] on Redis or Valkey, single node or cluster, with tokens encrypted at rest;
-/// see the [module docs](self). Clones share the connections.
+/// A [`TokenStore`] on Redis or Valkey, single node or cluster, with tokens encrypted at rest.
+/// Clones share the connections.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tower_bearer::store::{RedisStore, StoreKey};
+/// use tower_bearer::{token_source_fn, Token, TokenCache, TokenSource};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let (encryption_key, store_key, client_secret) = ([1u8; 32], [2u8; 32], "s");
+/// // URL, encryption key and store key come from your secret store.
+/// let store = RedisStore::builder("rediss://billing:s3cret@redis.internal:6380")
+///     .encryption_key("2026-01", &encryption_key)
+///     .build()?;
+/// let key = StoreKey::derive(
+///     "billing",
+///     &[
+///         "https://login.partner.example/oauth2/token",
+///         "client-7",
+///         "api.read",
+///         "",
+///         "",
+///         "client_secret_basic",
+///         client_secret,
+///     ],
+///     &store_key,
+/// );
+/// let cache = TokenCache::builder(token_source_fn(|| async {
+///     Ok(Token::new("eyJ...").with_expires_in(Duration::from_secs(3600)))
+/// }))
+/// .store(store, key)
+/// .build();
+/// cache.token().await?;
+/// # Ok(()) }
+/// ```
+///
+/// # Client
+///
+/// redis-rs (`redis` 1.8), rather than fred: it is the most used Rust client, its
+/// `ConnectionManager` reconnects by itself and has per-command response and connection
+/// timeouts, its async cluster client follows `MOVED`/`ASK` and refreshes slots, its `Script`
+/// runs `EVALSHA` and falls back to `SCRIPT LOAD` on `NOSCRIPT` (on every node of a cluster),
+/// and its TLS is rustls with the process's crypto provider, which this crate already installs
+/// (ring) for reqwest: no second TLS stack, no aws-lc. fred has no command timeout by default
+/// and brings its own connection pool and reconnect policy that we would have to tame; its
+/// strengths (pipelining pools, client tracking) buy nothing for a few calls per token lifetime.
+/// Whatever the client's timeouts do, every call here is also bounded by the store's own
+/// [`operation_timeout`](RedisStoreBuilder::operation_timeout), and by the cache's store timeout
+/// around it.
+///
+/// # Keys
+///
+/// For a [`StoreKey`] `k` (whose name is a `{hash tag}`, so all three live in one cluster
+/// slot):
+///
+/// | key | holds | expires |
+/// | --- | --- | --- |
+/// | `k` | the token, encrypted (format below) | with the token: the time to live is the token's remaining lifetime |
+/// | `k:lease` | the lease holder's random id | after the lease time (`SET NX PX`) |
+/// | `k:gen` | the last generation saved | never |
+///
+/// # Scripts
+///
+/// Every call is one Lua script (`EVALSHA`, loaded again on `NOSCRIPT`), so each is atomic:
+///
+/// - `try_lease`: `SET k:lease <id> NX PX <ttl>`; if it was set, returns `k:gen` (0 if unset)
+///   as the fence.
+/// - `save`: deletes `k:lease` if it still holds this holder's id; then, if `k:gen` is greater
+///   than the fence, returns it (a newer token was saved while this holder's lease had lapsed:
+///   nothing is written); else sets `k:gen` to `fence + 1` and `k` to the value sealed as that
+///   generation, with `PX` = the token's remaining lifetime. Setting `fence + 1` rather than
+///   `INCR` is the same when the holder saw the last generation, keeps the generation inside the
+///   encrypted value equal to the counter, and still only moves the counter up if `k:gen` was
+///   lost (a restart without persistence). A token with no lifetime left is not written (Redis
+///   cannot keep a key for 0 ms): the save takes its generation and deletes the older value,
+///   as a value expired at once would be gone.
+/// - `release`: deletes `k:lease` if it still holds this holder's id.
+/// - `remove`: deletes `k` if the generation in its header (bytes 5 to 12, in the clear and
+///   authenticated) is the given one.
+/// - `load`: `GET k` and `PTTL k` together; the token's expiry is now plus the time to live, so
+///   no replica depends on another host's clock.
+///
+/// # Value
+///
+/// A versioned header (format version, generation, key id) and the token's contents encrypted
+/// with AES-256-GCM under a key you supply, with a random 96-bit nonce; the header and the Redis
+/// key are the associated data, so a value moved to another key or rewritten in place does not
+/// decrypt. One key writes ([`encryption_key`](RedisStoreBuilder::encryption_key)), older ones
+/// only decrypt ([`decryption_key`](RedisStoreBuilder::decryption_key)): to rotate, add the new
+/// key as a decryption key to every replica, then make it the encryption key (the old one a
+/// decryption key), then drop the old one once its tokens have expired. A value that does not
+/// open (corrupt, another format, written under another key, an unknown or wrong key) is a
+/// miss: never served, replaced by the next save, logged at WARN the first time (with a
+/// fingerprint of the key id it names) and counted ([`unreadable`](RedisStore::unreadable) and
+/// the `tower_bearer_store_unreadable_total` metric). A random-nonce key is good for 2^32
+/// values, that is one token a second for a century.
+///
+/// # Waiting for another replica
+///
+/// [`wait_changed`](TokenStore::wait_changed) uses pub/sub: `save`, `release` and `remove`
+/// `PUBLISH` to `k:changed` (a plain `PUBLISH`, which a cluster forwards to every node), and
+/// the store keeps one subscriber connection (RESP2 `SUBSCRIBE`), to the single node or to the
+/// first cluster node given. The first wait on a key subscribes in the background and is a
+/// plain pause; the later ones return as soon as a message comes. Notifications only shorten a
+/// wait: a missed one, a subscriber that cannot connect (tried again a second later) or a lost
+/// subscriber connection (made again on the next wait) leave the cache's polling with backoff.
+/// In a cluster, the subscriber's node being down means polling, not failing.
+///
+/// # Connections and failures
+///
+/// Nothing connects in [`build`](RedisStoreBuilder::build): a single node is reached through a
+/// redis-rs `ConnectionManager` made on the first call, which reconnects in the background
+/// after an I/O error; a cluster connection is made on the first call (and again after a call
+/// that could not make it). Every failure is a [`StoreError`] (`Timeout` or `Unavailable`) and
+/// never a hang: the response timeout (default 250 ms), connection timeout (500 ms) and the
+/// store's own bound on a whole call (1 s) hold whatever the server does. The password of the
+/// URL is never shown: `Debug` and errors show the URL with `[redacted]` in its place.
 #[derive(Clone)]
 pub struct RedisStore {
     inner: Arc<Inner>,
@@ -250,8 +253,12 @@ struct Scripts {
 struct Changes {
     /// One wake-up per channel waited on (one per key: a handful).
     channels: Mutex<HashMap<String, Arc<Notify>>>,
-    /// The subscriber connection's sink, and the channels it is subscribed to.
-    sink: tokio::sync::Mutex<Option<(PubSubSink, Vec<String>)>>,
+    /// The channels the current subscriber connection is subscribed to.
+    subscribed: Mutex<HashSet<String>>,
+    /// The channels being subscribed to.
+    pending: Mutex<HashSet<String>>,
+    /// The subscriber connection's sink; locked while it is made.
+    sink: tokio::sync::Mutex<Option<PubSubSink>>,
     /// Until when waits poll without trying the subscriber again.
     retry_at: Mutex<Option<Instant>>,
 }
@@ -853,86 +860,90 @@ impl TokenStore for RedisStore {
     fn wait_changed<'a>(&'a self, key: &'a StoreKey, at_most: Duration) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let deadline = Instant::now() + at_most;
-            let notify = match names(key) {
-                Ok(names) => self.subscribe(names.channel, at_most).await,
-                Err(_) => None,
+            let Ok(names) = names(key) else {
+                return tokio::time::sleep_until(deadline).await;
             };
-            match notify {
-                Some(notify) => {
-                    let _ = tokio::time::timeout_at(deadline, notify).await;
-                }
-                None => tokio::time::sleep_until(deadline).await,
+            let inner = &self.inner;
+            let notify = Arc::clone(
+                lock(&inner.changes.channels)
+                    .entry(names.channel.clone())
+                    .or_default(),
+            );
+            // Registered now: a message from here on wakes it, even before it is polled.
+            let woken = notify.notified();
+            if !lock(&inner.changes.subscribed).contains(&names.channel) {
+                // Subscribes in the background (not cut short by this wait's bound); this wait
+                // is a plain pause, the next ones are woken.
+                inner.subscribe_in_background(names.channel);
             }
+            let _ = tokio::time::timeout_at(deadline, woken).await;
         })
     }
 }
 
-impl RedisStore {
-    /// A future that completes when `channel` gets a message, or `None` if the subscriber
-    /// connection is not there (waits then poll).
-    async fn subscribe(
-        &self,
-        channel: String,
-        at_most: Duration,
-    ) -> Option<impl Future<Output = ()> + use<>> {
-        let inner = &*self.inner;
-        let changes = &inner.changes;
-        if lock(&changes.retry_at).is_some_and(|at| Instant::now() < at) {
-            return None;
+impl Inner {
+    /// Starts subscribing to `channel` unless that is under way or the subscriber failed a
+    /// moment ago.
+    fn subscribe_in_background(self: &Arc<Self>, channel: String) {
+        let changes = &self.changes;
+        if lock(&changes.retry_at).is_some_and(|at| Instant::now() < at)
+            || !lock(&changes.pending).insert(channel.clone())
+        {
+            return;
         }
-        let notify = Arc::clone(lock(&changes.channels).entry(channel.clone()).or_default());
-        // Registered before the subscription is checked: a message from here on wakes it.
-        let woken = {
-            let notify = Arc::clone(&notify);
-            async move { notify.notified().await }
-        };
-        let limit = at_most.min(inner.connection_timeout);
-        let subscribed = tokio::time::timeout(limit, self.ensure_subscribed(&channel)).await;
-        match subscribed {
-            Ok(Ok(())) => Some(woken),
-            Ok(Err(error)) => {
-                tracing::debug!(store = %inner.shown, %error, "token store subscriber failed: waits poll");
-                *lock(&changes.retry_at) = Some(Instant::now() + SUBSCRIBER_RETRY);
-                None
-            }
-            // Not subscribed yet (it goes on next time): poll this once.
-            Err(_) => None,
-        }
+        let inner = Arc::clone(self);
+        tokio::spawn(async move {
+            let limit = inner.connection_timeout + inner.operation_timeout;
+            let result = tokio::time::timeout(limit, inner.subscribe(&channel)).await;
+            lock(&inner.changes.pending).remove(&channel);
+            let error = match result {
+                Ok(Ok(())) => return,
+                Ok(Err(error)) => error.to_string(),
+                Err(_) => format!("no answer within {limit:?}"),
+            };
+            tracing::debug!(store = %inner.shown, error = %scrub(&error, &inner.passwords), "token store subscriber failed: waits poll until it is tried again");
+            *lock(&inner.changes.retry_at) = Some(Instant::now() + SUBSCRIBER_RETRY);
+            *inner.changes.sink.lock().await = None;
+            lock(&inner.changes.subscribed).clear();
+        });
     }
 
-    async fn ensure_subscribed(&self, channel: &str) -> Result<(), RedisError> {
-        let inner = &*self.inner;
-        let mut sink = inner.changes.sink.lock().await;
-        if sink.is_none() {
-            let pubsub = inner.subscriber_client.get_async_pubsub().await?;
-            let (new_sink, mut stream) = pubsub.split();
-            let weak = Arc::downgrade(&self.inner);
-            tokio::spawn(async move {
-                while let Some(message) = stream.next().await {
-                    let Some(inner) = weak.upgrade() else { return };
-                    let notify = lock(&inner.changes.channels)
-                        .get(message.get_channel_name())
-                        .cloned();
-                    if let Some(notify) = notify {
-                        notify.notify_waiters();
-                    }
+    /// Subscribes to `channel` on the subscriber connection, made first if there is none.
+    async fn subscribe(self: &Arc<Self>, channel: &str) -> Result<(), RedisError> {
+        let mut sink = {
+            let mut slot = self.changes.sink.lock().await;
+            match &*slot {
+                Some(sink) => sink.clone(),
+                None => {
+                    let pubsub = self.subscriber_client.get_async_pubsub().await?;
+                    let (sink, stream) = pubsub.split();
+                    tokio::spawn(read_messages(Arc::downgrade(self), stream));
+                    *slot = Some(sink.clone());
+                    sink
                 }
-                // The connection is gone: the next wait makes a new one and subscribes again.
-                if let Some(inner) = weak.upgrade() {
-                    *inner.changes.sink.lock().await = None;
-                }
-            });
-            *sink = Some((new_sink, Vec::new()));
-        }
-        let (sink_handle, subscribed) = sink.as_mut().expect("made above");
-        if !subscribed.iter().any(|c| c == channel) {
-            if let Err(error) = sink_handle.subscribe(channel).await {
-                *sink = None;
-                return Err(error);
             }
-            subscribed.push(channel.to_owned());
-        }
+        };
+        sink.subscribe(channel).await?;
+        lock(&self.changes.subscribed).insert(channel.to_owned());
         Ok(())
+    }
+}
+
+/// Wakes the waits of each channel that gets a message, until the connection ends; then the
+/// next wait subscribes again on a new one.
+async fn read_messages(inner: std::sync::Weak<Inner>, mut stream: PubSubStream) {
+    while let Some(message) = stream.next().await {
+        let Some(inner) = inner.upgrade() else { return };
+        let notify = lock(&inner.changes.channels)
+            .get(message.get_channel_name())
+            .cloned();
+        if let Some(notify) = notify {
+            notify.notify_waiters();
+        }
+    }
+    if let Some(inner) = inner.upgrade() {
+        *inner.changes.sink.lock().await = None;
+        lock(&inner.changes.subscribed).clear();
     }
 }
 

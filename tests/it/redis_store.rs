@@ -722,6 +722,57 @@ async fn an_acl_user_with_a_password() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// TLS
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn tls_with_the_servers_ca_and_refused_without_it() {
+    if !redis_installed() {
+        return;
+    }
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let tls_port = free_port();
+    let fixture = |name: &str| fixtures.join(name).to_string_lossy().into_owned();
+    let server = Server::start(&[
+        "--tls-port",
+        &tls_port.to_string(),
+        "--tls-cert-file",
+        &fixture("server-cert.pem"),
+        "--tls-key-file",
+        &fixture("server-key.pem"),
+        "--tls-auth-clients",
+        "no",
+    ]);
+    let ca = std::fs::read(fixtures.join("ca-cert.pem")).unwrap();
+    let tls = |url: String, ca: Option<&[u8]>| {
+        let builder = RedisStore::builder(url).encryption_key("k1", &KEY_1);
+        match ca {
+            Some(ca) => builder.tls_root_certificates(ca.to_vec()),
+            None => builder,
+        }
+        .build()
+        .unwrap()
+    };
+    // The certificate names localhost, signed by the test CA.
+    let trusted = tls(format!("rediss://localhost:{tls_port}"), Some(&ca));
+    let key = unique_key("tls");
+    put(&trusted, &key, "redis-token-a-5f0e2b").await;
+    let stored = loaded(&trusted, &key).await.expect("stored over TLS");
+    assert_eq!(access(&stored.token), "redis-token-a-5f0e2b");
+    // What went over TLS is in the server, seen over the plain port.
+    let mut raw = Raw::single(&server.url()).await;
+    assert!(raw.get(key.as_str()).await.is_some());
+
+    // The system's roots do not know the test CA; an IP is not the certificate's name.
+    let unknown_ca = tls(format!("rediss://localhost:{tls_port}"), None);
+    let wrong_name = tls(format!("rediss://127.0.0.1:{tls_port}"), Some(&ca));
+    for store in [&unknown_ca, &wrong_name] {
+        let kind = fails(store.load(&key)).await;
+        assert_ne!(kind, StoreErrorKind::Timeout);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Redis down, slow, back
 // ---------------------------------------------------------------------------------------------
 
@@ -827,6 +878,10 @@ async fn redis_down_mid_run_then_back() {
         access(&loaded(&store, &key).await.unwrap().token),
         "redis-token-b-93c4d1"
     );
+    // The subscriber connection comes back too (once the pause after its failure is over).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let other = self::store(&server.url());
+    wakes_on_save(&other, &store, &unique_key("mid-run-wake")).await;
 }
 
 /// Loads until a call succeeds (the store reconnects by itself), within a few seconds.
