@@ -33,6 +33,9 @@ crate::known_secrets!(
     "redis_store.rs KEY_1 hex" => &hex(&KEY_1),
     "redis_store.rs KEY_2 hex" => &hex(&KEY_2),
     "redis_store.rs KEY_3 hex" => &hex(&KEY_3),
+    "redis_store.rs KEY_1 base64" => &base64(&KEY_1),
+    "redis_store.rs KEY_2 base64" => &base64(&KEY_2),
+    "redis_store.rs KEY_3 base64" => &base64(&KEY_3),
     "redis_store.rs KEY_1" => std::str::from_utf8(&KEY_1).unwrap(),
     "redis_store.rs KEY_2" => std::str::from_utf8(&KEY_2).unwrap(),
     "redis_store.rs KEY_3" => std::str::from_utf8(&KEY_3).unwrap(),
@@ -42,6 +45,11 @@ crate::known_secrets!(
     "redis_store.rs token C" => "redis-token-c-27aa80",
     "redis_store.rs refresh token" => "redis-refresh-0b9e77",
 );
+
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
