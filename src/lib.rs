@@ -84,6 +84,8 @@ pub mod replay;
 pub mod reqwest_client;
 pub mod source;
 pub mod store;
+#[cfg(any(feature = "reqwest", feature = "redis"))]
+mod tls;
 pub mod token;
 
 pub use bearer::{BearerToken, BearerTokenLayer, ExistingAuthorization, ResponseFuture};

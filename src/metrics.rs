@@ -12,6 +12,7 @@
 //! | `tower_bearer_invalidations_total` | counter | `cache` | a `401` dropped a token |
 //! | `tower_bearer_tokens_withheld_total` | counter | `cache`, `reason` (`insecure_scheme`, `host_not_allowed`, `host_mismatch`, `cross_origin_redirect`) | a request went without the token or was refused, or a redirect was not followed with it |
 //! | `tower_bearer_store_total` | counter | `cache`, `outcome` (`hit`, `lease_won`, `lease_held`, `wait_expired`, `save_fenced`, `failed`) | a fetch of a cache with a [token store](crate::store) took a stored token, won or found the lease held, gave up waiting for another replica, found a newer token when saving, or met a failing store |
+//! | `tower_bearer_store_unreadable_total` | counter | | a [`RedisStore`](crate::store) read a value it could not decrypt or parse (ignored, replaced by the next save) |
 //!
 //! The `cache` label is the name given with
 //! [`TokenCacheBuilder::name`](crate::TokenCacheBuilder::name) (`default` otherwise).
@@ -38,6 +39,8 @@ pub const INVALIDATIONS: &str = "tower_bearer_invalidations_total";
 pub const TOKENS_WITHHELD: &str = "tower_bearer_tokens_withheld_total";
 /// `tower_bearer_store_total`.
 pub const STORE: &str = "tower_bearer_store_total";
+/// `tower_bearer_store_unreadable_total`.
+pub const STORE_UNREADABLE: &str = "tower_bearer_store_unreadable_total";
 
 pub(crate) const STORE_HIT: &str = "hit";
 pub(crate) const STORE_LEASE_WON: &str = "lease_won";
@@ -91,6 +94,13 @@ pub(crate) fn withheld(_name: &Name, _reason: &'static str) {
 pub(crate) fn store(_name: &Name, _outcome: &'static str) {
     #[cfg(feature = "metrics")]
     metrics::counter!(STORE, "cache" => _name.label(), "outcome" => _outcome).increment(1);
+}
+
+/// A stored value did not decrypt or parse.
+#[cfg(feature = "redis")]
+pub(crate) fn store_unreadable() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(STORE_UNREADABLE).increment(1);
 }
 
 /// Cache hits of one service, counted without atomics and added to the counter in batches.

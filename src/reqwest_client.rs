@@ -94,7 +94,7 @@ impl ReqwestService {
     /// # let _ = service;
     /// ```
     pub fn with_default_client() -> Result<Self, reqwest::Error> {
-        install_crypto_provider();
+        crate::tls::install_crypto_provider();
         Ok(Self::new(
             reqwest::Client::builder()
                 .redirect(same_origin_redirects())
@@ -137,14 +137,6 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
             attempt.stop()
         }
     })
-}
-
-/// Installs ring as the process's rustls crypto provider unless one is set: with this crate's
-/// `reqwest` feature alone (`rustls-no-provider`), reqwest's rustls has none. The one place
-/// that does it, for every reqwest client the crate builds.
-pub(crate) fn install_crypto_provider() {
-    // Fails only when a provider is already installed, which is what we want then.
-    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// reqwest's final URL as an `http::Uri`: the whole URL, or its origin if the whole does not

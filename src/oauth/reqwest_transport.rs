@@ -139,7 +139,7 @@ impl ReqwestTransportBuilder {
 
     /// The transport.
     pub fn build(self) -> Result<ReqwestTransport, TokenError> {
-        crate::reqwest_client::install_crypto_provider();
+        crate::tls::install_crypto_provider();
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(self.connect_timeout)

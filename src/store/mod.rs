@@ -34,9 +34,13 @@
 //!   many replicas reporting the same token cause one new fetch.
 //!
 //! [`MemoryStore`] is the in-process implementation, for tests and for several caches in one
-//! process.
+//! process; [`RedisStore`] (feature `redis`) is the one for fleets, on Redis or Valkey.
 
+#[cfg(feature = "redis")]
+mod codec;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::fmt;
 use std::time::Duration;
@@ -45,6 +49,9 @@ use futures_util::future::BoxFuture;
 
 use crate::token::Token;
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use self::redis::{RedisStore, RedisStoreBuilder};
 pub use memory::MemoryStore;
 
 /// Where a fleet shares its tokens; see the [module docs](self) for the protocol the cache runs
@@ -183,6 +190,61 @@ impl StoreKey {
         Self(format!("{prefix}:{{{name}}}"))
     }
 
+    /// The key for the configuration described by `parts`, under an application `prefix`: the
+    /// name is the HMAC-SHA256 of the parts under `store_key`, so every replica given the same
+    /// parts and store key computes the same name, and the name reveals nothing about the parts
+    /// to whoever reads the store.
+    ///
+    /// The parts must hold everything that makes two tokens different, each as one part, in a
+    /// fixed order: the token URL, the client id, the scopes (sorted), the resources and the
+    /// audience, the client authentication method, and the credential (the client secret, or a
+    /// fingerprint of the signing key: hashed under `store_key`, it is not recoverable from the
+    /// name). Leaving one out lets two configurations share a token. Parts are length-prefixed,
+    /// so `["ab", "c"]` and `["a", "bc"]` give different names.
+    ///
+    /// `store_key` is a secret of the fleet (at least 32 random bytes), apart from the
+    /// encryption keys of [`RedisStore`].
+    ///
+    /// ```
+    /// use tower_bearer::store::StoreKey;
+    ///
+    /// let store_key = [0x5a; 32]; // from your secret store
+    /// let parts = [
+    ///     "https://login.partner.example/oauth2/token",
+    ///     "client-7",
+    ///     "api.read api.write",
+    ///     "",
+    ///     "https://api.partner.example",
+    ///     "client_secret_basic",
+    ///     "the client secret",
+    /// ];
+    /// let key = StoreKey::derive("billing", &parts, &store_key);
+    /// assert!(key.as_str().starts_with("billing:{"));
+    /// assert!(!key.as_str().contains("client-7"));
+    /// assert_eq!(key, StoreKey::derive("billing", &parts, &store_key));
+    /// ```
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn derive(prefix: &str, parts: &[&str], store_key: &[u8]) -> Self {
+        use std::fmt::Write as _;
+
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, store_key);
+        let mut context = ring::hmac::Context::with_key(&key);
+        context.update(b"tower-bearer store key v1\0");
+        context.update(&(parts.len() as u64).to_be_bytes());
+        for part in parts {
+            context.update(&(part.len() as u64).to_be_bytes());
+            context.update(part.as_bytes());
+        }
+        let tag = context.sign();
+        // 160 bits: no collision between configurations, a short key.
+        let mut name = String::with_capacity(40);
+        for byte in &tag.as_ref()[..20] {
+            let _ = write!(name, "{byte:02x}");
+        }
+        Self::new(prefix, &name)
+    }
+
     /// The key as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -243,3 +305,33 @@ impl fmt::Display for StoreError {
 }
 
 impl std::error::Error for StoreError {}
+
+#[cfg(all(test, feature = "redis"))]
+mod tests {
+    use super::StoreKey;
+
+    #[test]
+    fn derived_names_depend_on_every_part_its_boundaries_and_the_store_key() {
+        let key = [1u8; 32];
+        let base = StoreKey::derive("app", &["https://idp/token", "client", "s1"], &key);
+        assert_eq!(
+            base,
+            StoreKey::derive("app", &["https://idp/token", "client", "s1"], &key)
+        );
+        let others = [
+            StoreKey::derive("app", &["https://idp/token", "client", "s2"], &key),
+            StoreKey::derive("app", &["https://idp/token", "clients1"], &key),
+            StoreKey::derive("app", &["https://idp/token", "client", "s1", ""], &key),
+            StoreKey::derive("app", &["https://idp/token", "client", "s1"], &[2u8; 32]),
+            StoreKey::derive("other", &["https://idp/token", "client", "s1"], &key),
+        ];
+        for other in &others {
+            assert_ne!(&base, other);
+        }
+        // prefix, ":{", 40 hex digits, "}"
+        let name = base.as_str();
+        assert_eq!(name.len(), "app:{}".len() + 40);
+        assert!(name[5..45].bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(!name.contains("client"));
+    }
+}

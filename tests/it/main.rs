@@ -21,6 +21,8 @@ mod layer;
 mod properties;
 mod providers;
 mod redirects;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod replay;
 mod robustness;
 mod stress;

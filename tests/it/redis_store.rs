@@ -1,0 +1,946 @@
+//! `RedisStore` against real servers: a `redis-server` per test on a free loopback port, and one
+//! 3-master cluster shared by the cluster tests (started on first use, stopped at exit). Without
+//! `redis-server`/`redis-cli` the tests say they are skipped; with `CI` set they fail instead
+//! (`.ci/run` installs them).
+//!
+//! These run against real processes: the paused clock does not apply. They assert outcomes
+//! (generations, which token was served, error kinds, calls that come back at all), with short
+//! leases and lifetimes; time bounds only catch hangs.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use tokio::time::Instant;
+use tower_bearer::store::{
+    Lease, LeaseId, RedisStore, Saved, StoreError, StoreErrorKind, StoreKey, Stored, TokenStore,
+};
+use tower_bearer::{Token, TokenCache, TokenSource};
+
+use crate::common::Scripted;
+
+const PASSWORD: &str = "fleet-pw-6c1d93a0e4";
+const KEY_1: [u8; 32] = *b"redis-store-test-key-one-32bytes";
+const KEY_2: [u8; 32] = *b"redis-store-test-key-two-32bytes";
+const KEY_3: [u8; 32] = *b"redis-store-wrong-key-32bytes-xx";
+const STORE_KEY: [u8; 32] = *b"redis-store-test-store-key-32byt";
+
+crate::known_secrets!(
+    "redis_store.rs password" => PASSWORD,
+    "redis_store.rs KEY_1 hex" => &hex(&KEY_1),
+    "redis_store.rs KEY_2 hex" => &hex(&KEY_2),
+    "redis_store.rs KEY_3 hex" => &hex(&KEY_3),
+    "redis_store.rs KEY_1 base64" => &base64(&KEY_1),
+    "redis_store.rs KEY_2 base64" => &base64(&KEY_2),
+    "redis_store.rs KEY_3 base64" => &base64(&KEY_3),
+    "redis_store.rs KEY_1" => std::str::from_utf8(&KEY_1).unwrap(),
+    "redis_store.rs KEY_2" => std::str::from_utf8(&KEY_2).unwrap(),
+    "redis_store.rs KEY_3" => std::str::from_utf8(&KEY_3).unwrap(),
+    "redis_store.rs STORE_KEY" => std::str::from_utf8(&STORE_KEY).unwrap(),
+    "redis_store.rs token A" => "redis-token-a-5f0e2b",
+    "redis_store.rs token B" => "redis-token-b-93c4d1",
+    "redis_store.rs token C" => "redis-token-c-27aa80",
+    "redis_store.rs refresh token" => "redis-refresh-0b9e77",
+);
+
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+/// Longer than any call may take: a call that is not back by then hangs.
+const HANG: Duration = Duration::from_secs(5);
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+// ---------------------------------------------------------------------------------------------
+
+/// Whether `redis-server` and `redis-cli` are installed; if not, says so (and fails under CI).
+fn redis_installed() -> bool {
+    let found = |bin: &str| {
+        Command::new(bin)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if found("redis-server") && found("redis-cli") {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("redis-server and redis-cli are needed (.ci/run installs them)");
+    }
+    eprintln!(
+        "SKIPPED: redis-server/redis-cli not installed \
+         (apt-get install -y --no-install-recommends redis-server redis-tools)"
+    );
+    false
+}
+
+/// A loopback port that is free, and whose cluster bus port (+10000) is free too.
+fn free_port() -> u16 {
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        if port < 55000 && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+fn temp_dir(label: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "tower-bearer-redis-{label}-{}-{:016x}",
+        std::process::id(),
+        fastrand_u64()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn fastrand_u64() -> u64 {
+    fastrand::u64(..)
+}
+
+/// One `redis-server`, stopped by pid when dropped.
+struct Server {
+    port: u16,
+    dir: PathBuf,
+    extra: Vec<String>,
+    child: Option<Child>,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Self {
+        let port = free_port();
+        let mut server = Self {
+            port,
+            dir: temp_dir(&port.to_string()),
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            child: None,
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--enable-debug-command", "local"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--logfile")
+            .arg(self.dir.join("redis.log"))
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        wait_for_pong(self.port);
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn cli(port: u16, args: &[&str]) -> String {
+    let output = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+fn wait_for_pong(port: u16) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() && cli(port, &["ping"]) == "PONG" {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("redis-server on port {port} did not answer PING");
+}
+
+/// The 3-master cluster the cluster tests share: started on first use, stopped at exit.
+struct Cluster {
+    servers: Vec<Server>,
+}
+
+static CLUSTER: OnceLock<Mutex<Option<Cluster>>> = OnceLock::new();
+
+#[dtor::dtor(unsafe)]
+fn stop_cluster() {
+    if let Some(cluster) = CLUSTER.get() {
+        let cluster = cluster.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(cluster);
+    }
+}
+
+/// The shared cluster's node URLs.
+fn cluster_urls() -> Vec<String> {
+    let cluster = CLUSTER.get_or_init(|| {
+        let servers: Vec<Server> = (0..3)
+            .map(|_| {
+                Server::start(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "2000",
+                ])
+            })
+            .collect();
+        let nodes: Vec<String> = servers
+            .iter()
+            .map(|s| format!("127.0.0.1:{}", s.port))
+            .collect();
+        let mut create = vec!["--cluster", "create"];
+        create.extend(nodes.iter().map(String::as_str));
+        create.extend(["--cluster-replicas", "0", "--cluster-yes"]);
+        let created = cli(servers[0].port, &create);
+        assert!(created.contains("[OK]"), "cluster create: {created}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !servers
+            .iter()
+            .all(|s| cli(s.port, &["cluster", "info"]).contains("cluster_state:ok"))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the cluster did not reach cluster_state:ok"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Mutex::new(Some(Cluster { servers }))
+    });
+    let cluster = cluster.lock().unwrap();
+    cluster
+        .as_ref()
+        .expect("not stopped before exit")
+        .servers
+        .iter()
+        .map(Server::url)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+fn store(url: &str) -> RedisStore {
+    RedisStore::builder(url)
+        .encryption_key("k1", &KEY_1)
+        .build()
+        .unwrap()
+}
+
+fn cluster_store(urls: &[String]) -> RedisStore {
+    RedisStore::cluster_builder(urls.iter().cloned())
+        .encryption_key("k1", &KEY_1)
+        .build()
+        .unwrap()
+}
+
+/// A key no other test uses.
+fn unique_key(test: &str) -> StoreKey {
+    StoreKey::derive("it", &[test, &fastrand_u64().to_string()], &STORE_KEY)
+}
+
+fn token(secret: &str, lifetime: Duration) -> Token {
+    Token::new(secret)
+        .with_expires_in(lifetime)
+        .with_scope("api.read")
+}
+
+fn access(token: &Token) -> &str {
+    token.access_token().expose_secret()
+}
+
+/// A raw connection, to look at and tamper with what the store wrote.
+enum Raw {
+    Single(redis::aio::MultiplexedConnection),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl Raw {
+    async fn single(url: &str) -> Self {
+        let client = redis::Client::open(url).unwrap();
+        Self::Single(client.get_multiplexed_async_connection().await.unwrap())
+    }
+
+    async fn cluster(urls: &[String]) -> Self {
+        let client = redis::cluster::ClusterClient::new(urls.to_vec()).unwrap();
+        Self::Cluster(client.get_async_connection().await.unwrap())
+    }
+
+    async fn run<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> T {
+        match self {
+            Self::Single(c) => cmd.query_async(c).await.unwrap(),
+            Self::Cluster(c) => cmd.query_async(c).await.unwrap(),
+        }
+    }
+
+    async fn get(&mut self, key: &str) -> Option<Vec<u8>> {
+        self.run(redis::cmd("GET").arg(key)).await
+    }
+
+    async fn pttl(&mut self, key: &str) -> i64 {
+        self.run(redis::cmd("PTTL").arg(key)).await
+    }
+}
+
+async fn won(store: &RedisStore, key: &StoreKey, ttl: Duration) -> (LeaseId, u64) {
+    match store.try_lease(key, ttl).await.unwrap() {
+        Lease::Won { id, fence } => (id, fence),
+        Lease::Held => panic!("the lease was held"),
+    }
+}
+
+async fn loaded(store: &RedisStore, key: &StoreKey) -> Option<Stored> {
+    tokio::time::timeout(HANG, store.load(key))
+        .await
+        .expect("load came back")
+        .unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The contract, on a single node and on the cluster
+// ---------------------------------------------------------------------------------------------
+
+/// The store's contract: MemoryStore's semantics, and the TTL read from Redis.
+async fn contract(a: &RedisStore, b: &RedisStore, raw: &mut Raw, key: &StoreKey) {
+    // Empty: no token, and the first lease has fence 0.
+    assert!(loaded(a, key).await.is_none());
+    let (lease_a, fence) = won(a, key, 10 * SECOND).await;
+    assert_eq!(fence, 0);
+    assert_eq!(b.try_lease(key, 10 * SECOND).await.unwrap(), Lease::Held);
+    // Releasing with another holder's id does nothing.
+    b.release(key, &LeaseId::random()).await.unwrap();
+    assert_eq!(b.try_lease(key, 10 * SECOND).await.unwrap(), Lease::Held);
+
+    // The save stores generation 1 with the token's remaining lifetime as the TTL, and
+    // releases the lease.
+    let saved = a
+        .save(
+            key,
+            &lease_a,
+            fence,
+            &token("redis-token-a-5f0e2b", 60 * SECOND),
+        )
+        .await
+        .unwrap();
+    assert_eq!(saved, Saved::Stored(1));
+    let pttl = raw.pttl(key.as_str()).await;
+    assert!((50_000..=60_000).contains(&pttl), "PTTL {pttl}");
+    let stored = loaded(b, key).await.expect("stored");
+    assert_eq!(stored.generation, 1);
+    assert_eq!(access(&stored.token), "redis-token-a-5f0e2b");
+    assert_eq!(stored.token.scope(), Some("api.read"));
+    assert_eq!(stored.token.lifetime(), Some(60 * SECOND));
+    let left = stored.token.expires_at().unwrap() - Instant::now();
+    assert!(left > 50 * SECOND && left <= 60 * SECOND, "{left:?}");
+
+    // The expiry is the key's TTL, not anything in the value: shorten the TTL, the token
+    // expires sooner, and counts as received longer ago (its lifetime is kept).
+    let _: i64 = raw
+        .run(redis::cmd("PEXPIRE").arg(key.as_str()).arg(5_000))
+        .await;
+    let stored = loaded(b, key).await.expect("stored");
+    let left = stored.token.expires_at().unwrap() - Instant::now();
+    assert!(left <= 5 * SECOND && left > 3 * SECOND, "{left:?}");
+    assert_eq!(stored.token.lifetime(), Some(60 * SECOND));
+    let age = Instant::now() - stored.token.received_at();
+    assert!(age >= 55 * SECOND - SECOND && age <= 57 * SECOND, "{age:?}");
+
+    // Fencing: A's lease lapses, B takes over and saves; A's late save is refused and B's
+    // token stays.
+    let (lease_a, fence_a) = won(a, key, Duration::from_millis(100)).await;
+    assert_eq!(fence_a, 1);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let (lease_b, fence_b) = won(b, key, 10 * SECOND).await;
+    assert_eq!(fence_b, 1);
+    let saved = b
+        .save(
+            key,
+            &lease_b,
+            fence_b,
+            &token("redis-token-b-93c4d1", 60 * SECOND),
+        )
+        .await
+        .unwrap();
+    assert_eq!(saved, Saved::Stored(2));
+    // A third holder takes the lease; A's stale save neither writes nor frees it.
+    let (lease_c, fence_c) = won(b, key, 10 * SECOND).await;
+    assert_eq!(fence_c, 2);
+    let late = a
+        .save(
+            key,
+            &lease_a,
+            fence_a,
+            &token("redis-token-c-27aa80", 60 * SECOND),
+        )
+        .await
+        .unwrap();
+    assert_eq!(late, Saved::Newer(2));
+    let stored = loaded(a, key).await.expect("stored");
+    assert_eq!(
+        (stored.generation, access(&stored.token)),
+        (2, "redis-token-b-93c4d1")
+    );
+    assert_eq!(a.try_lease(key, 10 * SECOND).await.unwrap(), Lease::Held);
+    b.release(key, &lease_c).await.unwrap();
+
+    // Remove by generation: an old generation removes nothing, the current one removes it.
+    assert!(!a.remove(key, 1).await.unwrap());
+    assert!(loaded(a, key).await.is_some());
+    assert!(a.remove(key, 2).await.unwrap());
+    assert!(loaded(a, key).await.is_none());
+    assert!(!a.remove(key, 2).await.unwrap());
+
+    // Generations keep going up after a removal.
+    let (lease, fence) = won(a, key, 10 * SECOND).await;
+    assert_eq!(fence, 2);
+    let saved = a
+        .save(
+            key,
+            &lease,
+            fence,
+            &token("redis-token-a-5f0e2b", Duration::from_millis(300)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(saved, Saved::Stored(3));
+    // ... and the entry expires with its token.
+    assert!(loaded(b, key).await.is_some());
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert!(loaded(b, key).await.is_none());
+
+    // A token without expiry is stored without TTL, and read back without expiry.
+    let (lease, fence) = won(a, key, 10 * SECOND).await;
+    let saved = a
+        .save(key, &lease, fence, &Token::new("redis-token-c-27aa80"))
+        .await
+        .unwrap();
+    assert_eq!(saved, Saved::Stored(4));
+    assert_eq!(raw.pttl(key.as_str()).await, -1);
+    let stored = loaded(b, key).await.expect("stored");
+    assert_eq!(stored.token.expires_at(), None);
+
+    // A token with no lifetime left is not written: the save takes a generation and the older
+    // value is gone.
+    let (lease, fence) = won(a, key, 10 * SECOND).await;
+    let dead = Token::new("redis-token-a-5f0e2b").with_expires_at(Instant::now());
+    assert_eq!(
+        a.save(key, &lease, fence, &dead).await.unwrap(),
+        Saved::Stored(5)
+    );
+    assert!(raw.get(key.as_str()).await.is_none());
+    assert!(loaded(b, key).await.is_none());
+    // ... and the lease was released.
+    let (lease, fence) = won(b, key, 10 * SECOND).await;
+    assert_eq!(fence, 5);
+    b.release(key, &lease).await.unwrap();
+
+    // Nothing in Redis is in the clear.
+    let (lease, fence) = won(a, key, 10 * SECOND).await;
+    let with_refresh =
+        token("redis-token-a-5f0e2b", 60 * SECOND).with_refresh_token("redis-refresh-0b9e77");
+    a.save(key, &lease, fence, &with_refresh).await.unwrap();
+    let value = raw.get(key.as_str()).await.unwrap();
+    for secret in ["redis-token-a-5f0e2b", "redis-refresh-0b9e77", "api.read"] {
+        assert!(
+            !value.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{secret} stored in the clear"
+        );
+    }
+    assert_eq!(a.unreadable() + b.unreadable(), 0);
+}
+
+/// `wait_changed` returns on a save (pub/sub), well before its bound.
+async fn wakes_on_save(a: &RedisStore, b: &RedisStore, key: &StoreKey) {
+    // The first wait subscribes.
+    b.wait_changed(key, Duration::from_millis(200)).await;
+    let waiter = {
+        let b = b.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            b.wait_changed(&key, 30 * SECOND).await;
+            started.elapsed()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (lease, fence) = won(a, key, 10 * SECOND).await;
+    a.save(
+        key,
+        &lease,
+        fence,
+        &token("redis-token-b-93c4d1", 60 * SECOND),
+    )
+    .await
+    .unwrap();
+    let waited = tokio::time::timeout(HANG, waiter)
+        .await
+        .expect("the save woke the waiter")
+        .unwrap();
+    assert!(waited < 30 * SECOND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contract_on_a_single_node() {
+    if !redis_installed() {
+        return;
+    }
+    let server = Server::start(&[]);
+    let (a, b) = (store(&server.url()), store(&server.url()));
+    let mut raw = Raw::single(&server.url()).await;
+    contract(&a, &b, &mut raw, &unique_key("single")).await;
+    wakes_on_save(&a, &b, &unique_key("single-wake")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contract_on_a_cluster() {
+    if !redis_installed() {
+        return;
+    }
+    let urls = cluster_urls();
+    let (a, b) = (cluster_store(&urls), cluster_store(&urls[1..]));
+    let mut raw = Raw::cluster(&urls).await;
+    // Keys in different slots, so more than one node serves the scripts.
+    for n in 0..3 {
+        let key = unique_key(&format!("cluster-{n}"));
+        contract(&a, &b, &mut raw, &key).await;
+    }
+    wakes_on_save(&a, &b, &unique_key("cluster-wake")).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values that do not open
+// ---------------------------------------------------------------------------------------------
+
+/// A stored token under `key` (generation returned).
+async fn put(store: &RedisStore, key: &StoreKey, secret: &str) -> u64 {
+    let (lease, fence) = won(store, key, 10 * SECOND).await;
+    match store
+        .save(key, &lease, fence, &token(secret, 60 * SECOND))
+        .await
+        .unwrap()
+    {
+        Saved::Stored(generation) => generation,
+        Saved::Newer(newer) => panic!("a newer generation {newer} was stored"),
+    }
+}
+
+/// An unreadable value is a miss, counted, and the next save replaces it.
+async fn ignored_then_replaced(store: &RedisStore, key: &StoreKey, before: u64) {
+    assert!(loaded(store, key).await.is_none());
+    assert_eq!(store.unreadable(), before + 1);
+    let generation = put(store, key, "redis-token-c-27aa80").await;
+    let stored = loaded(store, key).await.expect("replaced");
+    assert_eq!(stored.generation, generation);
+    assert_eq!(access(&stored.token), "redis-token-c-27aa80");
+}
+
+#[tokio::test]
+async fn corrupt_moved_foreign_and_wrongly_keyed_values_are_ignored_and_replaced() {
+    if !redis_installed() {
+        return;
+    }
+    let server = Server::start(&[]);
+    let url = server.url();
+    let store = store(&url);
+    let mut raw = Raw::single(&url).await;
+
+    // One flipped byte in the ciphertext.
+    let key = unique_key("corrupt");
+    put(&store, &key, "redis-token-a-5f0e2b").await;
+    let mut value = raw.get(key.as_str()).await.unwrap();
+    let last = value.len() - 20;
+    value[last] ^= 0x40;
+    let _: () = raw
+        .run(
+            redis::cmd("SET")
+                .arg(key.as_str())
+                .arg(value)
+                .arg("KEEPTTL"),
+        )
+        .await;
+    ignored_then_replaced(&store, &key, 0).await;
+
+    // A valid value copied under another key.
+    let moved = unique_key("moved");
+    let value = raw.get(key.as_str()).await.unwrap();
+    let _: () = raw
+        .run(
+            redis::cmd("SET")
+                .arg(moved.as_str())
+                .arg(value)
+                .arg("PX")
+                .arg(60_000),
+        )
+        .await;
+    ignored_then_replaced(&store, &moved, 1).await;
+
+    // Something else's value.
+    let foreign = unique_key("foreign");
+    let _: () = raw
+        .run(
+            redis::cmd("SET")
+                .arg(foreign.as_str())
+                .arg("{\"access_token\":\"x\"}")
+                .arg("PX")
+                .arg(60_000),
+        )
+        .await;
+    ignored_then_replaced(&store, &foreign, 2).await;
+
+    // Written with another key of the same id, and with a key this store does not know.
+    for (n, (id, other_key)) in [("k1", KEY_3), ("k9", KEY_2)].into_iter().enumerate() {
+        let key = unique_key(&format!("wrong-key-{n}"));
+        let other = RedisStore::builder(url.as_str())
+            .encryption_key(id, &other_key)
+            .build()
+            .unwrap();
+        put(&other, &key, "redis-token-a-5f0e2b").await;
+        ignored_then_replaced(&store, &key, 3 + n as u64).await;
+        // ... and the other store cannot read the replacement either.
+        assert!(loaded(&other, &key).await.is_none());
+    }
+}
+
+#[tokio::test]
+async fn keys_rotate_old_keys_decrypt_the_new_key_writes() {
+    if !redis_installed() {
+        return;
+    }
+    let server = Server::start(&[]);
+    let url = server.url();
+    let key = unique_key("rotation");
+    let old = store(&url);
+    let rotated = RedisStore::builder(url.as_str())
+        .encryption_key("k2", &KEY_2)
+        .decryption_key("k1", &KEY_1)
+        .build()
+        .unwrap();
+    let mut raw = Raw::single(&url).await;
+
+    put(&old, &key, "redis-token-a-5f0e2b").await;
+    let stored = loaded(&rotated, &key).await.expect("the old key decrypts");
+    assert_eq!(access(&stored.token), "redis-token-a-5f0e2b");
+
+    let generation = put(&rotated, &key, "redis-token-b-93c4d1").await;
+    let value = raw.get(key.as_str()).await.unwrap();
+    assert_eq!(&value[12..15], b"\x02k2", "written with the new key");
+    let stored = loaded(&rotated, &key).await.unwrap();
+    assert_eq!(
+        (stored.generation, access(&stored.token)),
+        (generation, "redis-token-b-93c4d1")
+    );
+    // A replica not yet given the new key misses (and would fetch), never serves garbage.
+    assert!(loaded(&old, &key).await.is_none());
+    assert_eq!(old.unreadable(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// AUTH / ACL
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_acl_user_with_a_password() {
+    if !redis_installed() {
+        return;
+    }
+    let server = Server::start(&[]);
+    let port = server.port;
+    let acl = format!(">{PASSWORD}");
+    assert_eq!(
+        cli(
+            port,
+            &["ACL", "SETUSER", "fleet", "on", &acl, "~*", "&*", "+@all"]
+        ),
+        "OK"
+    );
+    assert_eq!(cli(port, &["ACL", "SETUSER", "default", "off"]), "OK");
+
+    let url = format!("redis://fleet:{PASSWORD}@127.0.0.1:{port}");
+    let good = store(&url);
+    let shown = format!("{good:?}");
+    assert!(!shown.contains(PASSWORD), "{shown}");
+    assert!(shown.contains("fleet:[redacted]@"), "{shown}");
+    let key = unique_key("acl");
+    put(&good, &key, "redis-token-a-5f0e2b").await;
+    assert!(loaded(&good, &key).await.is_some());
+
+    let wrong = store(&format!("redis://fleet:not-{PASSWORD}@127.0.0.1:{port}"));
+    let anonymous = store(&format!("redis://127.0.0.1:{port}"));
+    for store in [&wrong, &anonymous] {
+        let error = tokio::time::timeout(HANG, store.load(&key))
+            .await
+            .expect("came back")
+            .unwrap_err();
+        let text = format!("{error} {error:?}");
+        assert!(!text.contains(PASSWORD), "{text}");
+        assert_ne!(error.kind(), StoreErrorKind::Timeout, "{text}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn tls_with_the_servers_ca_and_refused_without_it() {
+    if !redis_installed() {
+        return;
+    }
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let tls_port = free_port();
+    let fixture = |name: &str| fixtures.join(name).to_string_lossy().into_owned();
+    let server = Server::start(&[
+        "--tls-port",
+        &tls_port.to_string(),
+        "--tls-cert-file",
+        &fixture("server-cert.pem"),
+        "--tls-key-file",
+        &fixture("server-key.pem"),
+        "--tls-auth-clients",
+        "no",
+    ]);
+    let ca = std::fs::read(fixtures.join("ca-cert.pem")).unwrap();
+    let tls = |url: String, ca: Option<&[u8]>| {
+        let builder = RedisStore::builder(url).encryption_key("k1", &KEY_1);
+        match ca {
+            Some(ca) => builder.tls_root_certificates(ca.to_vec()),
+            None => builder,
+        }
+        .build()
+        .unwrap()
+    };
+    // The certificate names localhost, signed by the test CA.
+    let trusted = tls(format!("rediss://localhost:{tls_port}"), Some(&ca));
+    let key = unique_key("tls");
+    put(&trusted, &key, "redis-token-a-5f0e2b").await;
+    let stored = loaded(&trusted, &key).await.expect("stored over TLS");
+    assert_eq!(access(&stored.token), "redis-token-a-5f0e2b");
+    // What went over TLS is in the server, seen over the plain port.
+    let mut raw = Raw::single(&server.url()).await;
+    assert!(raw.get(key.as_str()).await.is_some());
+
+    // The system's roots do not know the test CA; an IP is not the certificate's name.
+    let unknown_ca = tls(format!("rediss://localhost:{tls_port}"), None);
+    let wrong_name = tls(format!("rediss://127.0.0.1:{tls_port}"), Some(&ca));
+    for store in [&unknown_ca, &wrong_name] {
+        let kind = fails(store.load(&key)).await;
+        assert_ne!(kind, StoreErrorKind::Timeout);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis down, slow, back
+// ---------------------------------------------------------------------------------------------
+
+/// The error of a store call that must fail, and must come back.
+async fn fails<T: std::fmt::Debug>(
+    call: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> StoreErrorKind {
+    tokio::time::timeout(HANG, call)
+        .await
+        .expect("a store call hung")
+        .unwrap_err()
+        .kind()
+}
+
+/// Every call of `store` fails with a `StoreError`, and comes back.
+async fn every_call_fails(store: &RedisStore, key: &StoreKey) -> Vec<StoreErrorKind> {
+    let lease = LeaseId::random();
+    let t = token("redis-token-a-5f0e2b", 60 * SECOND);
+    let kinds = vec![
+        fails(store.load(key)).await,
+        fails(store.try_lease(key, SECOND)).await,
+        fails(store.save(key, &lease, 0, &t)).await,
+        fails(store.release(key, &lease)).await,
+        fails(store.remove(key, 1)).await,
+    ];
+    // A wait without a subscriber connection is a plain pause.
+    tokio::time::timeout(HANG, store.wait_changed(key, Duration::from_millis(50)))
+        .await
+        .expect("wait_changed came back");
+    kinds
+}
+
+#[tokio::test]
+async fn redis_down_at_construction_fails_each_call_without_hanging() {
+    if !redis_installed() {
+        return;
+    }
+    let key = unique_key("down");
+    // Nothing listens.
+    let closed = free_port();
+    let started = std::time::Instant::now();
+    let single = store(&format!("redis://127.0.0.1:{closed}"));
+    let cluster = cluster_store(&[format!("redis://127.0.0.1:{closed}")]);
+    assert!(started.elapsed() < SECOND, "build connects");
+    for kinds in [
+        every_call_fails(&single, &key).await,
+        every_call_fails(&cluster, &key).await,
+    ] {
+        assert!(
+            kinds.iter().all(|k| *k != StoreErrorKind::Other),
+            "{kinds:?}"
+        );
+    }
+
+    // A listener that accepts and never answers: calls time out.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let accepted = Arc::clone(&held);
+    std::thread::spawn(move || {
+        for stream in silent.incoming().flatten() {
+            accepted.lock().unwrap().push(stream);
+        }
+    });
+    let mute = RedisStore::builder(format!("redis://127.0.0.1:{port}"))
+        .encryption_key("k1", &KEY_1)
+        .operation_timeout(Duration::from_millis(400))
+        .build()
+        .unwrap();
+    let kinds = every_call_fails(&mute, &key).await;
+    assert!(kinds.contains(&StoreErrorKind::Timeout), "{kinds:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_mid_run_then_back() {
+    if !redis_installed() {
+        return;
+    }
+    let mut server = Server::start(&[]);
+    let store = store(&server.url());
+    let key = unique_key("mid-run");
+    put(&store, &key, "redis-token-a-5f0e2b").await;
+
+    // Paused (SIGSTOP): calls time out.
+    server.signal("-STOP");
+    let kinds = every_call_fails(&store, &key).await;
+    assert!(kinds.contains(&StoreErrorKind::Timeout), "{kinds:?}");
+    server.signal("-CONT");
+    assert!(eventually_loads(&store, &key).await.is_some());
+
+    // Killed: calls fail at once; restarted (empty, no persistence): the store reconnects.
+    server.kill();
+    let kinds = every_call_fails(&store, &key).await;
+    assert!(
+        kinds.iter().all(|k| *k != StoreErrorKind::Other),
+        "{kinds:?}"
+    );
+    server.restart();
+    assert!(eventually_loads(&store, &key).await.is_none());
+    let generation = put(&store, &key, "redis-token-b-93c4d1").await;
+    assert_eq!(generation, 1, "the counter went with the data");
+    assert_eq!(
+        access(&loaded(&store, &key).await.unwrap().token),
+        "redis-token-b-93c4d1"
+    );
+    // The subscriber connection comes back too (once the pause after its failure is over).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let other = self::store(&server.url());
+    wakes_on_save(&other, &store, &unique_key("mid-run-wake")).await;
+}
+
+/// Loads until a call succeeds (the store reconnects by itself), within a few seconds.
+async fn eventually_loads(store: &RedisStore, key: &StoreKey) -> Option<Stored> {
+    let deadline = Instant::now() + 10 * SECOND;
+    loop {
+        match tokio::time::timeout(HANG, store.load(key)).await {
+            Ok(Ok(found)) => return found,
+            _ if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => panic!("the store did not come back: {other:?}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through the cache
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_with_their_own_connections_make_one_token_request() {
+    if !redis_installed() {
+        return;
+    }
+    let server = Server::start(&[]);
+    let key = unique_key("replicas");
+    let source = Scripted::numbered(Duration::from_millis(200), 60 * SECOND);
+    let mut replicas = Vec::new();
+    for _ in 0..4 {
+        let store = store(&server.url());
+        // Connect every replica before the burst.
+        assert!(loaded(&store, &key).await.is_none());
+        replicas.push(
+            TokenCache::builder(source.clone())
+                .store(store, key.clone())
+                .build(),
+        );
+    }
+    let mut requests = Vec::new();
+    for replica in &replicas {
+        for _ in 0..25 {
+            let replica = replica.clone();
+            requests.push(tokio::spawn(async move { replica.token().await }));
+        }
+    }
+    for request in requests {
+        let token = request.await.unwrap().unwrap();
+        assert_eq!(access(&token), "token-0");
+    }
+    assert_eq!(source.calls(), 1);
+    let hits: u64 = replicas.iter().map(|r| r.stats().store_hits).sum();
+    assert_eq!(hits, 3);
+}
