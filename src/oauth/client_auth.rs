@@ -144,9 +144,18 @@ impl ClientAuth {
         client_id: impl Into<String>,
         signer: crate::oauth::assertion::JwtSigner,
     ) -> Self {
+        Self::private_key_jwt_shared(client_id.into(), Arc::new(signer))
+    }
+
+    /// `private_key_jwt` with a signer shared with a provider builder.
+    #[cfg(feature = "private-key-jwt")]
+    pub(crate) fn private_key_jwt_shared(
+        client_id: String,
+        signer: Arc<crate::oauth::assertion::JwtSigner>,
+    ) -> Self {
         Self {
-            client_id: client_id.into(),
-            method: Method::PrivateKeyJwt(Arc::new(signer)),
+            client_id,
+            method: Method::PrivateKeyJwt(signer),
             assertion_audience: None,
             redactor: Arc::default(),
         }
