@@ -676,3 +676,25 @@ fn config_error(error: TokenError) -> TokenError {
     }
     mapped
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Code written against `ProviderKind` still compiles and means the same provider, in
+    /// expressions and in patterns.
+    #[test]
+    #[allow(deprecated)]
+    fn the_deprecated_provider_kind_still_names_the_providers() {
+        let kind: ProviderKind = ProviderKind::Kontrolle;
+        assert_eq!(kind, Provider::KontrollePlus);
+        let name = match kind {
+            ProviderKind::Kontrolle => "kontrolle",
+            ProviderKind::ScreeningEagle | ProviderKind::Kpn | ProviderKind::Generic => "other",
+        };
+        assert_eq!(name, "kontrolle");
+        let config: ProviderConfig =
+            serde_json::from_str(r#"{"provider":"kontrolle","client_id":"id"}"#).unwrap();
+        assert_eq!(config.provider, ProviderKind::Kontrolle);
+    }
+}
