@@ -23,6 +23,7 @@ use tower_bearer::oauth::claims::{ClaimsCheck, decode_claims};
 use tower_bearer::oauth::{
     ClientAuth, ClientCredentials, ClientCredentialsRequest, GrantTypeIn, ReqwestTransport,
 };
+use tower_bearer::providers::Provider;
 use tower_bearer::{Token, TokenError, TokenSource};
 
 const USAGE: &str = "\
@@ -136,19 +137,22 @@ fn parse(args: &[String]) -> Result<Options, String> {
 
 /// Builds the source the options describe. Usage errors are `Err(String)`.
 fn source(o: &Options) -> Result<Result<ClientCredentials<ReqwestTransport>, TokenError>, String> {
-    let (default_auth, grant_type_in) = match o.provider.as_str() {
-        "kontrolle" => ("post", GrantTypeIn::Body),
-        "screening-eagle" => ("basic-raw", GrantTypeIn::Body),
-        "kpn" => ("post", GrantTypeIn::Query),
-        "generic" => ("basic", GrantTypeIn::Body),
-        other => return Err(format!("unknown provider {other}")),
+    let provider: Provider = o
+        .provider
+        .parse()
+        .map_err(|_| format!("unknown provider {}", o.provider))?;
+    let (default_auth, grant_type_in) = match provider {
+        Provider::KontrollePlus => ("post", GrantTypeIn::Body),
+        Provider::ScreeningEagle => ("basic-raw", GrantTypeIn::Body),
+        Provider::Kpn => ("post", GrantTypeIn::Query),
+        Provider::Generic => ("basic", GrantTypeIn::Body),
     };
-    let token_url = match (&o.token_url, &o.authority, o.provider.as_str()) {
+    let token_url = match (&o.token_url, &o.authority, provider) {
         (Some(url), _, _) => url.clone(),
-        (None, Some(authority), "kontrolle") => {
+        (None, Some(authority), Provider::KontrollePlus) => {
             format!("{}/oauth2/v2.0/token", authority.trim_end_matches('/'))
         }
-        (None, None, "kpn") => tower_bearer::providers::KPN_TOKEN_URL.to_owned(),
+        (None, None, Provider::Kpn) => tower_bearer::providers::KPN_TOKEN_URL.to_owned(),
         _ => return Err("set --token-url (or --authority for kontrolle)".into()),
     };
     let client_id = o.client_id.clone().ok_or("set --client-id")?;

@@ -155,13 +155,16 @@ impl http_body::Body for Stalled {
 }
 
 fn token_request(url: &str) -> http::Request<Vec<u8>> {
-    tower_bearer::oauth::ClientCredentialsRequest::new(url)
+    use futures_util::FutureExt;
+    let request = tower_bearer::oauth::ClientCredentialsRequest::new(url).unwrap();
+    let auth = tower_bearer::oauth::ClientAuth::client_secret_post("id", CLIENT_SECRET);
+    // A secret's credentials are ready at once.
+    let credentials = auth
+        .credentials(request.token_url())
+        .now_or_never()
         .unwrap()
-        .build(&tower_bearer::oauth::ClientAuth::client_secret_post(
-            "id",
-            CLIENT_SECRET,
-        ))
-        .unwrap()
+        .unwrap();
+    request.http_request(&credentials).unwrap()
 }
 
 /// The paused clock turns "waits for ever" into a quick, certain failure of this bound.
