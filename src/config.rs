@@ -46,7 +46,7 @@ use serde::Deserialize;
 use serde::de::{self, Visitor};
 use zeroize::Zeroizing;
 
-use crate::error::{TokenError, TokenErrorKind};
+use crate::error::TokenError;
 use crate::oauth::{
     ClaimsCheck, ClientAuth, ClientCredentials, ClientCredentialsRequest, GrantTypeIn, Transport,
 };
@@ -422,11 +422,7 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 }
 
 fn invalid(field: &str, message: impl fmt::Display, fix: &'static str) -> TokenError {
-    TokenError::new(
-        TokenErrorKind::Configuration,
-        format!("configuration `{field}`: {message}"),
-    )
-    .with_hint(fix)
+    TokenError::configuration(format!("configuration `{field}`: {message}"), fix)
 }
 
 impl ProviderConfig {

@@ -110,7 +110,14 @@ pub mod future {
 }
 pub use cache::{CacheStats, TokenCache, TokenCacheBuilder};
 pub use destination::OtherHosts;
-pub use error::{DestinationError, Error, ProviderError, TokenError, TokenErrorKind};
+pub use error::{DestinationError, Error, ErrorDetail, TokenError, TokenErrorKind};
+
+/// Moved: what a token endpoint said is OAuth's detail of a [`TokenError`].
+#[deprecated(
+    since = "0.2.0",
+    note = "use `tower_bearer::oauth::ProviderError`, read with `TokenError::detail`; its `code` is `TokenError::code`"
+)]
+pub type ProviderError = oauth::ProviderError;
 pub use source::{BoxTokenSource, StaticToken, TokenSource, TokenSourceFn, token_source_fn};
 pub use token::Token;
 

@@ -6,7 +6,8 @@
 //! - [`request`]: a client-credentials token request ([`ClientCredentialsRequest`]);
 //! - [`client_auth`]: how the client authenticates ([`ClientAuth`]);
 //! - [`redact`]: removing secrets a server echoed back from errors ([`Redactor`]);
-//! - [`response`]: reading the answer into a [`Token`](crate::Token) or a typed error;
+//! - [`response`]: reading the answer into a [`Token`](crate::Token) or a typed error, with
+//!   what the server said as a [`ProviderError`] detail;
 //! - [`transport`]: how the request is sent ([`Transport`], [`ServiceTransport`]; and
 //!   `ReqwestTransport` with feature `reqwest`);
 //! - [`client`]: the flow as a [`TokenSource`](crate::TokenSource) ([`ClientCredentials`]).
@@ -32,4 +33,5 @@ pub use redact::Redactor;
 pub use request::{ClientCredentialsRequest, GrantTypeIn};
 #[cfg(feature = "reqwest")]
 pub use reqwest_transport::ReqwestTransport;
+pub use response::ProviderError;
 pub use transport::{ServiceTransport, Transport};

@@ -7,7 +7,7 @@ use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderValue, Method, Request, Uri};
 use zeroize::Zeroizing;
 
-use crate::error::{TokenError, TokenErrorKind};
+use crate::error::TokenError;
 use crate::oauth::client_auth::ClientAuth;
 use crate::origin::is_loopback;
 
@@ -69,9 +69,7 @@ impl ClientCredentialsRequest {
     }
 
     fn with_url(token_url: &str, allow_insecure_http: bool) -> Result<Self, TokenError> {
-        let config = |message: String, hint: &'static str| {
-            TokenError::new(TokenErrorKind::Configuration, message).with_hint(hint)
-        };
+        let config = |message: String, hint: &'static str| TokenError::configuration(message, hint);
         check_no_userinfo(token_url)?;
         let uri: Uri = token_url.trim().parse().map_err(|_| {
             config(
@@ -222,12 +220,13 @@ impl ClientCredentialsRequest {
             if let Some(c) = scope.chars().find(|&c| {
                 !(c == '\x21' || ('\x23'..='\x5b').contains(&c) || ('\x5d'..='\x7e').contains(&c))
             }) {
-                return Err(TokenError::new(
-                    TokenErrorKind::Configuration,
+                return Err(TokenError::configuration(
                     format!(
                         "the scope `{}` holds {c:?}, which RFC 6749 §3.3 does not allow",
                         crate::error::sanitize(scope)
                     ),
+                    "write each scope without spaces, quotes or backslashes, as the provider \
+                     documents it",
                 ));
             }
         }
@@ -236,11 +235,10 @@ impl ClientCredentialsRequest {
             .iter()
             .find(|(name, _)| RESERVED.contains(&name.as_str()))
         {
-            return Err(TokenError::new(
-                TokenErrorKind::Configuration,
+            return Err(TokenError::configuration(
                 format!("the extra parameter `{name}` is set by the request itself"),
-            )
-            .with_hint("use the request's own setter (scope, resource, audience, client auth)"));
+                "use the request's own setter (scope, resource, audience, client auth)",
+            ));
         }
 
         // A private_key_jwt assertion is signed first, so that its length is known.
@@ -313,12 +311,9 @@ pub(crate) fn check_no_userinfo(url: &str) -> Result<(), TokenError> {
         if text.contains('@') {
             // In the path or query as the URL reads: legal, but also what `user:pa/ss@host`
             // looks like when a password holds `/`, `?` or `#`. Refused, not echoed.
-            return Err(TokenError::new(
-                TokenErrorKind::Configuration,
+            return Err(TokenError::configuration(
                 "the token URL contains `@` after its host (not shown: it may be user \
                  information whose password holds `/`, `?` or `#`)",
-            )
-            .with_hint(
                 "percent-encode `@` as %40 in the path or query; if the URL holds \
                  `user:password@`, remove it and give the credentials through the client \
                  authentication",
@@ -336,11 +331,8 @@ pub(crate) fn check_no_userinfo(url: &str) -> Result<(), TokenError> {
     } else {
         format!("the token URL for `{}`", crate::error::sanitize(host))
     };
-    Err(TokenError::new(
-        TokenErrorKind::Configuration,
+    Err(TokenError::configuration(
         format!("{named} contains user information (`user:password@`), which is not allowed"),
-    )
-    .with_hint(
         "remove `user:password@` from the URL: give the client id and secret through the \
          client authentication, never in the URL",
     ))
@@ -415,13 +407,17 @@ fn with_query_grant_type(uri: &Uri) -> Result<Uri, TokenError> {
     };
     let mut parts = uri.clone().into_parts();
     parts.path_and_query = Some(PathAndQuery::try_from(path_and_query).map_err(|_| {
-        TokenError::new(
-            TokenErrorKind::Configuration,
+        TokenError::configuration(
             "the token URL's path is not valid",
+            "check the token URL's path and query",
         )
     })?);
-    Uri::from_parts(parts)
-        .map_err(|_| TokenError::new(TokenErrorKind::Configuration, "the token URL is not valid"))
+    Uri::from_parts(parts).map_err(|_| {
+        TokenError::configuration(
+            "the token URL is not valid",
+            "give the token endpoint's full URL",
+        )
+    })
 }
 
 impl fmt::Debug for ClientCredentialsRequest {
@@ -443,6 +439,7 @@ impl fmt::Debug for ClientCredentialsRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::TokenErrorKind;
 
     fn form(request: &Request<Vec<u8>>) -> Vec<(String, String)> {
         form_urlencoded::parse(request.body())
@@ -677,6 +674,7 @@ mod tests {
 #[cfg(test)]
 mod userinfo_tests {
     use super::*;
+    use crate::error::TokenErrorKind;
 
     /// Every spelling of credentials in the token URL is refused, and neither the user nor the
     /// password (nor their percent-encoded forms) is in the error's `Display` or `Debug`.

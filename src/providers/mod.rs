@@ -18,15 +18,11 @@ pub use kontrolle_plus::{KontrollePlus, PROVIDER_API_ACCESS_ROLE};
 pub use kpn::{KPN_TOKEN_URL, Kpn};
 pub use screening_eagle::{SCREENING_EAGLE_TOKEN_PATH, ScreeningEagle};
 
-use crate::error::{TokenError, TokenErrorKind};
+use crate::error::TokenError;
 
 /// A missing required setting.
 pub(crate) fn missing(provider: &str, field: &str, fix: &'static str) -> TokenError {
-    TokenError::new(
-        TokenErrorKind::Configuration,
-        format!("{provider}: `{field}` is not set"),
-    )
-    .with_hint(fix)
+    TokenError::configuration(format!("{provider}: `{field}` is not set"), fix)
 }
 
 #[cfg(test)]
