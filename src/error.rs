@@ -361,6 +361,7 @@ impl TokenError {
     /// Rewrites every piece of text the error holds with `scrub` (`Some` for a changed text):
     /// message, hint, code, support references and every detail's strings. The source, an
     /// error of another type, is kept as it is. The OAuth client redacts echoed secrets with it.
+    #[cfg_attr(not(feature = "oauth"), allow(dead_code))]
     pub(crate) fn scrub_text(mut self, scrub: &dyn Fn(&str) -> Option<String>) -> Self {
         let scrub_cow = |s: &mut Cow<'static, str>| {
             if let Some(scrubbed) = scrub(s) {
