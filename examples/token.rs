@@ -21,7 +21,8 @@ use std::time::{Duration, SystemTime};
 use secrecy::ExposeSecret;
 use tower_bearer::oauth::claims::{ClaimsCheck, decode_claims};
 use tower_bearer::oauth::{
-    ClientAuth, ClientCredentials, ClientCredentialsRequest, GrantTypeIn, ReqwestTransport,
+    ClientAuth, ClientCredentials, ClientCredentialsRequest, GrantTypeIn, ProviderError,
+    ReqwestTransport,
 };
 use tower_bearer::providers::Provider;
 use tower_bearer::{Token, TokenError, TokenSource};
@@ -207,7 +208,7 @@ fn secret_or(secret: impl Fn() -> Result<String, String>) -> Result<String, Toke
 }
 
 fn usage_error(message: String) -> TokenError {
-    TokenError::new(tower_bearer::TokenErrorKind::Configuration, message)
+    TokenError::configuration(message, "see `--help` for the options")
 }
 
 #[cfg(feature = "private-key-jwt")]
@@ -356,9 +357,9 @@ fn report(o: &Options, token: &Token) -> ExitCode {
 
 fn failure(o: &Options, error: &TokenError) {
     if o.json {
-        let provider = error.provider_error().map(|p| {
+        let provider = error.detail::<ProviderError>().map(|p| {
             serde_json::json!({
-                "code": p.code, "description": p.description, "uri": p.uri,
+                "description": p.description, "uri": p.uri,
                 "error_codes": p.error_codes, "trace_id": p.trace_id,
                 "correlation_id": p.correlation_id, "timestamp": p.timestamp,
                 "body_snippet": p.body_snippet,
@@ -367,6 +368,7 @@ fn failure(o: &Options, error: &TokenError) {
         let out = serde_json::json!({
             "error": {
                 "kind": error.kind().as_str(),
+                "code": error.code(),
                 "status": error.status().map(|s| s.as_u16()),
                 "message": error.message(),
                 "hint": error.hint(),

@@ -415,11 +415,7 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 }
 
 fn invalid(field: &str, message: impl fmt::Display, fix: &'static str) -> TokenError {
-    TokenError::new(
-        TokenErrorKind::Configuration,
-        format!("configuration `{field}`: {message}"),
-    )
-    .with_hint(fix)
+    TokenError::configuration(format!("configuration `{field}`: {message}"), fix)
 }
 
 impl ProviderConfig {

@@ -266,9 +266,9 @@ mod tests {
 
     #[test]
     fn only_transient_errors_are_retried() {
-        let server = TokenError::new(TokenErrorKind::Server, "x");
+        let server = TokenError::new(TokenErrorKind::Unavailable, "x");
         assert!(retry_wait(1, &server, 1.0).is_some());
-        let client = TokenError::new(TokenErrorKind::InvalidClient, "x");
+        let client = TokenError::new(TokenErrorKind::CredentialsRejected, "x");
         assert_eq!(retry_wait(1, &client, 1.0), None);
     }
 

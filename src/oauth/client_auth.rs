@@ -469,11 +469,10 @@ impl fmt::Debug for ClientAuth {
 
 fn check_raw_client_id(client_id: &str) -> Result<(), TokenError> {
     if client_id.contains(':') {
-        return Err(TokenError::new(
-            TokenErrorKind::Configuration,
+        return Err(TokenError::configuration(
             "the client id contains `:`, which raw HTTP Basic (RFC 7617) cannot carry",
-        )
-        .with_hint("use the RFC 6749 form-urlencoded Basic encoding, or client_secret_post"));
+            "use the RFC 6749 form-urlencoded Basic encoding, or client_secret_post",
+        ));
     }
     Ok(())
 }

@@ -12,7 +12,8 @@
 //! - [`client_auth`]: how the client authenticates ([`ClientAuth`]), and the credentials it
 //!   makes for one request ([`Credentials`]);
 //! - [`redact`]: removing secrets a server echoed back from errors ([`Redactor`]);
-//! - [`response`]: reading the answer into a [`Token`](crate::Token) or a typed error;
+//! - [`response`]: reading the answer into a [`Token`](crate::Token) or a typed error, with
+//!   what the server said as a [`ProviderError`] detail;
 //! - [`transport`]: how the request is sent ([`Transport`], [`ServiceTransport`]; and
 //!   `ReqwestTransport` with feature `reqwest`);
 //! - [`client`]: the flow as a [`TokenSource`](crate::TokenSource) ([`ClientCredentials`]).
@@ -40,4 +41,5 @@ pub use redact::Redactor;
 pub use request::{ClientCredentialsRequest, GrantTypeIn};
 #[cfg(feature = "reqwest")]
 pub use reqwest_transport::ReqwestTransport;
+pub use response::ProviderError;
 pub use transport::{ServiceTransport, Transport};

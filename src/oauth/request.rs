@@ -83,9 +83,7 @@ impl ClientCredentialsRequest {
     }
 
     fn with_url(token_url: &str, allow_insecure_http: bool) -> Result<Self, TokenError> {
-        let config = |message: String, hint: &'static str| {
-            TokenError::new(TokenErrorKind::Configuration, message).with_hint(hint)
-        };
+        let config = |message: String, hint: &'static str| TokenError::configuration(message, hint);
         check_no_userinfo(token_url)?;
         let uri: Uri = token_url.trim().parse().map_err(|_| {
             config(
@@ -249,12 +247,13 @@ impl ClientCredentialsRequest {
             if let Some(c) = scope.chars().find(|&c| {
                 !(c == '\x21' || ('\x23'..='\x5b').contains(&c) || ('\x5d'..='\x7e').contains(&c))
             }) {
-                return Err(TokenError::new(
-                    TokenErrorKind::Configuration,
+                return Err(TokenError::configuration(
                     format!(
                         "the scope `{}` holds {c:?}, which RFC 6749 §3.3 does not allow",
                         crate::error::sanitize(scope)
                     ),
+                    "write each scope without spaces, quotes or backslashes, as the provider \
+                     documents it",
                 ));
             }
         }
@@ -263,11 +262,10 @@ impl ClientCredentialsRequest {
             .iter()
             .find(|(name, _)| RESERVED.contains(&name.as_str()))
         {
-            return Err(TokenError::new(
-                TokenErrorKind::Configuration,
+            return Err(TokenError::configuration(
                 format!("the extra parameter `{name}` is set by the request itself"),
-            )
-            .with_hint("use the request's own setter (scope, resource, audience, client auth)"));
+                "use the request's own setter (scope, resource, audience, client auth)",
+            ));
         }
         let uri = self.send_to.clone().ok_or_else(|| {
             TokenError::new(
@@ -361,12 +359,9 @@ pub(crate) fn check_no_userinfo(url: &str) -> Result<(), TokenError> {
         if text.contains('@') {
             // In the path or query as the URL reads: legal, but also what `user:pa/ss@host`
             // looks like when a password holds `/`, `?` or `#`. Refused, not echoed.
-            return Err(TokenError::new(
-                TokenErrorKind::Configuration,
+            return Err(TokenError::configuration(
                 "the token URL contains `@` after its host (not shown: it may be user \
                  information whose password holds `/`, `?` or `#`)",
-            )
-            .with_hint(
                 "percent-encode `@` as %40 in the path or query; if the URL holds \
                  `user:password@`, remove it and give the credentials through the client \
                  authentication",
@@ -384,11 +379,8 @@ pub(crate) fn check_no_userinfo(url: &str) -> Result<(), TokenError> {
     } else {
         format!("the token URL for `{}`", crate::error::sanitize(host))
     };
-    Err(TokenError::new(
-        TokenErrorKind::Configuration,
+    Err(TokenError::configuration(
         format!("{named} contains user information (`user:password@`), which is not allowed"),
-    )
-    .with_hint(
         "remove `user:password@` from the URL: give the client id and secret through the \
          client authentication, never in the URL",
     ))
@@ -501,6 +493,7 @@ mod tests {
             self.http_request(&credentials)
         }
     }
+    use crate::error::TokenErrorKind;
 
     fn form(request: &Request<Vec<u8>>) -> Vec<(String, String)> {
         form_urlencoded::parse(request.body())
@@ -840,6 +833,7 @@ mod tests {
 #[cfg(test)]
 mod userinfo_tests {
     use super::*;
+    use crate::error::TokenErrorKind;
 
     /// Every spelling of credentials in the token URL is refused, and neither the user nor the
     /// password (nor their percent-encoded forms) is in the error's `Display` or `Debug`.

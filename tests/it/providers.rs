@@ -132,7 +132,7 @@ async fn kontrolle_plus_refuses_a_token_without_the_role() {
         .token()
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), TokenErrorKind::InvalidToken);
+    assert_eq!(err.kind(), TokenErrorKind::MalformedAnswer);
     assert!(err.to_string().contains("ProviderApi.Access"), "{err}");
 }
 
@@ -182,8 +182,13 @@ async fn kontrolle_plus_invalid_scope_keeps_entra_support_fields() {
         .token()
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), TokenErrorKind::InvalidScope);
+    assert_eq!(err.kind(), TokenErrorKind::NotPermitted);
+    assert_eq!(err.code(), Some("invalid_scope"));
     let text = err.to_string();
+    assert!(
+        text.starts_with("token error (not_permitted: invalid_scope, HTTP 400): "),
+        "{text}"
+    );
     assert!(
         text.contains("AADSTS70011") && text.contains("correlation_id=c0ff"),
         "{text}"
@@ -256,11 +261,11 @@ async fn screening_eagle_sends_raw_basic_and_keeps_id_and_refresh_tokens() {
 #[tokio::test]
 async fn screening_eagle_errors_are_read_in_camel_case() {
     for (status, kind) in [
-        (400, TokenErrorKind::InvalidRequest),
-        (401, TokenErrorKind::InvalidClient),
-        (403, TokenErrorKind::UnauthorizedClient),
+        (400, TokenErrorKind::Configuration),
+        (401, TokenErrorKind::CredentialsRejected),
+        (403, TokenErrorKind::NotPermitted),
         (404, TokenErrorKind::Configuration),
-        (500, TokenErrorKind::Server),
+        (500, TokenErrorKind::Unavailable),
     ] {
         let (transport, _) = endpoint(
             status,
@@ -277,8 +282,12 @@ async fn screening_eagle_errors_are_read_in_camel_case() {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), kind, "{status}");
+        assert_eq!(err.code(), Some("Forbidden"));
         assert_eq!(
-            err.provider_error().unwrap().description.as_deref(),
+            err.detail::<tower_bearer::oauth::ProviderError>()
+                .unwrap()
+                .description
+                .as_deref(),
             Some("permission denied")
         );
     }
@@ -347,7 +356,7 @@ async fn kpn_apigee_faults_are_typed() {
         .token()
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), TokenErrorKind::InvalidClient);
+    assert_eq!(err.kind(), TokenErrorKind::CredentialsRejected);
     assert!(
         err.to_string().contains("Invalid client identifier"),
         "{err}"

@@ -188,7 +188,7 @@ async fn oversized_content_length_is_refused_before_the_body_is_read() {
         .await
         .expect("refused at once, not after waiting for the body");
     let err = sent.unwrap_err();
-    assert_eq!(err.kind(), TokenErrorKind::MalformedResponse);
+    assert_eq!(err.kind(), TokenErrorKind::MalformedAnswer);
     assert!(err.to_string().contains("larger than 65536 bytes"), "{err}");
     assert_eq!(err.status(), Some(http::StatusCode::OK));
 }
