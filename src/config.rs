@@ -46,7 +46,7 @@ use serde::Deserialize;
 use serde::de::{self, Visitor};
 use zeroize::Zeroizing;
 
-use crate::error::{TokenError, TokenErrorKind};
+use crate::error::TokenError;
 use crate::oauth::{ClaimsCheck, ClientCredentials, Transport};
 use crate::providers::builder_core::{BuilderCore, Credential, SecretAs, Spec};
 use crate::providers::{KontrollePlus, Kpn, Provider, ScreeningEagle, SettingError};
@@ -658,19 +658,18 @@ fn config_error(error: TokenError) -> TokenError {
         "app_id_uri" => "scope",
         other => other,
     };
-    let mut mapped = TokenError::new(
-        TokenErrorKind::Configuration,
+    TokenError::configuration(
         format!(
             "configuration `{field}` ({}): {}",
             setting.provider(),
             setting.problem()
         ),
+        error
+            .hint()
+            .unwrap_or("see the provider's settings")
+            .to_owned(),
     )
-    .with_source(setting.clone());
-    if let Some(hint) = error.hint() {
-        mapped = mapped.with_hint(hint.to_owned());
-    }
-    mapped
+    .with_source(setting.clone())
 }
 
 #[cfg(test)]

@@ -273,11 +273,8 @@ impl ClientAuth {
                     .map_err(|e| e.redact(&self.redactor))?;
                 Ok(self.with_assertion(Zeroizing::new(assertion)))
             }
-            _ => Err(TokenError::new(
-                TokenErrorKind::Configuration,
+            _ => Err(TokenError::configuration(
                 "this client authenticates with an assertion hook, which is async",
-            )
-            .with_hint(
                 "make the credentials with `ClientAuth::credentials(..).await`, then build with \
                  `ClientCredentialsRequest::http_request`",
             )),

@@ -7,7 +7,7 @@ use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderValue, Method, Request, Uri};
 use zeroize::Zeroizing;
 
-use crate::error::{TokenError, TokenErrorKind};
+use crate::error::TokenError;
 use crate::oauth::client_auth::{ClientAuth, Credentials};
 use crate::origin::is_loopback;
 
@@ -268,9 +268,9 @@ impl ClientCredentialsRequest {
             ));
         }
         let uri = self.send_to.clone().ok_or_else(|| {
-            TokenError::new(
-                TokenErrorKind::Configuration,
+            TokenError::configuration(
                 "the token URL with grant_type in its query is not a valid URL",
+                "check the token URL's path and query",
             )
         })?;
 

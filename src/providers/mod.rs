@@ -20,7 +20,7 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-use crate::error::{TokenError, TokenErrorKind};
+use crate::error::TokenError;
 
 /// The setters every provider builder has, written once: each forwards to the builder's
 /// `core` (a `BuilderCore`).
@@ -144,11 +144,10 @@ impl FromStr for Provider {
             .into_iter()
             .find(|p| p.as_str() == name)
             .ok_or_else(|| {
-                TokenError::new(
-                    TokenErrorKind::Configuration,
+                TokenError::configuration(
                     format!("`{}` is not a provider", crate::error::sanitize(name)),
+                    "use kontrolle, screening-eagle, kpn or generic",
                 )
-                .with_hint("use kontrolle, screening-eagle, kpn or generic")
             })
     }
 }
@@ -196,9 +195,7 @@ impl SettingError {
 
     /// The configuration error for this setting, with `fix` as its hint.
     pub(crate) fn into_error(self, fix: impl Into<std::borrow::Cow<'static, str>>) -> TokenError {
-        TokenError::new(TokenErrorKind::Configuration, self.to_string())
-            .with_hint(fix)
-            .with_source(self)
+        TokenError::configuration(self.to_string(), fix).with_source(self)
     }
 }
 
