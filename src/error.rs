@@ -27,14 +27,14 @@ use http::StatusCode;
 ///
 /// | kind | OAuth 2.0 |
 /// | --- | --- |
-/// | [`CredentialsRejected`](Self::CredentialsRejected) | `invalid_client`, `invalid_grant`; HTTP 401 |
-/// | [`NotPermitted`](Self::NotPermitted) | `unauthorized_client`, `invalid_scope`, `invalid_target`, `access_denied`; HTTP 403 |
+/// | [`CredentialsRejected`](Self::CredentialsRejected) | `invalid_client`, `invalid_grant`; Entra ID's AADSTS700016 (no such application) and AADSTS7000112 (application disabled), whatever the code; HTTP 401 |
+/// | [`NotPermitted`](Self::NotPermitted) | `unauthorized_client`, `invalid_target`, `access_denied`; HTTP 403 |
 /// | [`RateLimited`](Self::RateLimited) | `slow_down`; HTTP 429 |
 /// | [`Unavailable`](Self::Unavailable) | `server_error`, `temporarily_unavailable`; HTTP 5xx |
 /// | [`Timeout`](Self::Timeout) | no answer in time; HTTP 408 |
 /// | [`Transport`](Self::Transport) | the request or its answer was lost |
 /// | [`MalformedAnswer`](Self::MalformedAnswer) | not a token response; a token of another type, not a valid header value, or already expired |
-/// | [`Configuration`](Self::Configuration) | `invalid_request`, `unsupported_grant_type`; HTTP 400 without a code, 3xx, 404, 405; a bad token URL, key or setting |
+/// | [`Configuration`](Self::Configuration) | `invalid_request`, `unsupported_grant_type`, `invalid_scope` (a scope written wrongly); HTTP 400 without a code, 3xx, 404, 405; a bad token URL, key or setting |
 /// | [`Other`](Self::Other) | anything else |
 ///
 /// The enum is `#[non_exhaustive]`: match it with a wildcard arm.
@@ -741,7 +741,9 @@ pub(crate) fn sanitize_with(
     {
         end = marker + REDACTED.len();
     }
-    let kept: String = s[..end]
+    // Redacted before the characters are replaced: a secret's fragment holding a non-ASCII
+    // character must still match.
+    let mut out: String = after_cut(s[..end].to_owned())
         .chars()
         .map(|c| {
             if c.is_ascii_graphic() || c == ' ' {
@@ -751,7 +753,6 @@ pub(crate) fn sanitize_with(
             }
         })
         .collect();
-    let mut out = after_cut(kept);
     if end < s.len() {
         out.push('…');
     }

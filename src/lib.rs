@@ -124,6 +124,7 @@ pub use error::{DestinationError, Error, ErrorDetail, TokenError, TokenErrorKind
 
 /// Moved: what a token endpoint said is OAuth's detail of a [`TokenError`].
 #[cfg(feature = "oauth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
 #[deprecated(
     since = "0.2.0",
     note = "use `tower_bearer::oauth::ProviderError`, read with `TokenError::detail`; its `code` is `TokenError::code`"

@@ -300,11 +300,11 @@ pub fn parse_token_response_redacting(
 ///
 /// let body = br#"{"error":"invalid_scope","error_description":"AADSTS70011: The provided value for the input parameter 'scope' is not valid.","error_codes":[70011],"trace_id":"0c1b","correlation_id":"9f2e","timestamp":"2026-11-23 10:00:00Z"}"#;
 /// let err = parse_error_response(StatusCode::BAD_REQUEST, &HeaderMap::new(), body, SystemTime::now());
-/// assert_eq!(err.kind(), TokenErrorKind::NotPermitted);
+/// assert_eq!(err.kind(), TokenErrorKind::Configuration);
 /// assert_eq!(err.code(), Some("invalid_scope"));
 /// assert_eq!(err.detail::<ProviderError>().unwrap().error_codes, [70011]);
 /// let shown = err.to_string();
-/// assert!(shown.starts_with("token error (not_permitted: invalid_scope, HTTP 400): "));
+/// assert!(shown.starts_with("token error (configuration: invalid_scope, HTTP 400): "));
 /// assert!(shown.contains("correlation_id=9f2e"));
 /// ```
 pub fn parse_error_response(
@@ -402,7 +402,7 @@ fn error_from_json(
         timestamp: name(fields.get("timestamp")),
         body_snippet: None,
     };
-    let kind = kind_for(status, code.as_deref());
+    let kind = kind_for(status, code.as_deref(), &provider.error_codes);
     let mut message = if status.is_success() {
         format!(
             "the token endpoint answered HTTP {} with an error",
@@ -434,17 +434,34 @@ fn error_from_json(
     with_retry_after(error.with_detail(provider), headers, now)
 }
 
-/// The error kind: transient statuses first (they decide retries), then the error code, then
-/// the status.
-fn kind_for(status: StatusCode, code: Option<&str>) -> TokenErrorKind {
+/// The error kind: transient statuses first (they decide retries), then Entra ID's AADSTS
+/// codes where they say more than the error code, then the error code, then the status.
+fn kind_for(status: StatusCode, code: Option<&str>, aadsts: &[i64]) -> TokenErrorKind {
     if status == StatusCode::TOO_MANY_REQUESTS {
         return TokenErrorKind::RateLimited;
     }
     if status.is_server_error() {
         return TokenErrorKind::Unavailable;
     }
+    if let Some(kind) = aadsts.iter().find_map(|&c| kind_from_aadsts(c)) {
+        return kind;
+    }
     code.and_then(kind_from_code)
         .unwrap_or_else(|| kind_from_status(status))
+}
+
+/// Entra ID codes sent with a code whose kind would mislead: `unauthorized_client` for an
+/// application that does not exist in the tenant (a wrong client id) or is disabled, and
+/// `invalid_client` / `invalid_grant` variants that are plainly the credential.
+fn kind_from_aadsts(code: i64) -> Option<TokenErrorKind> {
+    use TokenErrorKind::*;
+    match code {
+        // Application not found in the tenant; application disabled.
+        700016 | 7000112 => Some(CredentialsRejected),
+        // Invalid client secret; expired client secret.
+        7000215 | 7000222 => Some(CredentialsRejected),
+        _ => None,
+    }
 }
 
 /// RFC 6749 (§5.2, §4.1.2.1 for `access_denied`), RFC 8707 (`invalid_target`), RFC 8628
@@ -453,10 +470,10 @@ fn kind_from_code(code: &str) -> Option<TokenErrorKind> {
     use TokenErrorKind::*;
     let kind = match code.trim().to_ascii_lowercase().as_str() {
         "invalid_client" | "invalid_grant" => CredentialsRejected,
-        "unauthorized_client" | "invalid_scope" | "invalid_target" | "access_denied" => {
-            NotPermitted
-        }
-        "invalid_request" | "unsupported_grant_type" => Configuration,
+        "unauthorized_client" | "invalid_target" | "access_denied" => NotPermitted,
+        // At the three providers an invalid scope is a scope written wrongly (not exactly
+        // `<app-id-uri>/.default`, a name the API product does not know).
+        "invalid_request" | "unsupported_grant_type" | "invalid_scope" => Configuration,
         "temporarily_unavailable" | "server_error" => Unavailable,
         "slow_down" => RateLimited,
         // Apigee policy error codes.
@@ -676,6 +693,28 @@ fn server_text(s: &str, r: &Redactor, max: usize) -> String {
 mod tests {
     use super::*;
     use http::HeaderValue;
+
+    /// A server that shortened its echo of the secret ("...Geheimnis-ü-2024-ab..."), and the
+    /// crate's 300-character cut landing after the `ü`: the fragment of the secret the cut
+    /// text ends in is redacted, non-ASCII character and all (found by a second reader).
+    #[test]
+    fn a_secret_fragment_cut_after_a_non_ascii_character_is_redacted() {
+        let secret = "Geheimnis-\u{fc}-2024-abcdefgh";
+        let r = Redactor::new().secret(secret);
+        let kept = "Geheimnis-\u{fc}-20";
+        let pad = "x".repeat(MAX_TEXT - kept.chars().count());
+        let description = format!("{pad}Geheimnis-\u{fc}-2024-ab... (value shortened)");
+        let body = serde_json::json!({"error": "invalid_client", "error_description": description});
+        let err = parse_error_response_redacting(
+            StatusCode::UNAUTHORIZED,
+            &HeaderMap::new(),
+            body.to_string().as_bytes(),
+            SystemTime::now(),
+            &r,
+        );
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("Geheimnis"), "{shown}");
+    }
 
     const DAY: Duration = Duration::from_secs(86_400);
 
@@ -960,6 +999,34 @@ mod tests {
     }
 
     #[test]
+    fn entra_codes_refine_the_kind() {
+        // A wrong client id: Entra ID says `unauthorized_client`, with AADSTS700016.
+        let err = error(
+            400,
+            r#"{"error":"unauthorized_client","error_description":"AADSTS700016: Application with identifier 'x' was not found in the directory.","error_codes":[700016]}"#,
+        );
+        assert_eq!(err.kind(), TokenErrorKind::CredentialsRejected);
+        assert_eq!(err.code(), Some("unauthorized_client"));
+        let err = error(
+            400,
+            r#"{"error":"unauthorized_client","error_codes":[7000112]}"#,
+        );
+        assert_eq!(err.kind(), TokenErrorKind::CredentialsRejected);
+        // Without such a code, the code decides.
+        let err = error(
+            400,
+            r#"{"error":"unauthorized_client","error_codes":[501051]}"#,
+        );
+        assert_eq!(err.kind(), TokenErrorKind::NotPermitted);
+        // A transient status still wins: it decides retries.
+        let err = error(
+            503,
+            r#"{"error":"unauthorized_client","error_codes":[700016]}"#,
+        );
+        assert_eq!(err.kind(), TokenErrorKind::Unavailable);
+    }
+
+    #[test]
     fn rfc6749_codes_map_to_kinds() {
         use TokenErrorKind::*;
         for (code, kind, hint) in [
@@ -969,7 +1036,7 @@ mod tests {
                 "client id and secret",
             ),
             ("invalid_grant", CredentialsRejected, "client assertion"),
-            ("invalid_scope", NotPermitted, "scope value"),
+            ("invalid_scope", Configuration, "scope value"),
             ("unauthorized_client", NotPermitted, "app role"),
             ("invalid_target", NotPermitted, "`resource`"),
             ("access_denied", NotPermitted, "app role"),

@@ -46,8 +46,8 @@ pub trait Transport: Send + Sync {
 /// Before it reads any of the answer's body it checks two things:
 ///
 /// - where the answer came from: if the response carries a [`FinalUri`] extension (set by a
-///   service that follows redirects itself, such as
-///   [`ReqwestService`](crate::reqwest_client::ReqwestService)) whose origin (scheme, host,
+///   service that follows redirects itself, such as `ReqwestService` (feature `reqwest`))
+///   whose origin (scheme, host,
 ///   port) is not the token URL's, the answer is refused with a
 ///   [`TokenErrorKind::Configuration`] error naming both origins (never a path or query) and
 ///   the hint "the token endpoint redirected to another origin; configure the final token
@@ -55,7 +55,7 @@ pub trait Transport: Send + Sync {
 ///   already did: a service that follows a redirect to another origin has sent the request,
 ///   client secret or assertion included, there. Use a service that does not follow
 ///   redirects across origins (`ReqwestService::with_default_client`, or
-///   [`ReqwestTransport`](crate::oauth::ReqwestTransport)), or one with redirects off. A
+///   `ReqwestTransport` (feature `reqwest`)), or one with redirects off. A
 ///   redirect answer itself (3xx) is a configuration error too. A service that follows
 ///   redirects and does not set [`FinalUri`] cannot be checked;
 /// - its size: a `Content-Length` (or a body size hint) above `max_response_bytes` is refused

@@ -123,7 +123,7 @@ async fn kontrolle_plus_wrong_scope_and_missing_role() {
         .token()
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), TokenErrorKind::NotPermitted);
+    assert_eq!(err.kind(), TokenErrorKind::Configuration);
     assert_eq!(err.code(), Some("invalid_scope"));
     assert!(err.support_refs().any(|(name, _)| name == "correlation_id"));
     let said = err.detail::<tower_bearer::oauth::ProviderError>().unwrap();

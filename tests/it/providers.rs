@@ -182,11 +182,11 @@ async fn kontrolle_plus_invalid_scope_keeps_entra_support_fields() {
         .token()
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), TokenErrorKind::NotPermitted);
+    assert_eq!(err.kind(), TokenErrorKind::Configuration);
     assert_eq!(err.code(), Some("invalid_scope"));
     let text = err.to_string();
     assert!(
-        text.starts_with("token error (not_permitted: invalid_scope, HTTP 400): "),
+        text.starts_with("token error (configuration: invalid_scope, HTTP 400): "),
         "{text}"
     );
     assert!(
