@@ -21,8 +21,10 @@ use std::time::{Duration, SystemTime};
 use secrecy::ExposeSecret;
 use tower_bearer::oauth::claims::{ClaimsCheck, decode_claims};
 use tower_bearer::oauth::{
-    ClientAuth, ClientCredentials, ClientCredentialsRequest, GrantTypeIn, ReqwestTransport,
+    ClientAuth, ClientCredentials, ClientCredentialsRequest, GrantTypeIn, ProviderError,
+    ReqwestTransport,
 };
+use tower_bearer::providers::Provider;
 use tower_bearer::{Token, TokenError, TokenSource};
 
 const USAGE: &str = "\
@@ -136,19 +138,22 @@ fn parse(args: &[String]) -> Result<Options, String> {
 
 /// Builds the source the options describe. Usage errors are `Err(String)`.
 fn source(o: &Options) -> Result<Result<ClientCredentials<ReqwestTransport>, TokenError>, String> {
-    let (default_auth, grant_type_in) = match o.provider.as_str() {
-        "kontrolle" => ("post", GrantTypeIn::Body),
-        "screening-eagle" => ("basic-raw", GrantTypeIn::Body),
-        "kpn" => ("post", GrantTypeIn::Query),
-        "generic" => ("basic", GrantTypeIn::Body),
-        other => return Err(format!("unknown provider {other}")),
+    let provider: Provider = o
+        .provider
+        .parse()
+        .map_err(|_| format!("unknown provider {}", o.provider))?;
+    let (default_auth, grant_type_in) = match provider {
+        Provider::KontrollePlus => ("post", GrantTypeIn::Body),
+        Provider::ScreeningEagle => ("basic-raw", GrantTypeIn::Body),
+        Provider::Kpn => ("post", GrantTypeIn::Query),
+        Provider::Generic => ("basic", GrantTypeIn::Body),
     };
-    let token_url = match (&o.token_url, &o.authority, o.provider.as_str()) {
+    let token_url = match (&o.token_url, &o.authority, provider) {
         (Some(url), _, _) => url.clone(),
-        (None, Some(authority), "kontrolle") => {
+        (None, Some(authority), Provider::KontrollePlus) => {
             format!("{}/oauth2/v2.0/token", authority.trim_end_matches('/'))
         }
-        (None, None, "kpn") => tower_bearer::providers::KPN_TOKEN_URL.to_owned(),
+        (None, None, Provider::Kpn) => tower_bearer::providers::KPN_TOKEN_URL.to_owned(),
         _ => return Err("set --token-url (or --authority for kontrolle)".into()),
     };
     let client_id = o.client_id.clone().ok_or("set --client-id")?;
@@ -203,7 +208,7 @@ fn secret_or(secret: impl Fn() -> Result<String, String>) -> Result<String, Toke
 }
 
 fn usage_error(message: String) -> TokenError {
-    TokenError::new(tower_bearer::TokenErrorKind::Configuration, message)
+    TokenError::configuration(message, "see `--help` for the options")
 }
 
 #[cfg(feature = "private-key-jwt")]
@@ -352,9 +357,9 @@ fn report(o: &Options, token: &Token) -> ExitCode {
 
 fn failure(o: &Options, error: &TokenError) {
     if o.json {
-        let provider = error.provider_error().map(|p| {
+        let provider = error.detail::<ProviderError>().map(|p| {
             serde_json::json!({
-                "code": p.code, "description": p.description, "uri": p.uri,
+                "description": p.description, "uri": p.uri,
                 "error_codes": p.error_codes, "trace_id": p.trace_id,
                 "correlation_id": p.correlation_id, "timestamp": p.timestamp,
                 "body_snippet": p.body_snippet,
@@ -363,6 +368,7 @@ fn failure(o: &Options, error: &TokenError) {
         let out = serde_json::json!({
             "error": {
                 "kind": error.kind().as_str(),
+                "code": error.code(),
                 "status": error.status().map(|s| s.as_u16()),
                 "message": error.message(),
                 "hint": error.hint(),

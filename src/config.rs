@@ -46,25 +46,18 @@ use serde::Deserialize;
 use serde::de::{self, Visitor};
 use zeroize::Zeroizing;
 
-use crate::error::{TokenError, TokenErrorKind};
-use crate::oauth::{
-    ClaimsCheck, ClientAuth, ClientCredentials, ClientCredentialsRequest, GrantTypeIn, Transport,
-};
-use crate::providers::{KontrollePlus, Kpn, ScreeningEagle};
+use crate::error::TokenError;
+use crate::oauth::{ClaimsCheck, ClientCredentials, Transport};
+use crate::providers::builder_core::{BuilderCore, Credential, SecretAs, Spec};
+use crate::providers::{KontrollePlus, Kpn, Provider, ScreeningEagle, SettingError};
 
-/// Which flow a configuration is for.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProviderKind {
-    /// [`KontrollePlus`].
-    Kontrolle,
-    /// [`ScreeningEagle`].
-    ScreeningEagle,
-    /// [`Kpn`].
-    Kpn,
-    /// Any RFC 6749 server: [`ClientCredentials`] with `client_secret_basic`.
-    Generic,
-}
+/// Which flow a configuration is for: the name of [`Provider`] before it was the crate's one
+/// provider enum.
+#[deprecated(
+    since = "0.2.0",
+    note = "use `providers::Provider` (`Kontrolle` is `KontrollePlus`)"
+)]
+pub type ProviderKind = Provider;
 
 /// Where the client secret is: never the secret itself, unless explicitly allowed.
 ///
@@ -298,7 +291,7 @@ impl<'de> Deserialize<'de> for AnyValue {
 #[non_exhaustive]
 pub struct ProviderConfig {
     /// The flow.
-    pub provider: ProviderKind,
+    pub provider: Provider,
     /// A label for the environment (`sandbox`, `acceptance`, `production`); shown in traces.
     #[serde(default)]
     pub environment: Option<String>,
@@ -362,7 +355,7 @@ impl fmt::Debug for ProviderConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawProviderConfig {
-    provider: ProviderKind,
+    provider: Provider,
     #[serde(default)]
     environment: Option<String>,
     #[serde(default)]
@@ -422,11 +415,7 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 }
 
 fn invalid(field: &str, message: impl fmt::Display, fix: &'static str) -> TokenError {
-    TokenError::new(
-        TokenErrorKind::Configuration,
-        format!("configuration `{field}`: {message}"),
-    )
-    .with_hint(fix)
+    TokenError::configuration(format!("configuration `{field}`: {message}"), fix)
 }
 
 impl ProviderConfig {
@@ -477,19 +466,13 @@ impl ProviderConfig {
                 )
             })
         };
-        let provider = match required("PROVIDER")?.as_str() {
-            "kontrolle" => ProviderKind::Kontrolle,
-            "screening-eagle" => ProviderKind::ScreeningEagle,
-            "kpn" => ProviderKind::Kpn,
-            "generic" => ProviderKind::Generic,
-            other => {
-                return Err(invalid(
-                    &format!("{prefix}_PROVIDER"),
-                    format!("`{other}` is not a provider"),
-                    "use kontrolle, screening-eagle, kpn or generic",
-                ));
-            }
-        };
+        let provider: Provider = required("PROVIDER")?.parse().map_err(|e: TokenError| {
+            invalid(
+                &format!("{prefix}_PROVIDER"),
+                e.message(),
+                "use kontrolle, screening-eagle, kpn or generic",
+            )
+        })?;
         if var("CLIENT_SECRET").is_some() {
             return Err(invalid(
                 &format!("{prefix}_CLIENT_SECRET"),
@@ -568,110 +551,145 @@ impl ProviderConfig {
         }
     }
 
-    /// The token source this configuration describes.
+    /// The token source this configuration describes: the provider's builder (or, for
+    /// `generic`, the shared core of the builders) given these settings. A builder's error
+    /// names the configuration field to fix.
     pub fn build<T: Transport>(&self, transport: T) -> Result<ClientCredentials<T>, TokenError> {
         let secret = self.secret()?;
         let source = match self.provider {
-            ProviderKind::Kontrolle => {
-                let app_id_uri = match self.scope.as_slice() {
-                    [one] if one.ends_with("/.default") => {
-                        one.trim_end_matches("/.default").to_owned()
-                    }
-                    _ => {
-                        return Err(invalid(
-                            "scope",
-                            format!(
-                                "Kontrolle+ needs exactly one `<app-id-uri>/.default`, got {:?}",
-                                self.scope
-                            ),
-                            "set scope = \"<app-id-uri>/.default\"",
-                        ));
-                    }
-                };
+            Provider::KontrollePlus => {
                 let mut builder = KontrollePlus::new()
                     .client_id(&self.client_id)
-                    .secret(secret)
-                    .app_id_uri(app_id_uri);
-                builder = match (&self.token_endpoint, &self.authority) {
-                    (Some(url), _) => builder.token_url(url),
-                    (None, Some(authority)) => builder.authority(authority),
-                    (None, None) => {
-                        return Err(invalid(
-                            "authority",
-                            "neither `authority` nor `token_endpoint` is set",
-                            "set the authority (https://login.microsoftonline.com/<tenant>)",
-                        ));
-                    }
+                    .secret(secret);
+                builder = match &self.token_endpoint {
+                    Some(url) => builder.token_url(url),
+                    None => builder,
                 };
+                if let Some(authority) = &self.authority {
+                    builder = builder.authority(authority);
+                }
+                for scope in &self.scope {
+                    builder = builder.scope(scope);
+                }
                 if let Some(audience) = &self.audience {
                     builder = builder.expected_audience(audience);
                 }
                 if let Some(role) = &self.required_role {
                     builder = builder.required_role(role);
                 }
-                builder.build(transport)?
+                builder.build(transport)
             }
-            ProviderKind::ScreeningEagle => {
+            Provider::ScreeningEagle => {
                 let mut builder = ScreeningEagle::new()
                     .client_id(&self.client_id)
                     .secret(secret)
                     .scopes(&self.scope);
-                builder = match (&self.token_endpoint, &self.base_url) {
-                    (Some(url), _) => builder.token_url(url),
-                    (None, Some(base)) => builder.base_url(base),
-                    (None, None) => {
-                        return Err(invalid(
-                            "base_url",
-                            "neither `base_url` nor `token_endpoint` is set",
-                            "set the Screening Eagle ID base URL",
-                        ));
-                    }
-                };
-                builder.build(transport)?
+                if let Some(url) = &self.token_endpoint {
+                    builder = builder.token_url(url);
+                }
+                if let Some(base) = &self.base_url {
+                    builder = builder.base_url(base);
+                }
+                builder.build(transport)
             }
-            ProviderKind::Kpn => {
+            Provider::Kpn => {
                 let mut builder = Kpn::new().client_id(&self.client_id).secret(secret);
                 if let Some(url) = &self.token_endpoint {
                     builder = builder.token_url(url);
                 }
-                builder.build(transport)?
+                builder.build(transport)
             }
-            ProviderKind::Generic => {
-                let url = self.token_endpoint.as_deref().ok_or_else(|| {
-                    invalid("token_endpoint", "is not set", "set the token endpoint URL")
-                })?;
-                let request = ClientCredentialsRequest::new(url)
-                    .map_err(|e| invalid("token_endpoint", e.message(), "give an https:// URL"))?
-                    .grant_type_in(GrantTypeIn::Body)
-                    .scopes(&self.scope);
-                let mut source = ClientCredentials::new(
-                    request,
-                    ClientAuth::basic(
-                        self.client_id.clone(),
-                        secret,
-                        crate::oauth::BasicEncoding::FormUrlEncoded,
-                    ),
-                    transport,
-                );
-                if self.audience.is_some() || self.required_role.is_some() {
-                    let mut check = ClaimsCheck::new();
-                    if let Some(audience) = &self.audience {
-                        check = check.audience(audience);
-                    }
-                    if let Some(role) = &self.required_role {
-                        check = check.require_role(role);
-                    }
-                    source = source.check_claims(check);
-                }
-                source
-            }
-        };
+            Provider::Generic => self.generic(secret, transport),
+        }
+        .map_err(config_error)?;
         Ok(match &self.environment {
-            Some(env) => {
-                let label = format!("{:?}/{env}", self.provider).to_lowercase();
-                source.label(label)
-            }
+            Some(env) => source.label(format!("{}/{env}", self.provider.as_str())),
             None => source,
         })
+    }
+
+    /// Any RFC 6749 server: `client_secret_basic`, the scopes asked for, and the claims named
+    /// checked.
+    fn generic<T: Transport>(
+        &self,
+        secret: SecretString,
+        transport: T,
+    ) -> Result<ClientCredentials<T>, TokenError> {
+        const GENERIC: Spec = Spec {
+            provider: Provider::Generic,
+            default_url: None,
+            below_base: None,
+            no_url: ("token_url", "set the token endpoint URL"),
+            secret_as: SecretAs::Basic,
+            no_credential: "set the client secret",
+        };
+        let mut parts = BuilderCore {
+            token_url: self.token_endpoint.clone(),
+            base_url: None,
+            client_id: Some(self.client_id.clone()),
+            credential: Some(Credential::Secret(secret)),
+        }
+        .finish(&GENERIC)?;
+        parts.request = parts.request.scopes(&self.scope);
+        let mut source = parts.into_source(transport).label("oauth2");
+        if self.audience.is_some() || self.required_role.is_some() {
+            let mut check = ClaimsCheck::new();
+            if let Some(audience) = &self.audience {
+                check = check.audience(audience);
+            }
+            if let Some(role) = &self.required_role {
+                check = check.require_role(role);
+            }
+            source = source.check_claims(check);
+        }
+        Ok(source)
+    }
+}
+
+/// A builder's error, said in the configuration's words: the field to fix, not the setter.
+fn config_error(error: TokenError) -> TokenError {
+    let Some(setting) =
+        std::error::Error::source(&error).and_then(|source| source.downcast_ref::<SettingError>())
+    else {
+        return error;
+    };
+    let field = match setting.setting() {
+        "token_url" => "token_endpoint",
+        "app_id_uri" => "scope",
+        other => other,
+    };
+    TokenError::configuration(
+        format!(
+            "configuration `{field}` ({}): {}",
+            setting.provider(),
+            setting.problem()
+        ),
+        error
+            .hint()
+            .unwrap_or("see the provider's settings")
+            .to_owned(),
+    )
+    .with_source(setting.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Code written against `ProviderKind` still compiles and means the same provider, in
+    /// expressions and in patterns.
+    #[test]
+    #[allow(deprecated)]
+    fn the_deprecated_provider_kind_still_names_the_providers() {
+        let kind: ProviderKind = ProviderKind::Kontrolle;
+        assert_eq!(kind, Provider::KontrollePlus);
+        let name = match kind {
+            ProviderKind::Kontrolle => "kontrolle",
+            ProviderKind::ScreeningEagle | ProviderKind::Kpn | ProviderKind::Generic => "other",
+        };
+        assert_eq!(name, "kontrolle");
+        let config: ProviderConfig =
+            serde_json::from_str(r#"{"provider":"kontrolle","client_id":"id"}"#).unwrap();
+        assert_eq!(config.provider, ProviderKind::Kontrolle);
     }
 }

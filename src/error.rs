@@ -1,6 +1,14 @@
 //! Errors: [`TokenError`] from token sources and the cache, [`DestinationError`] when a request
 //! may not carry a token, and [`Error`], which the layered service returns.
+//!
+//! The core names no protocol. A [`TokenErrorKind`] is one of a small, transport-neutral set
+//! that every token source (an OAuth client, a vault, a file) maps its failures onto; what the
+//! source itself said stays with the error as detail: its own error [`code`](TokenError::code),
+//! [support references](TokenError::support_refs) for its operators, and typed
+//! [details](TokenError::detail) such as the OAuth client's
+//! `oauth::ProviderError`.
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
@@ -9,67 +17,85 @@ use std::time::Duration;
 
 use http::StatusCode;
 
-/// What went wrong getting a token. Says what to check, never carries a secret.
+/// What went wrong getting a token, in terms any token source can use. Says what to check,
+/// never carries a secret.
+///
+/// This is the stable set that retry decisions, metrics and stores of tokens key on: a kind
+/// says what kind of failure it was and whether asking again may help, not which protocol
+/// said so. A source maps its own codes onto it and keeps them as
+/// [`TokenError::code`]. The OAuth client maps RFC 6749 and the providers' codes so:
+///
+/// | kind | OAuth 2.0 |
+/// | --- | --- |
+/// | [`CredentialsRejected`](Self::CredentialsRejected) | `invalid_client`, `invalid_grant`; Entra ID's AADSTS700016 (no such application) and AADSTS7000112 (application disabled), whatever the code; HTTP 401 |
+/// | [`NotPermitted`](Self::NotPermitted) | `unauthorized_client`, `invalid_target`, `access_denied`; HTTP 403 |
+/// | [`RateLimited`](Self::RateLimited) | `slow_down`; HTTP 429 |
+/// | [`Unavailable`](Self::Unavailable) | `server_error`, `temporarily_unavailable`; HTTP 5xx |
+/// | [`Timeout`](Self::Timeout) | no answer in time; HTTP 408 |
+/// | [`Transport`](Self::Transport) | the request or its answer was lost |
+/// | [`MalformedAnswer`](Self::MalformedAnswer) | not a token response; a token of another type, not a valid header value, or already expired |
+/// | [`Configuration`](Self::Configuration) | `invalid_request`, `unsupported_grant_type`, `invalid_scope` (a scope written wrongly); HTTP 400 without a code, 3xx, 404, 405; a bad token URL, key or setting |
+/// | [`Other`](Self::Other) | anything else |
+///
+/// The enum is `#[non_exhaustive]`: match it with a wildcard arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TokenErrorKind {
-    /// The client id or secret (or assertion) was refused (`invalid_client`).
-    InvalidClient,
-    /// The scope is unknown, malformed or not granted (`invalid_scope`).
-    InvalidScope,
-    /// The grant or assertion is invalid or expired (`invalid_grant`).
-    InvalidGrant,
-    /// The request is missing a parameter or malformed (`invalid_request`).
-    InvalidRequest,
-    /// The client may not use this grant type (`unauthorized_client`).
-    UnauthorizedClient,
-    /// The server does not support this grant type (`unsupported_grant_type`).
-    UnsupportedGrantType,
-    /// The requested resource or audience is invalid (`invalid_target`, RFC 8707).
-    InvalidTarget,
-    /// The token endpoint asked us to slow down (HTTP 429 or a similar answer).
+    /// The source's credentials were refused: a wrong, disabled or expired client secret, key
+    /// or assertion.
+    CredentialsRejected,
+    /// The credentials were accepted but do not allow this: a scope, audience, grant or API the
+    /// client is not granted.
+    NotPermitted,
+    /// The source asked us to slow down.
     RateLimited,
-    /// The token endpoint failed (HTTP 5xx).
-    Server,
-    /// The token endpoint did not answer in time.
+    /// The source failed or is down.
+    Unavailable,
+    /// The source did not answer in time.
     Timeout,
-    /// The request did not reach the token endpoint, or its answer was lost.
+    /// The request did not reach the source, or its answer was lost.
     Transport,
-    /// The token endpoint answered with something that is not a token response.
-    MalformedResponse,
-    /// A token arrived but cannot be used: wrong type, not a valid header value, expired.
-    InvalidToken,
-    /// The token source or cache is set up wrongly.
+    /// The source's answer is not a usable token: not a token response, a token of another
+    /// type, one that is not a valid header value, one already expired.
+    MalformedAnswer,
+    /// The source or cache is set up wrongly, including requests the source does not accept as
+    /// sent (a missing or malformed parameter, an unsupported grant).
     Configuration,
     /// Anything else.
     Other,
 }
 
 impl TokenErrorKind {
-    /// Whether asking again later may succeed (rate limits, server errors, timeouts, transport).
+    /// Whether asking again later may succeed: [`RateLimited`](Self::RateLimited),
+    /// [`Unavailable`](Self::Unavailable), [`Timeout`](Self::Timeout) and
+    /// [`Transport`](Self::Transport).
     pub fn is_transient(self) -> bool {
         matches!(
             self,
-            Self::RateLimited | Self::Server | Self::Timeout | Self::Transport
+            Self::RateLimited | Self::Unavailable | Self::Timeout | Self::Transport
         )
     }
 
-    /// The RFC 6749 error code, or a short name for the kinds RFC 6749 does not define.
+    /// The kind's snake_case name (`credentials_rejected`, `not_permitted`, ...): the
+    /// `outcome` label of the
+    /// [`tower_bearer_token_requests_total`](crate::metrics::TOKEN_REQUESTS) metric, and the
+    /// first word of a [`TokenError`]'s `Display`.
+    ///
+    /// ```
+    /// use tower_bearer::TokenErrorKind;
+    ///
+    /// assert_eq!(TokenErrorKind::CredentialsRejected.as_str(), "credentials_rejected");
+    /// assert_eq!(TokenErrorKind::MalformedAnswer.to_string(), "malformed_answer");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::InvalidClient => "invalid_client",
-            Self::InvalidScope => "invalid_scope",
-            Self::InvalidGrant => "invalid_grant",
-            Self::InvalidRequest => "invalid_request",
-            Self::UnauthorizedClient => "unauthorized_client",
-            Self::UnsupportedGrantType => "unsupported_grant_type",
-            Self::InvalidTarget => "invalid_target",
+            Self::CredentialsRejected => "credentials_rejected",
+            Self::NotPermitted => "not_permitted",
             Self::RateLimited => "rate_limited",
-            Self::Server => "server_error",
+            Self::Unavailable => "unavailable",
             Self::Timeout => "timeout",
             Self::Transport => "transport",
-            Self::MalformedResponse => "malformed_response",
-            Self::InvalidToken => "invalid_token",
+            Self::MalformedAnswer => "malformed_answer",
             Self::Configuration => "configuration",
             Self::Other => "other",
         }
@@ -82,22 +108,88 @@ impl fmt::Display for TokenErrorKind {
     }
 }
 
+/// Typed detail a token source attaches to a [`TokenError`] with
+/// [`with_detail`](TokenError::with_detail), for callers that know the source (the OAuth
+/// client attaches `oauth::ProviderError`, what the token endpoint said).
+///
+/// The core shows a detail only in `Debug`. A detail must hold no secret, but it may hold text
+/// a server wrote, which can echo one: [`for_each_text_mut`](Self::for_each_text_mut) hands
+/// every such string to the crate's redaction.
+///
+/// ```
+/// use tower_bearer::error::{ErrorDetail, TokenError, TokenErrorKind};
+///
+/// #[derive(Clone, Debug)]
+/// struct VaultLease {
+///     path: String,
+/// }
+///
+/// impl ErrorDetail for VaultLease {
+///     fn for_each_text_mut(&mut self, f: &mut dyn FnMut(&mut String)) {
+///         f(&mut self.path);
+///     }
+/// }
+///
+/// let err = TokenError::new(TokenErrorKind::NotPermitted, "the vault refused the lease")
+///     .with_detail(VaultLease { path: "secret/api".into() });
+/// assert_eq!(err.detail::<VaultLease>().unwrap().path, "secret/api");
+/// ```
+pub trait ErrorDetail: Any + Clone + fmt::Debug + Send + Sync {
+    /// Hands every string the detail holds to `f`, which may rewrite it (to remove an echoed
+    /// secret). A detail that holds no text does nothing.
+    fn for_each_text_mut(&mut self, f: &mut dyn FnMut(&mut String));
+}
+
+/// An [`ErrorDetail`] of any type, as a [`TokenError`] holds it.
+trait AnyDetail: Send + Sync + fmt::Debug {
+    fn as_any(&self) -> &dyn Any;
+    fn clone_box(&self) -> Box<dyn AnyDetail>;
+    fn for_each_text_mut(&mut self, f: &mut dyn FnMut(&mut String));
+}
+
+impl<T: ErrorDetail> AnyDetail for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn clone_box(&self) -> Box<dyn AnyDetail> {
+        Box::new(self.clone())
+    }
+
+    fn for_each_text_mut(&mut self, f: &mut dyn FnMut(&mut String)) {
+        ErrorDetail::for_each_text_mut(self, f);
+    }
+}
+
+impl Clone for Box<dyn AnyDetail> {
+    fn clone(&self) -> Self {
+        (**self).clone_box()
+    }
+}
+
 /// A token could not be had.
 ///
-/// Cheap to clone (the cache hands one error to every waiting caller). Its message, hint and
-/// source must never hold a secret: token sources build it from status codes, error codes and
-/// fingerprints only.
+/// Cheap to clone (the cache hands one error to every waiting caller). Its message, hint, code,
+/// support references, details and source must never hold a secret: token sources build it
+/// from status codes, error codes and fingerprints only, and the OAuth client redacts what a
+/// server echoed.
 ///
 /// ```
 /// use std::time::Duration;
+/// use http::StatusCode;
 /// use tower_bearer::error::{TokenError, TokenErrorKind};
 ///
 /// let err = TokenError::new(TokenErrorKind::RateLimited, "token endpoint answered 429")
+///     .with_status(StatusCode::TOO_MANY_REQUESTS)
+///     .with_code("SpikeArrestViolation")
 ///     .with_retry_after(Duration::from_secs(30))
 ///     .with_hint("lower the request rate or ask the provider for a higher quota");
 /// assert!(err.kind().is_transient());
+/// assert_eq!(err.code(), Some("SpikeArrestViolation"));
 /// assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
-/// assert!(err.to_string().contains("429"));
+/// assert!(err.to_string().starts_with(
+///     "token error (rate_limited: SpikeArrestViolation, HTTP 429): token endpoint answered 429"
+/// ));
 /// ```
 #[derive(Clone)]
 pub struct TokenError {
@@ -109,36 +201,12 @@ struct TokenErrorInner {
     kind: TokenErrorKind,
     message: Cow<'static, str>,
     hint: Option<Cow<'static, str>>,
+    code: Option<Cow<'static, str>>,
     status: Option<StatusCode>,
     retry_after: Option<Duration>,
-    provider: Option<ProviderError>,
+    support_refs: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    details: Vec<Box<dyn AnyDetail>>,
     source: Option<Arc<dyn StdError + Send + Sync>>,
-}
-
-/// What a token endpoint said about an error, in whichever shape it used (RFC 6749, camelCase,
-/// Apigee's `ErrorCode`/`fault`, Entra's extras), sanitised and shortened.
-///
-/// Keep `trace_id`, `correlation_id` and `timestamp` for support requests.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ProviderError {
-    /// The error code: `error`, Apigee's `ErrorCode` or `fault.detail.errorcode`.
-    pub code: Option<String>,
-    /// The description: `error_description`, `errorDescription`, Apigee's `Error` or
-    /// `fault.faultstring`.
-    pub description: Option<String>,
-    /// `error_uri`.
-    pub uri: Option<String>,
-    /// Entra ID's numeric `error_codes` (AADSTS codes).
-    pub error_codes: Vec<i64>,
-    /// Entra ID's `trace_id`.
-    pub trace_id: Option<String>,
-    /// Entra ID's `correlation_id`.
-    pub correlation_id: Option<String>,
-    /// Entra ID's `timestamp`.
-    pub timestamp: Option<String>,
-    /// The start of a body that is not a JSON error, sanitised.
-    pub body_snippet: Option<String>,
 }
 
 impl TokenError {
@@ -149,12 +217,31 @@ impl TokenError {
                 kind,
                 message: message.into(),
                 hint: None,
+                code: None,
                 status: None,
                 retry_after: None,
-                provider: None,
+                support_refs: Vec::new(),
+                details: Vec::new(),
                 source: None,
             }),
         }
+    }
+
+    /// A [`Configuration`](TokenErrorKind::Configuration) error: what is set up wrongly, and
+    /// what to write instead. Every configuration error of the crate is built with it.
+    ///
+    /// ```
+    /// use tower_bearer::{TokenError, TokenErrorKind};
+    ///
+    /// let err = TokenError::configuration("no client id", "set `client_id`");
+    /// assert_eq!(err.kind(), TokenErrorKind::Configuration);
+    /// assert_eq!(err.to_string(), "token error (configuration): no client id; hint: set `client_id`");
+    /// ```
+    pub fn configuration(
+        message: impl Into<Cow<'static, str>>,
+        hint: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self::new(TokenErrorKind::Configuration, message).with_hint(hint)
     }
 
     fn inner_mut(&mut self) -> &mut TokenErrorInner {
@@ -168,21 +255,53 @@ impl TokenError {
         self
     }
 
-    /// Adds the HTTP status the token endpoint answered with.
+    /// Adds the source's own error code (for OAuth, the token endpoint's `error`, such as
+    /// `invalid_scope`), shown after the kind. Sanitise what a server sent before adding it.
+    pub fn with_code(mut self, code: impl Into<Cow<'static, str>>) -> Self {
+        self.inner_mut().code = Some(code.into());
+        self
+    }
+
+    /// Adds the HTTP status the source answered with.
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.inner_mut().status = Some(status);
         self
     }
 
-    /// Adds how long the server asked us to wait before trying again.
+    /// Adds how long the source asked us to wait before trying again.
     pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
         self.inner_mut().retry_after = Some(retry_after);
         self
     }
 
-    /// Adds what the token endpoint said.
-    pub fn with_provider_error(mut self, provider: ProviderError) -> Self {
-        self.inner_mut().provider = Some(provider);
+    /// Adds a reference for a support request (a trace or correlation id, a timestamp), shown
+    /// in `Display` as `[name=value, ...]`. Sanitise what a server sent before adding it.
+    ///
+    /// ```
+    /// use tower_bearer::{TokenError, TokenErrorKind};
+    ///
+    /// let err = TokenError::new(TokenErrorKind::Unavailable, "the vault is sealed")
+    ///     .with_support_ref("request_id", "7f3a");
+    /// assert_eq!(err.support_refs().collect::<Vec<_>>(), [("request_id", "7f3a")]);
+    /// assert!(err.to_string().ends_with("the vault is sealed [request_id=7f3a]"));
+    /// ```
+    pub fn with_support_ref(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        self.inner_mut()
+            .support_refs
+            .push((name.into(), value.into()));
+        self
+    }
+
+    /// Attaches typed detail the source alone knows, replacing one of the same type (see
+    /// [`ErrorDetail`]).
+    pub fn with_detail<T: ErrorDetail>(mut self, detail: T) -> Self {
+        let details = &mut self.inner_mut().details;
+        details.retain(|d| !d.as_any().is::<T>());
+        details.push(Box::new(detail));
         self
     }
 
@@ -207,60 +326,63 @@ impl TokenError {
         self.inner.hint.as_deref()
     }
 
-    /// The HTTP status of the token endpoint's answer, if there was one.
+    /// The source's own error code, if it gave one (for OAuth, the token endpoint's `error`,
+    /// e.g. `invalid_scope`, or Apigee's `ErrorCode`).
+    pub fn code(&self) -> Option<&str> {
+        self.inner.code.as_deref()
+    }
+
+    /// The HTTP status of the source's answer, if there was one.
     pub fn status(&self) -> Option<StatusCode> {
         self.inner.status
     }
 
-    /// How long the server asked us to wait, if it did.
+    /// How long the source asked us to wait, if it did.
     pub fn retry_after(&self) -> Option<Duration> {
         self.inner.retry_after
     }
 
-    /// What the token endpoint said, if it answered with an error.
-    pub fn provider_error(&self) -> Option<&ProviderError> {
-        self.inner.provider.as_ref()
+    /// The references for a support request, as `(name, value)`, in the order they were added.
+    pub fn support_refs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.inner
+            .support_refs
+            .iter()
+            .map(|(name, value)| (&**name, &**value))
     }
-}
 
-impl TokenError {
-    /// Redacts every form of the secrets `redactor` knows from what the error says: message,
-    /// hint and the provider's fields (a server may echo a request back). The source, an error
-    /// of another type, is kept as it is.
-    pub(crate) fn redact(mut self, redactor: &crate::oauth::redact::Redactor) -> Self {
-        if redactor.is_empty() {
-            return self;
-        }
-        let scrub = |s: &mut String| {
-            if let std::borrow::Cow::Owned(redacted) = redactor.redact(s) {
-                *s = redacted;
-            }
-        };
+    /// The detail of type `T`, if the source attached one.
+    pub fn detail<T: ErrorDetail>(&self) -> Option<&T> {
+        self.inner
+            .details
+            .iter()
+            .find_map(|d| d.as_any().downcast_ref::<T>())
+    }
+
+    /// Rewrites every piece of text the error holds with `scrub` (`Some` for a changed text):
+    /// message, hint, code, support references and every detail's strings. The source, an
+    /// error of another type, is kept as it is. The OAuth client redacts echoed secrets with it.
+    #[cfg_attr(not(feature = "oauth"), allow(dead_code))]
+    pub(crate) fn scrub_text(mut self, scrub: &dyn Fn(&str) -> Option<String>) -> Self {
         let scrub_cow = |s: &mut Cow<'static, str>| {
-            if let Cow::Owned(redacted) = redactor.redact(s) {
-                *s = Cow::Owned(redacted);
+            if let Some(scrubbed) = scrub(s) {
+                *s = Cow::Owned(scrubbed);
             }
         };
         let inner = self.inner_mut();
         scrub_cow(&mut inner.message);
-        if let Some(hint) = &mut inner.hint {
-            scrub_cow(hint);
+        for text in [&mut inner.hint, &mut inner.code].into_iter().flatten() {
+            scrub_cow(text);
         }
-        if let Some(p) = &mut inner.provider {
-            for field in [
-                &mut p.code,
-                &mut p.description,
-                &mut p.uri,
-                &mut p.trace_id,
-                &mut p.correlation_id,
-                &mut p.timestamp,
-                &mut p.body_snippet,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                scrub(field);
-            }
+        for (name, value) in &mut inner.support_refs {
+            scrub_cow(name);
+            scrub_cow(value);
+        }
+        for detail in &mut inner.details {
+            detail.for_each_text_mut(&mut |s: &mut String| {
+                if let Some(scrubbed) = scrub(s) {
+                    *s = scrubbed;
+                }
+            });
         }
         self
     }
@@ -269,27 +391,19 @@ impl TokenError {
 impl fmt::Display for TokenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "token error ({}", self.inner.kind)?;
+        if let Some(code) = &self.inner.code {
+            write!(f, ": {code}")?;
+        }
         if let Some(status) = self.inner.status {
             write!(f, ", HTTP {}", status.as_u16())?;
         }
         write!(f, "): {}", self.inner.message)?;
-        if let Some(p) = &self.inner.provider {
-            let ids = [
-                ("trace_id", &p.trace_id),
-                ("correlation_id", &p.correlation_id),
-                ("timestamp", &p.timestamp),
-            ];
-            let mut first = true;
-            for (name, value) in ids {
-                if let Some(value) = value {
-                    f.write_str(if first { " [" } else { ", " })?;
-                    write!(f, "{name}={value}")?;
-                    first = false;
-                }
-            }
-            if !first {
-                f.write_str("]")?;
-            }
+        for (i, (name, value)) in self.inner.support_refs.iter().enumerate() {
+            f.write_str(if i == 0 { " [" } else { ", " })?;
+            write!(f, "{name}={value}")?;
+        }
+        if !self.inner.support_refs.is_empty() {
+            f.write_str("]")?;
         }
         if let Some(hint) = &self.inner.hint {
             write!(f, "; hint: {hint}")?;
@@ -304,9 +418,11 @@ impl fmt::Debug for TokenError {
             .field("kind", &self.inner.kind)
             .field("message", &self.inner.message)
             .field("hint", &self.inner.hint)
+            .field("code", &self.inner.code)
             .field("status", &self.inner.status)
             .field("retry_after", &self.inner.retry_after)
-            .field("provider", &self.inner.provider)
+            .field("support_refs", &self.inner.support_refs)
+            .field("details", &self.inner.details)
             .field("source", &self.inner.source)
             .finish()
     }
@@ -591,10 +707,44 @@ impl<E: fmt::Debug + fmt::Display> StdError for Error<E> {
     }
 }
 
-/// Keeps at most 64 visible ASCII characters of a server-supplied string for an error message.
+/// What a redacted secret is replaced with (the OAuth client's redaction writes it; a cut never
+/// splits it).
+pub(crate) const REDACTED: &str = "[redacted]";
+
+/// The most characters [`sanitize`] keeps: enough for a host, a code or a type name.
+pub(crate) const SHORT_TEXT: usize = 64;
+
+/// Makes text someone else wrote (a server's answer, a host name, a setting) safe to put in an
+/// error message or a log line, and short: at most [`SHORT_TEXT`] characters. The rules are
+/// those of [`sanitize_with`].
 pub(crate) fn sanitize(s: &str) -> String {
-    s.chars()
-        .take(64)
+    sanitize_with(s, SHORT_TEXT, |cut| cut)
+}
+
+/// The one set of rules for text someone else wrote, in every message of the crate:
+///
+/// - every character that is not visible ASCII or a space becomes `?`: control characters (a
+///   newline could forge a log line, an escape sequence rewrite a terminal) and anything
+///   non-ASCII (bidirectional controls and look-alikes can hide or reorder text);
+/// - at most `max` characters are kept; a longer text is cut, and ends in `…`; the cut never
+///   splits a [`REDACTED`] marker (half of one reads like the start of a secret);
+/// - `after_cut` sees the cut text before the `…` is added (the OAuth client redacts again
+///   there: a secret's start may be left where the text was cut).
+pub(crate) fn sanitize_with(
+    s: &str,
+    max: usize,
+    after_cut: impl FnOnce(String) -> String,
+) -> String {
+    let mut end = s.char_indices().nth(max).map_or(s.len(), |(at, _)| at);
+    if let Some(marker) = (end.saturating_sub(REDACTED.len() - 1)..end)
+        .find(|&at| s.get(at..).is_some_and(|rest| rest.starts_with(REDACTED)))
+    {
+        end = marker + REDACTED.len();
+    }
+    // Redacted before the characters are replaced: a secret's fragment holding a non-ASCII
+    // character must still match.
+    let mut out: String = after_cut(s[..end].to_owned())
+        .chars()
         .map(|c| {
             if c.is_ascii_graphic() || c == ' ' {
                 c
@@ -602,7 +752,11 @@ pub(crate) fn sanitize(s: &str) -> String {
                 '?'
             }
         })
-        .collect()
+        .collect();
+    if end < s.len() {
+        out.push('…');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -610,18 +764,122 @@ mod tests {
     use super::*;
 
     #[test]
-    fn display_names_kind_status_and_hint() {
-        let err = TokenError::new(
-            TokenErrorKind::InvalidClient,
-            "client authentication failed",
-        )
-        .with_status(StatusCode::BAD_REQUEST)
-        .with_hint("check the client id and secret");
+    fn display_names_kind_code_status_refs_and_hint() {
+        let err = TokenError::new(TokenErrorKind::NotPermitted, "the scope is not granted")
+            .with_code("invalid_scope")
+            .with_status(StatusCode::BAD_REQUEST)
+            .with_support_ref("trace_id", "t-1")
+            .with_support_ref("correlation_id", "c-1")
+            .with_hint("check the scope");
         assert_eq!(
             err.to_string(),
-            "token error (invalid_client, HTTP 400): client authentication failed; \
-             hint: check the client id and secret"
+            "token error (not_permitted: invalid_scope, HTTP 400): the scope is not granted \
+             [trace_id=t-1, correlation_id=c-1]; hint: check the scope"
         );
+        let err = TokenError::configuration("no client id", "set one");
+        assert_eq!(
+            err.to_string(),
+            "token error (configuration): no client id; hint: set one"
+        );
+    }
+
+    #[test]
+    fn transient_kinds_are_the_ones_worth_asking_again() {
+        use TokenErrorKind::*;
+        for kind in [RateLimited, Unavailable, Timeout, Transport] {
+            assert!(kind.is_transient(), "{kind}");
+        }
+        for kind in [
+            CredentialsRejected,
+            NotPermitted,
+            MalformedAnswer,
+            Configuration,
+            Other,
+        ] {
+            assert!(!kind.is_transient(), "{kind}");
+        }
+    }
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct Echo {
+        said: String,
+        also: Option<String>,
+    }
+
+    impl ErrorDetail for Echo {
+        fn for_each_text_mut(&mut self, f: &mut dyn FnMut(&mut String)) {
+            f(&mut self.said);
+            if let Some(also) = &mut self.also {
+                f(also);
+            }
+        }
+    }
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct Count(u32);
+
+    impl ErrorDetail for Count {
+        fn for_each_text_mut(&mut self, _: &mut dyn FnMut(&mut String)) {}
+    }
+
+    #[test]
+    fn details_are_found_by_type_and_replaced_by_type() {
+        let err = TokenError::new(TokenErrorKind::Other, "x")
+            .with_detail(Count(1))
+            .with_detail(Echo {
+                said: "a".into(),
+                also: None,
+            })
+            .with_detail(Count(2));
+        assert_eq!(err.detail::<Count>(), Some(&Count(2)));
+        assert_eq!(err.detail::<Echo>().unwrap().said, "a");
+        assert_eq!(err.detail::<Echo>().unwrap().also, None);
+        let without = TokenError::new(TokenErrorKind::Other, "x");
+        assert_eq!(without.detail::<Count>(), None);
+        assert!(format!("{err:?}").contains("Count(2)"));
+    }
+
+    #[test]
+    fn scrubbing_reaches_every_text_and_every_detail() {
+        let secret = "s3cr3t";
+        let err = TokenError::new(TokenErrorKind::CredentialsRejected, "said s3cr3t")
+            .with_hint("hint s3cr3t")
+            .with_code("code-s3cr3t")
+            .with_support_ref("trace_id", "s3cr3t-1")
+            .with_detail(Echo {
+                said: "echo s3cr3t".into(),
+                also: Some("s3cr3t".into()),
+            });
+        let shared = err.clone();
+        let err = err.scrub_text(&|s| s.contains(secret).then(|| s.replace(secret, REDACTED)));
+        let shown = format!("{err} {err:?} {err:#?}");
+        assert!(!shown.contains(secret), "{shown}");
+        assert_eq!(err.code(), Some("code-[redacted]"));
+        assert_eq!(
+            err.detail::<Echo>(),
+            Some(&Echo {
+                said: "echo [redacted]".into(),
+                also: Some(REDACTED.into()),
+            })
+        );
+        // A clone made before is its own error.
+        assert_eq!(shared.code(), Some("code-s3cr3t"));
+    }
+
+    #[test]
+    fn sanitize_keeps_visible_ascii_only_and_cuts_with_a_mark() {
+        assert_eq!(sanitize("api.example.com"), "api.example.com");
+        assert_eq!(sanitize("a\r\nb\u{1b}[31m\u{202e}é c"), "a??b?[31m?? c");
+        let long = "x".repeat(100);
+        assert_eq!(sanitize(&long), format!("{}…", "x".repeat(SHORT_TEXT)));
+        assert_eq!(sanitize(&"x".repeat(SHORT_TEXT)), "x".repeat(SHORT_TEXT));
+        // The cut keeps a marker whole and lets the caller look at the cut text first.
+        for at in 1..REDACTED.len() {
+            let text = format!("{}{REDACTED}tail", "y".repeat(20 - at));
+            let cut = sanitize_with(&text, 20, |s| s);
+            assert!(cut.ends_with("y[redacted]…"), "{at}: {cut}");
+        }
+        assert_eq!(sanitize_with("abcdef", 3, |s| s.to_uppercase()), "ABC…");
     }
 
     #[test]

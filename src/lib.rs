@@ -61,7 +61,12 @@
 //! [`BearerTokenLayer`], [`BearerToken`] and [`ResponseFuture`] are the middleware; [`cache`]
 //! the token cache;
 //! [`source`] the [`TokenSource`] trait and simple sources; [`token`] the [`Token`];
-//! [`error`] the errors.
+//! [`error`] the errors. These are the core, which names no protocol.
+//!
+//! With feature `oauth` (on by default): `oauth`, the OAuth 2.0 client-credentials client,
+//! `providers`, the supported providers' builders over it, and `config`, their configuration
+//! from files and the environment. Without it (`default-features = false`) the crate is the
+//! core alone, for token sources of your own (a vault, a file, a sidecar).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
@@ -70,12 +75,18 @@
 mod backoff;
 mod bearer;
 pub mod cache;
+#[cfg(feature = "oauth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
 pub mod config;
 mod destination;
 pub mod error;
 pub mod metrics;
+#[cfg(feature = "oauth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
 pub mod oauth;
 mod origin;
+#[cfg(feature = "oauth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
 pub mod providers;
 pub mod redirect;
 pub mod replay;
@@ -112,11 +123,20 @@ pub mod future {
 }
 pub use cache::{CacheStats, TokenCache, TokenCacheBuilder};
 pub use destination::OtherHosts;
-pub use error::{DestinationError, Error, ProviderError, TokenError, TokenErrorKind};
+pub use error::{DestinationError, Error, ErrorDetail, TokenError, TokenErrorKind};
+
+/// Moved: what a token endpoint said is OAuth's detail of a [`TokenError`].
+#[cfg(feature = "oauth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
+#[deprecated(
+    since = "0.2.0",
+    note = "use `tower_bearer::oauth::ProviderError`, read with `TokenError::detail`; its `code` is `TokenError::code`"
+)]
+pub type ProviderError = oauth::ProviderError;
 pub use source::{BoxTokenSource, StaticToken, TokenSource, TokenSourceFn, token_source_fn};
 pub use token::Token;
 
-// Compiles the README's examples as doctests.
-#[cfg(doctest)]
+// Compiles the README's examples as doctests (they use the OAuth client).
+#[cfg(all(doctest, feature = "oauth"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -3,7 +3,7 @@
 //!
 //! | name | kind | labels | recorded when |
 //! | --- | --- | --- | --- |
-//! | `tower_bearer_token_requests_total` | counter | `cache`, `outcome` (`ok` or the error kind) | a fetch ends |
+//! | `tower_bearer_token_requests_total` | counter | `cache`, `outcome` (`ok`, or the [`TokenErrorKind`](crate::TokenErrorKind) name: `credentials_rejected`, `not_permitted`, `rate_limited`, `unavailable`, `timeout`, `transport`, `malformed_answer`, `configuration`, `other`) | a fetch ends |
 //! | `tower_bearer_token_request_duration_seconds` | histogram | `cache` | a fetch ends |
 //! | `tower_bearer_cache_hits_total` | counter | `cache` | requests used a cached token (counted per service without atomics, added in batches of 1024 and when the service is dropped) |
 //! | `tower_bearer_requests_waited_total` | counter | `cache` | a request had to wait for a token |

@@ -7,7 +7,7 @@
 //! of your own; so when the answer to a request that carried the token is a redirect that is
 //! not provably to the same origin, the layer stops it ([`CrossOriginRedirects`]). To follow
 //! redirects to other origins, put the follower *inside* the bearer layer: tower-http's
-//! standard policy drops `Authorization` on a cross-origin hop, and [`PinOrigin`] (feature
+//! standard policy drops `Authorization` on a cross-origin hop, and `PinOrigin` (feature
 //! `follow-redirect`) does it around any policy.
 //!
 //! # Safe orders
@@ -16,16 +16,16 @@
 //!
 //! | composition (outermost first) | same-origin redirect | cross-origin redirect |
 //! | --- | --- | --- |
-//! | `FollowRedirect` (any policy, with or without [`PinOrigin`]), bearer | followed, with the token | refused: [`Error::Destination`](crate::Error::Destination) of kind `CrossOriginRedirect`; nothing reaches the target |
+//! | `FollowRedirect` (any policy, with or without `PinOrigin`), bearer | followed, with the token | refused: [`Error::Destination`](crate::Error::Destination) of kind `CrossOriginRedirect`; nothing reaches the target |
 //! | bearer, `FollowRedirect` (standard policy) | followed, with the token | followed, without the token (tower-http's `FilterCredentials`) |
-//! | bearer, `FollowRedirect` with [`PinOrigin`] around any policy | followed, with the token | followed, without the token, whatever the wrapped policy does |
-//! | bearer, [`ReqwestService::new`](crate::reqwest_client::ReqwestService::new) with reqwest's own redirects | followed, with the token | followed by reqwest, which drops `Authorization` |
-//! | bearer, [`ReqwestService::with_default_client`](crate::reqwest_client::ReqwestService::with_default_client) | followed, with the token | not followed by reqwest; refused by the layer as above |
+//! | bearer, `FollowRedirect` with `PinOrigin` around any policy | followed, with the token | followed, without the token, whatever the wrapped policy does |
+//! | bearer, `ReqwestService::new` with reqwest's own redirects | followed, with the token | followed by reqwest, which drops `Authorization` |
+//! | bearer, `ReqwestService::with_default_client` | followed, with the token | not followed by reqwest; refused by the layer as above |
 //!
 //! A redirect that a follower inside stops (its limit reached) comes back to the bearer layer,
 //! which judges it as in the first row. Not safe: `FollowRedirect` *inside* the bearer layer
 //! with a policy of your own that keeps credentials on cross-origin hops
-//! (`FilterCredentials::block_none()`, or none at all) and no [`PinOrigin`].
+//! (`FilterCredentials::block_none()`, or none at all) and no `PinOrigin`.
 //!
 //! Around these:
 //!
@@ -36,7 +36,7 @@
 //!   says it came from another origin. Inside the bearer layer it never replays.
 //! - A `401` from another origin than the token was sent to never drops the token: the layer
 //!   knows where an answer came from by [`FinalUri`] (set by
-//!   [`ReqwestService`](crate::reqwest_client::ReqwestService)) or by tower-http's
+//!   `ReqwestService`) or by tower-http's
 //!   `RequestUri` (set by `FollowRedirect`; read with feature `follow-redirect`). Known limit:
 //!   with a follower inside, a chain that leaves the origin and comes back (A, B, A) reaches A
 //!   the second time without the token (tower-http keeps it off after a cross-origin hop); a
@@ -55,7 +55,7 @@ use http::{HeaderValue, Uri};
 use crate::origin::Origin;
 
 /// Response extension: the URI the response actually came from, set by a transport that
-/// follows redirects itself ([`ReqwestService`](crate::reqwest_client::ReqwestService) sets
+/// follows redirects itself (`ReqwestService`, feature `reqwest`, sets
 /// it from reqwest's final URL).
 ///
 /// The layer reads it to tell a `401` from the origin it sent the token to (which drops the
@@ -154,7 +154,7 @@ pub enum CrossOriginRedirects {
 }
 
 /// Request extension: the origin a redirect chain started at, set on every hop by
-/// [`PinOrigin`]. The layer attaches its token to a request with this mark only if the
+/// `PinOrigin` (feature `follow-redirect`). The layer attaches its token to a request with this mark only if the
 /// request goes to that origin. Only this crate makes one.
 ///
 /// ```

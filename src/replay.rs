@@ -93,7 +93,9 @@ impl TokenRejected {
     }
 
     /// Whether the cache now has a token with another value than the refused one, fetching
-    /// one if it has none; `false` if none can be had or the cache is gone.
+    /// one if it has none (waiting no longer than the layer's
+    /// [`max_wait`](crate::BearerTokenLayer::max_wait)); `false` if none can be had in that
+    /// time or the cache is gone.
     pub async fn replaced(&self) -> bool {
         self.dropped.replaced().await
     }

@@ -181,7 +181,7 @@ impl Token {
 
     /// The `Authorization: Bearer <token>` header value, marked sensitive.
     ///
-    /// Fails with [`TokenErrorKind::InvalidToken`] if the token type is not `Bearer`, or if the
+    /// Fails with [`TokenErrorKind::MalformedAnswer`] if the token type is not `Bearer`, or if the
     /// access token is empty or holds anything but visible ASCII (a CR/LF or other control
     /// byte would otherwise end up in a request header).
     ///
@@ -202,7 +202,7 @@ impl Token {
         // sensitive).
         let mut header = HeaderValue::try_from(value).map_err(|_| {
             TokenError::new(
-                TokenErrorKind::InvalidToken,
+                TokenErrorKind::MalformedAnswer,
                 "the access token is not a valid header value",
             )
         })?;
@@ -214,7 +214,7 @@ impl Token {
     pub(crate) fn check_header_value(&self) -> Result<(), TokenError> {
         if !self.is_bearer() {
             return Err(TokenError::new(
-                TokenErrorKind::InvalidToken,
+                TokenErrorKind::MalformedAnswer,
                 format!(
                     "token type `{}` is not supported; only Bearer tokens can be sent",
                     crate::error::sanitize(&self.token_type)
@@ -224,13 +224,13 @@ impl Token {
         let secret = self.access_token.expose_secret();
         if secret.is_empty() {
             return Err(TokenError::new(
-                TokenErrorKind::InvalidToken,
+                TokenErrorKind::MalformedAnswer,
                 "the access token is empty",
             ));
         }
         if let Some(at) = secret.bytes().position(|b| !(0x21..=0x7e).contains(&b)) {
             return Err(TokenError::new(
-                TokenErrorKind::InvalidToken,
+                TokenErrorKind::MalformedAnswer,
                 format!(
                     "the access token (fingerprint {}) holds a byte that cannot be sent in a header \
                      (control character, space or non-ASCII) at offset {at}",
@@ -327,7 +327,7 @@ mod tests {
     fn header_value_rejects_what_cannot_be_a_header() {
         for bad in ["", "Zq9 x", "Zq9\r\nx", "Zq9\0x", "Zq9ökén", "Zq9\tx"] {
             let err = Token::new(bad).header_value().unwrap_err();
-            assert_eq!(err.kind(), TokenErrorKind::InvalidToken, "{bad:?}");
+            assert_eq!(err.kind(), TokenErrorKind::MalformedAnswer, "{bad:?}");
             // The message never repeats the token.
             assert!(!err.to_string().contains("Zq9"), "{err}");
         }

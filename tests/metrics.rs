@@ -107,7 +107,7 @@ async fn counters_and_histograms_are_recorded() {
     };
     assert_eq!(get(names::TOKEN_REQUESTS, Some("ok")), 2, "{counters:?}");
     assert_eq!(
-        get(names::TOKEN_REQUESTS, Some("server_error")),
+        get(names::TOKEN_REQUESTS, Some("unavailable")),
         1,
         "{counters:?}"
     );

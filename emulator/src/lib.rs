@@ -52,7 +52,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-/// A provider the emulator plays.
+/// A provider the emulator plays. (An enum of its own, not tower-bearer's
+/// `providers::Provider`: the emulator does not depend on the library; see [`Provider::as_str`].)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Provider {
     /// Kontrolle+ (Entra ID-style).
@@ -67,7 +68,18 @@ impl Provider {
     /// All three.
     pub const ALL: [Provider; 3] = [Self::KontrollePlus, Self::ScreeningEagle, Self::Kpn];
 
-    fn slug(self) -> &'static str {
+    /// The provider's name in URLs and configuration: `kontrolle`, `screening-eagle`, `kpn`.
+    ///
+    /// tower-bearer's `providers::Provider` has the same names (`as_str`); its tests pin that
+    /// the two enums name the same providers. The emulator has its own enum because it does
+    /// not depend on the library it tests.
+    ///
+    /// ```
+    /// use tower_bearer_emulator::Provider;
+    ///
+    /// assert_eq!(Provider::KontrollePlus.as_str(), "kontrolle");
+    /// ```
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::KontrollePlus => "kontrolle",
             Self::ScreeningEagle => "screening-eagle",
@@ -356,7 +368,7 @@ impl Emulator {
         format!(
             "{}/api/{}/{}",
             self.state.base,
-            provider.slug(),
+            provider.as_str(),
             path.trim_start_matches('/')
         )
     }

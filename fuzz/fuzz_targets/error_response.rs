@@ -1,5 +1,5 @@
-//! The error parser takes any bytes, headers included: a typed error, never a panic, and a
-//! bounded message. With a secret to redact, no form of it is in what the error shows, wherever
+//! The error parser takes any bytes, headers included: a typed error, never a panic, a bounded
+//! message and a short, printable code. With a secret to redact, no form of it is in what the error shows, wherever
 //! the fuzzer puts it (bytes 0xF8..=0xFD, never valid UTF-8, are replaced by its forms).
 #![no_main]
 
@@ -45,6 +45,15 @@ fuzz_target!(|data: &[u8]| {
         SystemTime::now(),
     );
     assert!(error.to_string().len() < 4_000);
+    // The server's code is a short name of visible ASCII (a cut one ends in an ellipsis).
+    if let Some(code) = error.code() {
+        assert!(code.chars().count() <= 80, "{code}");
+        assert!(
+            code.chars()
+                .all(|c| c.is_ascii_graphic() || c == ' ' || c == '…'),
+            "{code:?}"
+        );
+    }
 
     let redactor = Redactor::new().basic_credentials("client-id", SECRET);
     let error = parse_error_response_redacting(

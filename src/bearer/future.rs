@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use http::header::{AUTHORIZATION, LOCATION};
@@ -21,8 +22,26 @@ use crate::replay::TokenRejected;
 /// (its ticket), where it went, and what to do with a redirect to another origin.
 pub(crate) struct Carried {
     ticket: Ticket,
+    max_wait: MaxWait,
     sent_to: SentTo,
     redirects: CrossOriginRedirects,
+}
+
+/// The layer's `max_wait` in the room the response future has spare (whole milliseconds,
+/// `u32::MAX` for none): a `401`'s replay waits for a new token no longer than a request does.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MaxWait(u32);
+
+impl MaxWait {
+    pub(crate) fn new(max_wait: Option<Duration>) -> Self {
+        Self(max_wait.map_or(u32::MAX, |d| {
+            u32::try_from(d.as_millis()).map_or(u32::MAX - 1, |ms| ms.min(u32::MAX - 1))
+        }))
+    }
+
+    fn get(self) -> Option<Duration> {
+        (self.0 != u32::MAX).then(|| Duration::from_millis(u64::from(self.0)))
+    }
 }
 
 /// Longest authority (`host[:port]`) kept. A longer one is not kept: a redirect answering it
@@ -83,9 +102,11 @@ impl Carried {
         ticket: Ticket,
         request: &Request<B>,
         redirects: CrossOriginRedirects,
+        max_wait: MaxWait,
     ) -> Self {
         Self {
             ticket,
+            max_wait,
             sent_to: SentTo::of(request.uri()),
             redirects,
         }
@@ -136,6 +157,7 @@ struct Waiting<S, B> {
     service: Option<S>,
     request: Option<Request<B>>,
     redirects: CrossOriginRedirects,
+    max_wait: MaxWait,
 }
 
 impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
@@ -151,6 +173,7 @@ impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
         service: S,
         request: Request<B>,
         redirects: CrossOriginRedirects,
+        max_wait: MaxWait,
     ) -> Self {
         Self {
             state: State::Waiting {
@@ -159,6 +182,7 @@ impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
                     service: Some(service),
                     request: Some(request),
                     redirects,
+                    max_wait,
                 }),
             },
         }
@@ -234,7 +258,7 @@ fn inspect<ResBody>(
                 from = %Origin::of(uri).map_or_else(|| "?".to_owned(), |o| o.to_string()),
                 "401 from another origin than the token was sent to (a followed redirect): token kept"
             );
-        } else if let Some(dropped) = carried.ticket.refused() {
+        } else if let Some(dropped) = carried.ticket.refused(carried.max_wait.get()) {
             response
                 .extensions_mut()
                 .insert(TokenRejected::new(dropped));
@@ -322,7 +346,7 @@ where
                     panic!("ResponseFuture polled after completion");
                 };
                 request.headers_mut().insert(AUTHORIZATION, header);
-                let carried = Some(Carried::new(ticket, &request, w.redirects));
+                let carried = Some(Carried::new(ticket, &request, w.redirects, w.max_wait));
                 let future = service.call(request);
                 state.set(State::Called { future, carried });
             }

@@ -8,7 +8,7 @@ use http::header::AUTHORIZATION;
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::future::{Carried, ResponseFuture};
+use super::future::{Carried, MaxWait, ResponseFuture};
 use crate::cache::{Grant, Handle, TokenCache};
 use crate::destination::{DestinationPolicy, Verdict};
 use crate::error::{DestinationErrorKind, Error};
@@ -59,6 +59,8 @@ pub struct BearerToken<S> {
     redirects: CrossOriginRedirects,
     /// How long a request waits for a token at most (`None`: the fetch's own deadline).
     max_wait: Option<Duration>,
+    /// The same, as each response future carries it for a `401`'s replay.
+    carried_max_wait: MaxWait,
 }
 
 impl<S> BearerToken<S> {
@@ -92,6 +94,7 @@ impl<S> BearerToken<S> {
             destination,
             redirects,
             max_wait,
+            carried_max_wait: MaxWait::new(max_wait),
         }
     }
 
@@ -148,9 +151,9 @@ where
             }
         }
         // Fast path: a fresh token; no lock, no allocation, no `.await`.
-        match self.handle.grant(request.headers_mut()) {
+        match self.cache.grant(&mut self.handle, request.headers_mut()) {
             Grant::Ready(ticket) => {
-                let carried = Carried::new(ticket, &request, self.redirects);
+                let carried = Carried::new(ticket, &request, self.redirects, self.carried_max_wait);
                 ResponseFuture::called(self.inner.call(request), Some(carried))
             }
             Grant::Wait(wait) => self.wait(wait, request),
@@ -163,7 +166,7 @@ impl<S> BearerToken<S> {
     /// The token is not sent with `request`, for `reason`: a DEBUG event and a metric.
     #[inline(never)]
     fn withheld<B>(&self, reason: DestinationErrorKind, request: &Request<B>) {
-        self.handle.withheld(reason);
+        self.cache.withheld(reason);
         tracing::debug!(
             reason = reason.as_str(),
             host = %crate::error::sanitize(request.uri().host().unwrap_or("")),
@@ -189,7 +192,7 @@ impl<S> BearerToken<S> {
         // driven to readiness by the next `poll_ready`.
         let clone = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::waiting(wait, ready, request, self.redirects)
+        ResponseFuture::waiting(wait, ready, request, self.redirects, self.carried_max_wait)
     }
 }
 
@@ -203,6 +206,7 @@ impl<S: Clone> Clone for BearerToken<S> {
             destination: self.destination.clone(),
             redirects: self.redirects,
             max_wait: self.max_wait,
+            carried_max_wait: self.carried_max_wait,
         }
     }
 }

@@ -186,11 +186,10 @@ impl Core {
         now: Instant,
     ) -> Result<(FetchFuture, Instant), TokenError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-            TokenError::new(
-                TokenErrorKind::Configuration,
+            TokenError::configuration(
                 "the token cache needs a Tokio runtime to fetch a token",
+                "use the layer or the cache from within a Tokio runtime",
             )
-            .with_hint("use the layer or the cache from within a Tokio runtime")
         })?;
         // Made before the task is spawned, so that even a task dropped before it ever runs
         // stops counting as a running fetch.

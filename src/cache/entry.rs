@@ -73,7 +73,7 @@ impl Entry {
         let header = token.header_value()?;
         if token.is_expired_at(now) {
             return Err(TokenError::new(
-                TokenErrorKind::InvalidToken,
+                TokenErrorKind::MalformedAnswer,
                 format!(
                     "the token source returned a token (fingerprint {}) that had already expired",
                     token.fingerprint()

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -53,11 +53,16 @@ impl Ticket {
 
     /// The request that carried this token got a `401` from the origin the token was meant
     /// for: drops the token if it is still the cached one (outside the invalidation cooldown)
-    /// and returns it.
-    pub(crate) fn refused(self) -> Option<Dropped> {
+    /// and returns it. `max_wait` bounds the wait of [`Dropped::replaced`], as it bounds the
+    /// wait of the request.
+    pub(crate) fn refused(self, max_wait: Option<Duration>) -> Option<Dropped> {
         let core = registered(self.cache_id)?;
         let entry = core.invalidate(self.generation, true)?;
-        Some(Dropped { core, entry })
+        Some(Dropped {
+            core: Arc::downgrade(&core),
+            entry,
+            max_wait,
+        })
     }
 
     /// The token was not sent on, for `reason` (a redirect to another origin): counts it.
@@ -71,16 +76,23 @@ impl Ticket {
 /// A token a `401` made the cache drop, with the cache, to tell whether a different token is
 /// available now.
 pub(crate) struct Dropped {
-    core: Arc<Core>,
+    /// Weak: a response kept somewhere must not keep a cache nobody uses (and its source and
+    /// transport) alive, nor make it fetch.
+    core: Weak<Core>,
     entry: Arc<Entry>,
+    max_wait: Option<Duration>,
 }
 
 impl Dropped {
     /// Whether the cache has (or, fetching, gets) a token with another value than the dropped
-    /// one. `false` when the fetch fails.
+    /// one. `false` when the fetch fails, takes longer than the layer's `max_wait`, or the
+    /// cache is gone.
     pub(crate) async fn replaced(&self) -> bool {
         use secrecy::ExposeSecret;
-        match entry(&self.core).await {
+        let Some(core) = self.core.upgrade() else {
+            return false;
+        };
+        match entry(&core, self.max_wait).await {
             Ok(next) => {
                 next.token.access_token().expose_secret()
                     != self.entry.token.access_token().expose_secret()
@@ -95,8 +107,8 @@ impl Dropped {
     }
 }
 
-/// A usable token: the cached one, or the result of a fetch.
-pub(super) async fn entry(core: &Arc<Core>) -> FetchResult {
+/// A usable token: the cached one, or the result of a fetch (waited for `max_wait` at most).
+pub(super) async fn entry(core: &Arc<Core>, max_wait: Option<Duration>) -> FetchResult {
     if let Some(entry) = &*core.current.load()
         && entry.is_fresh()
     {
@@ -104,7 +116,14 @@ pub(super) async fn entry(core: &Arc<Core>) -> FetchResult {
     }
     match core.acquire() {
         Acquired::Ready(entry) => Ok(entry),
-        Acquired::Wait(fetch, give_up_at) => Wait::new(core, fetch, give_up_at).entry().await,
+        Acquired::Wait(fetch, give_up_at) => {
+            let wait = Wait::new(core, fetch, give_up_at);
+            let wait = match max_wait {
+                Some(max_wait) => wait.at_most(max_wait),
+                None => wait,
+            };
+            wait.entry().await
+        }
         Acquired::Failed(error) => Err(error),
     }
 }
@@ -116,8 +135,6 @@ pub(crate) struct Handle {
     hits: Hits,
     /// The cache's id, for tickets (a copy, so the hot path reads no other memory).
     cache_id: u64,
-    /// For the slow path.
-    core: Arc<Core>,
 }
 
 impl Handle {
@@ -126,14 +143,13 @@ impl Handle {
             view: arc_swap::Cache::new(Slot(Arc::clone(core))),
             hits: Hits::new(&core.name),
             cache_id: core.id,
-            core: Arc::clone(core),
         }
     }
 
     /// A token for the request with these `headers`: when one is at hand, it is put into
     /// `Authorization` at once. With a fresh cached token: no lock, no allocation, no `.await`.
     #[inline(always)]
-    pub(crate) fn grant(&mut self, headers: &mut HeaderMap) -> Grant {
+    pub(super) fn grant(&mut self, core: &Arc<Core>, headers: &mut HeaderMap) -> Grant {
         if let Some(entry) = self.view.load()
             && entry.is_fresh()
         {
@@ -141,13 +157,12 @@ impl Handle {
             self.hits.hit();
             return Grant::Ready(Ticket::of(self.cache_id, entry));
         }
-        self.grant_slow(headers)
+        self.grant_slow(core, headers)
     }
 
     /// No fresh token at hand: asks the core, which may have to fetch one.
     #[inline(never)]
-    fn grant_slow(&mut self, headers: &mut HeaderMap) -> Grant {
-        let core = &self.core;
+    fn grant_slow(&mut self, core: &Arc<Core>, headers: &mut HeaderMap) -> Grant {
         match core.acquire() {
             Acquired::Ready(entry) => {
                 headers.insert(AUTHORIZATION, entry.header.clone());
@@ -158,11 +173,6 @@ impl Handle {
             Acquired::Failed(error) => Grant::Failed(error),
         }
     }
-
-    /// A request goes without the token, for `reason`: counts it.
-    pub(crate) fn withheld(&self, reason: DestinationErrorKind) {
-        crate::metrics::withheld(&self.core.name, reason.as_str());
-    }
 }
 
 impl Clone for Handle {
@@ -171,7 +181,6 @@ impl Clone for Handle {
             view: self.view.clone(),
             hits: self.hits.clone(),
             cache_id: self.cache_id,
-            core: Arc::clone(&self.core),
         }
     }
 }

@@ -118,6 +118,18 @@ impl TokenCache {
     pub(crate) fn handle(&self) -> Handle {
         Handle::new(&self.core)
     }
+
+    /// A token for the request with these `headers`, through the service's `handle`: when one
+    /// is at hand it is put into `Authorization` at once (see [`Grant`]).
+    #[inline(always)]
+    pub(crate) fn grant(&self, handle: &mut Handle, headers: &mut http::HeaderMap) -> Grant {
+        handle.grant(&self.core, headers)
+    }
+
+    /// A request goes without the token, for `reason`: counts it.
+    pub(crate) fn withheld(&self, reason: crate::error::DestinationErrorKind) {
+        crate::metrics::withheld(&self.core.name, reason.as_str());
+    }
 }
 
 impl TokenCache {
@@ -160,7 +172,7 @@ impl TokenCache {
 
 impl TokenSource for TokenCache {
     async fn token(&self) -> Result<Token, TokenError> {
-        grant::entry(&self.core)
+        grant::entry(&self.core, None)
             .await
             .map(|entry| entry.token.clone())
     }

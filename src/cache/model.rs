@@ -175,7 +175,10 @@ impl Model {
                 Answer::Token => Ok(Token::new(format!("token-{id}"))
                     .with_received_at(received_at)
                     .with_expires_at(received_at + LIFETIME)),
-                Answer::Fail => Err(TokenError::new(TokenErrorKind::Server, "endpoint down")),
+                Answer::Fail => Err(TokenError::new(
+                    TokenErrorKind::Unavailable,
+                    "endpoint down",
+                )),
             };
             drop(running);
             model.complete(id, result)

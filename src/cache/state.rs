@@ -248,7 +248,7 @@ mod tests {
             invalidation_cooldown: 5 * S,
         };
         let mut state = State::<()>::default();
-        let error = TokenError::new(TokenErrorKind::Server, "down");
+        let error = TokenError::new(TokenErrorKind::Unavailable, "down");
         let (first, attempts) = state.failed(1, &error, t0, &config, 1.0);
         assert_eq!((first, attempts), (S, 1));
         assert!(matches!(state.step(t0, None), Step::Fail(e) if e.message() == "down"));

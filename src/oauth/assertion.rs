@@ -102,7 +102,8 @@ impl JwtSigner {
     /// A signer for a PEM private key: PKCS#8 (RSA or P-256) or PKCS#1 (RSA).
     pub fn from_pem(pem: &str, algorithm: Algorithm) -> Result<Self, TokenError> {
         let bad = |what: String| {
-            TokenError::new(TokenErrorKind::Configuration, what).with_hint(
+            TokenError::configuration(
+                what,
                 "give the client's private key as PEM (-----BEGIN PRIVATE KEY----- or \
                  -----BEGIN RSA PRIVATE KEY-----), matching the algorithm",
             )
@@ -120,11 +121,10 @@ impl JwtSigner {
             })
             .count();
         if keys > 1 {
-            return Err(TokenError::new(
-                TokenErrorKind::Configuration,
+            return Err(TokenError::configuration(
                 format!("the PEM holds {keys} private keys; which one signs is not guessed"),
-            )
-            .with_hint("give a PEM with exactly one private key: the client's own"));
+                "give a PEM with exactly one private key: the client's own",
+            ));
         }
         let der = PrivateKeyDer::from_pem_slice(pem.as_bytes())
             .map_err(|_| bad("the private key is not a PEM private key".to_owned()))?;
@@ -185,11 +185,10 @@ impl JwtSigner {
     /// ```
     pub fn with_certificate_pem(mut self, pem: &str) -> Result<Self, TokenError> {
         let not_pem = || {
-            TokenError::new(
-                TokenErrorKind::Configuration,
+            TokenError::configuration(
                 "the certificate is not a PEM certificate",
+                "give the certificate as PEM (-----BEGIN CERTIFICATE-----)",
             )
-            .with_hint("give the certificate as PEM (-----BEGIN CERTIFICATE-----)")
         };
         let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()
@@ -223,12 +222,11 @@ impl JwtSigner {
                      ({u} could not be read as X.509)"
                 ),
             };
-            return Err(
-                TokenError::new(TokenErrorKind::Configuration, message).with_hint(
-                    "give the certificate issued for this private key (the one registered \
+            return Err(TokenError::configuration(
+                message,
+                "give the certificate issued for this private key (the one registered \
                      with the identity provider), or the key that belongs to the certificate",
-                ),
-            );
+            ));
         };
         self.x5t_s256 = Some(URL_SAFE_NO_PAD.encode(Sha256::digest(cert.as_ref())));
         let sha1 = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, cert.as_ref());
@@ -395,11 +393,7 @@ fn key_rejected(algorithm: Algorithm, rejected: ring::error::KeyRejected) -> Tok
              RSA PRIVATE KEY-----), matching the algorithm",
         ),
     };
-    TokenError::new(
-        TokenErrorKind::Configuration,
-        format!("{what} for {} ({reason})", algorithm.name()),
-    )
-    .with_hint(hint)
+    TokenError::configuration(format!("{what} for {} ({reason})", algorithm.name()), hint)
 }
 
 /// Just enough DER to find a certificate's public key: the `subjectPublicKey` bits of the

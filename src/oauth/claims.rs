@@ -28,7 +28,7 @@ use crate::error::{TokenError, TokenErrorKind};
 pub fn decode_claims(token: &str) -> Result<Map<String, Value>, TokenError> {
     let not_jwt = |why: &str| {
         TokenError::new(
-            TokenErrorKind::InvalidToken,
+            TokenErrorKind::MalformedAnswer,
             format!("the access token is not a JWT whose claims can be read: {why}"),
         )
         .with_hint("this provider issues opaque tokens: turn the claims check off for it")
@@ -192,7 +192,7 @@ fn shown(value: Option<&Value>) -> String {
 
 fn mismatch(claim: &str, expected: &str, got: &str, hint: &'static str) -> TokenError {
     TokenError::new(
-        TokenErrorKind::InvalidToken,
+        TokenErrorKind::MalformedAnswer,
         format!("claims check failed: `{claim}` was expected to be {expected}, but came as {got}"),
     )
     .with_hint(hint)
@@ -302,7 +302,7 @@ mod tests {
             "eyJ9.bm90IGpzb24.x",
         ] {
             let err = decode_claims(token).unwrap_err();
-            assert_eq!(err.kind(), TokenErrorKind::InvalidToken);
+            assert_eq!(err.kind(), TokenErrorKind::MalformedAnswer);
             assert!(err.to_string().contains("not a JWT"), "{err}");
         }
     }

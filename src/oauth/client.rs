@@ -1,5 +1,6 @@
 //! [`ClientCredentials`]: the OAuth 2.0 client-credentials flow as a [`TokenSource`], read top
-//! to bottom: build the request, send it, parse the answer, retry what is worth retrying.
+//! to bottom: make the credentials, build the request, send it, parse the answer, retry what
+//! is worth retrying.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -7,12 +8,10 @@ use std::time::{Duration, SystemTime};
 
 use secrecy::ExposeSecret;
 use tokio::time::Instant;
-use zeroize::Zeroizing;
 
 use crate::error::{TokenError, TokenErrorKind};
 use crate::oauth::claims::ClaimsCheck;
-use crate::oauth::client_auth::ClientAuth;
-use crate::oauth::redact::Redactor;
+use crate::oauth::client_auth::{ClientAuth, Credentials};
 use crate::oauth::request::ClientCredentialsRequest;
 use crate::oauth::response::parse_token_response_redacting;
 use crate::oauth::transport::Transport;
@@ -123,35 +122,19 @@ impl<T: Transport> ClientCredentials<T> {
         &self.auth
     }
 
-    /// One attempt: build, send, parse.
+    /// One attempt: make the credentials, build, send, parse.
     async fn attempt(&self) -> Result<Token, TokenError> {
-        let token_url = self.request.token_url();
-        let assertion = match self.auth.assertion_hook(token_url) {
-            Some((hook, context)) => Some(Zeroizing::new(
-                hook(context).await.map_err(|e| self.auth.redact(e))?,
-            )),
-            None => self
-                .auth
-                .signed_assertion(token_url)
-                .map_err(|e| self.auth.redact(e))?,
-        };
-        let assertion = assertion.as_ref().map(|a| a.as_str());
-        // Finds the client secret, and this request's assertion, in what the server echoes.
-        let redactor = self.auth.redactor(assertion);
-        self.send(assertion, &redactor)
+        // Errors of this step are redacted by it.
+        let credentials = self.auth.credentials(self.request.token_url()).await?;
+        // The redactor finds the client secret, or this request's assertion, in what the
+        // server echoes.
+        self.send(&credentials)
             .await
-            .map_err(|e| e.redact(&redactor))
+            .map_err(|e| e.redact(credentials.redactor()))
     }
 
-    async fn send(
-        &self,
-        assertion: Option<&str>,
-        redactor: &Redactor,
-    ) -> Result<Token, TokenError> {
-        let request = match assertion {
-            Some(assertion) => self.request.build_with_assertion(&self.auth, assertion)?,
-            None => self.request.build(&self.auth)?,
-        };
+    async fn send(&self, credentials: &Credentials<'_>) -> Result<Token, TokenError> {
+        let request = self.request.http_request(credentials)?;
         let response = tokio::time::timeout(self.attempt_timeout, self.transport.send(request))
             .await
             .map_err(|_| {
@@ -173,7 +156,7 @@ impl<T: Transport> ClientCredentials<T> {
             Instant::now(),
             SystemTime::now(),
             self.default_lifetime,
-            redactor,
+            credentials.redactor(),
         );
         // The answer holds the token: wipe it, if no one else holds the buffer (the transport
         // or the HTTP client may still).
@@ -283,9 +266,9 @@ mod tests {
 
     #[test]
     fn only_transient_errors_are_retried() {
-        let server = TokenError::new(TokenErrorKind::Server, "x");
+        let server = TokenError::new(TokenErrorKind::Unavailable, "x");
         assert!(retry_wait(1, &server, 1.0).is_some());
-        let client = TokenError::new(TokenErrorKind::InvalidClient, "x");
+        let client = TokenError::new(TokenErrorKind::CredentialsRejected, "x");
         assert_eq!(retry_wait(1, &client, 1.0), None);
     }
 

@@ -144,9 +144,18 @@ impl ClientAuth {
         client_id: impl Into<String>,
         signer: crate::oauth::assertion::JwtSigner,
     ) -> Self {
+        Self::private_key_jwt_shared(client_id.into(), Arc::new(signer))
+    }
+
+    /// `private_key_jwt` with a signer shared with a provider builder.
+    #[cfg(feature = "private-key-jwt")]
+    pub(crate) fn private_key_jwt_shared(
+        client_id: String,
+        signer: Arc<crate::oauth::assertion::JwtSigner>,
+    ) -> Self {
         Self {
-            client_id: client_id.into(),
-            method: Method::PrivateKeyJwt(Arc::new(signer)),
+            client_id,
+            method: Method::PrivateKeyJwt(signer),
             assertion_audience: None,
             redactor: Arc::default(),
         }
@@ -183,17 +192,7 @@ impl ClientAuth {
         self
     }
 
-    /// The hook and its context, if assertions come from one.
-    pub(crate) fn assertion_hook(
-        &self,
-        token_url: &http::Uri,
-    ) -> Option<(AssertionHook, AssertionContext)> {
-        match &self.method {
-            Method::Hook(hook) => Some((Arc::clone(hook), self.context(token_url))),
-            _ => None,
-        }
-    }
-
+    /// The assertion's context for a request to `token_url`.
     fn context(&self, token_url: &http::Uri) -> AssertionContext {
         let audience = self.assertion_audience.clone().unwrap_or_else(|| {
             let scheme = token_url.scheme_str().unwrap_or("https");
@@ -222,104 +221,208 @@ impl ClientAuth {
         }
     }
 
-    /// A fresh signed client assertion for one token request, for `private_key_jwt` with a
-    /// signer; `None` for the other methods.
-    pub(crate) fn signed_assertion(
+    /// The credentials for one token request to `token_url`: a secret needs nothing, a
+    /// `private_key_jwt` signer signs a fresh assertion, an assertion hook is awaited. Build
+    /// the request from them with
+    /// [`ClientCredentialsRequest::http_request`](crate::oauth::ClientCredentialsRequest::http_request),
+    /// which does no I/O.
+    ///
+    /// An error (a signing failure, the hook's own error) has this client's secrets redacted.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::{ClientAuth, ClientCredentialsRequest};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let request = ClientCredentialsRequest::new("https://login.example/t/oauth2/v2.0/token").unwrap();
+    /// let auth = ClientAuth::client_assertion("client-id", |ctx| async move {
+    ///     Ok(format!("eyJ.signed-for.{}", ctx.client_id))
+    /// });
+    /// let credentials = auth.credentials(request.token_url()).await.unwrap();
+    /// assert!(!format!("{credentials:?}").contains("signed-for"));
+    /// let http = request.http_request(&credentials).unwrap();
+    /// assert!(http.body().ends_with(b"&client_assertion=eyJ.signed-for.client-id"));
+    /// # }
+    /// ```
+    pub async fn credentials(&self, token_url: &http::Uri) -> Result<Credentials<'_>, TokenError> {
+        match &self.method {
+            Method::Hook(hook) => {
+                let assertion = hook(self.context(token_url))
+                    .await
+                    .map_err(|e| e.redact(&self.redactor))?;
+                Ok(self.with_assertion(Zeroizing::new(assertion)))
+            }
+            _ => self.credentials_now(token_url),
+        }
+    }
+
+    /// The credentials of every method but the hook's, which needs an `.await`.
+    pub(crate) fn credentials_now(
         &self,
         token_url: &http::Uri,
-    ) -> Result<Option<Zeroizing<String>>, TokenError> {
+    ) -> Result<Credentials<'_>, TokenError> {
+        let _ = token_url; // read only by `private_key_jwt`
+        if let Some(credentials) = self.secret_credentials() {
+            return Ok(credentials);
+        }
         match &self.method {
             #[cfg(feature = "private-key-jwt")]
             Method::PrivateKeyJwt(signer) => {
                 let ctx = self.context(token_url);
-                Ok(Some(Zeroizing::new(
-                    signer.sign(&ctx.client_id, &ctx.audience)?,
-                )))
+                let assertion = signer
+                    .sign(&ctx.client_id, &ctx.audience)
+                    .map_err(|e| e.redact(&self.redactor))?;
+                Ok(self.with_assertion(Zeroizing::new(assertion)))
             }
-            _ => {
-                let _ = token_url; // read only by `private_key_jwt`
-                Ok(None)
-            }
+            _ => Err(TokenError::configuration(
+                "this client authenticates with an assertion hook, which is async",
+                "make the credentials with `ClientAuth::credentials(..).await`, then build with \
+                 `ClientCredentialsRequest::http_request`",
+            )),
         }
     }
 
-    /// What finds this client's secrets in a server's answer to a request that sent
-    /// `assertion` (if it sent one).
-    pub(crate) fn redactor(&self, assertion: Option<&str>) -> Cow<'_, Redactor> {
-        match assertion {
-            Some(assertion) => Cow::Owned(Redactor::clone(&self.redactor).secret(assertion)),
-            None => Cow::Borrowed(&self.redactor),
+    /// Credentials that send `assertion` for `private_key_jwt`; the secret methods send their
+    /// secret (as the deprecated `build_with_assertion` always did).
+    pub(crate) fn credentials_with_assertion(&self, assertion: &str) -> Credentials<'_> {
+        self.secret_credentials()
+            .unwrap_or_else(|| self.with_assertion(Zeroizing::new(assertion.to_owned())))
+    }
+
+    /// The credentials of `client_secret_post` and `client_secret_basic`; `None` for the
+    /// assertion methods.
+    fn secret_credentials(&self) -> Option<Credentials<'_>> {
+        let kind = match &self.method {
+            Method::SecretPost(secret) => Kind::Post(secret),
+            Method::SecretBasic(secret, encoding) => Kind::Basic(secret, *encoding),
+            _ => return None,
+        };
+        Some(Credentials {
+            client_id: &self.client_id,
+            kind,
+            redactor: Cow::Borrowed(&self.redactor),
+        })
+    }
+
+    /// Credentials sending `assertion`, whose redactor also knows it.
+    fn with_assertion(&self, assertion: Zeroizing<String>) -> Credentials<'_> {
+        Credentials {
+            client_id: &self.client_id,
+            redactor: Cow::Owned(Redactor::clone(&self.redactor).secret(&assertion)),
+            kind: Kind::Assertion(assertion),
         }
+    }
+}
+
+/// The client credentials of one token request, made by [`ClientAuth::credentials`]: the
+/// client id with its secret, or a client assertion made for this request. Sent by
+/// [`ClientCredentialsRequest::http_request`](crate::oauth::ClientCredentialsRequest::http_request).
+///
+/// An assertion is wiped on drop; a secret is borrowed from its [`ClientAuth`]. `Debug` shows
+/// neither.
+///
+/// ```
+/// use tower_bearer::oauth::ClientAuth;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let auth = ClientAuth::client_secret_basic("my-client", "s3cr3t-value");
+/// let credentials = auth.credentials(&"https://as.example/token".parse().unwrap()).await.unwrap();
+/// assert_eq!(credentials.method(), "client_secret_basic");
+/// assert!(!format!("{credentials:?}").contains("s3cr3t"));
+/// // What finds the secret in a server's answer to this request.
+/// assert_eq!(credentials.redactor().redact("echo: s3cr3t-value"), "echo: [redacted]");
+/// # }
+/// ```
+pub struct Credentials<'a> {
+    client_id: &'a str,
+    kind: Kind<'a>,
+    /// Finds the client secret, or this request's assertion, in what a server echoes.
+    redactor: Cow<'a, Redactor>,
+}
+
+enum Kind<'a> {
+    /// `client_secret_post`.
+    Post(&'a SecretString),
+    /// `client_secret_basic`.
+    Basic(&'a SecretString, BasicEncoding),
+    /// `private_key_jwt`: this request's assertion.
+    Assertion(Zeroizing<String>),
+}
+
+impl Credentials<'_> {
+    /// The client id.
+    pub fn client_id(&self) -> &str {
+        self.client_id
+    }
+
+    /// The method's name as in RFC 7591, as [`ClientAuth::method`].
+    pub fn method(&self) -> &'static str {
+        match self.kind {
+            Kind::Post(_) => "client_secret_post",
+            Kind::Basic(..) => "client_secret_basic",
+            Kind::Assertion(_) => "private_key_jwt",
+        }
+    }
+
+    /// What finds these credentials' secrets (the client secret, or this request's assertion)
+    /// in what a server answered: for
+    /// [`parse_token_response_redacting`](crate::oauth::response::parse_token_response_redacting)
+    /// and its kin.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
     }
 
     /// The most bytes the credentials can take in a form body (see
-    /// `ClientCredentialsRequest::form_capacity`).
-    pub(crate) fn form_capacity(&self, assertion: Option<&str>) -> usize {
+    /// `ClientCredentialsRequest::form_capacity`): each byte of a name or value encodes to at
+    /// most 3, plus `=` and `&`.
+    pub(crate) fn form_capacity(&self) -> usize {
         let pair = |name: &str, value: &str| 3 * (name.len() + value.len()) + 2;
-        let id = pair("client_id", &self.client_id);
-        match &self.method {
-            Method::SecretPost(secret) => id + pair("client_secret", secret.expose_secret()),
-            Method::SecretBasic(..) => 0,
-            _ => {
+        let id = pair("client_id", self.client_id);
+        match &self.kind {
+            Kind::Post(secret) => id + pair("client_secret", secret.expose_secret()),
+            Kind::Basic(..) => 0,
+            Kind::Assertion(assertion) => {
                 id + pair("client_assertion_type", JWT_BEARER_ASSERTION_TYPE)
-                    + pair("client_assertion", assertion.unwrap_or_default())
+                    + pair("client_assertion", assertion)
             }
         }
     }
 
-    /// Removes every form of the client secret from an error.
-    pub(crate) fn redact(&self, error: TokenError) -> TokenError {
-        error.redact(&self.redactor)
-    }
-
-    /// Adds the credentials to a token request's form fields and headers.
-    ///
-    /// `assertion` is the hook's assertion, for [`ClientAuth::client_assertion`].
-    pub(crate) fn apply(
+    /// Writes the credentials into a token request's form fields and headers.
+    pub(crate) fn write(
         &self,
         form: &mut form_urlencoded::Serializer<'_, &mut String>,
         headers: &mut http::HeaderMap,
-        token_url: &http::Uri,
-        assertion: Option<&str>,
     ) -> Result<(), TokenError> {
-        #[cfg(feature = "private-key-jwt")]
-        let signed;
-        let jwt: &str = match &self.method {
-            Method::SecretPost(secret) => {
-                form.append_pair("client_id", &self.client_id);
+        match &self.kind {
+            Kind::Post(secret) => {
+                form.append_pair("client_id", self.client_id);
                 form.append_pair("client_secret", secret.expose_secret());
-                return Ok(());
             }
-            Method::SecretBasic(secret, encoding) => {
-                let value =
-                    basic_authorization(&self.client_id, secret.expose_secret(), *encoding)?;
+            Kind::Basic(secret, encoding) => {
+                let value = basic_authorization(self.client_id, secret.expose_secret(), *encoding)?;
                 headers.insert(http::header::AUTHORIZATION, value);
-                return Ok(());
             }
-            #[cfg(feature = "private-key-jwt")]
-            Method::PrivateKeyJwt(_) => match assertion {
-                Some(jwt) => jwt,
-                None => {
-                    signed = self.signed_assertion(token_url)?.unwrap_or_default();
-                    &signed
-                }
-            },
-            Method::Hook(_) => match assertion {
-                Some(jwt) => jwt,
-                None => {
-                    return Err(TokenError::new(
-                        TokenErrorKind::Configuration,
-                        "this client authenticates with an assertion hook; build the request \
-                         with `build_with_assertion`",
-                    ));
-                }
-            },
-        };
-        let _ = token_url; // read only by `private_key_jwt`
-        form.append_pair("client_id", &self.client_id);
-        form.append_pair("client_assertion_type", JWT_BEARER_ASSERTION_TYPE);
-        form.append_pair("client_assertion", jwt);
+            Kind::Assertion(assertion) => {
+                form.append_pair("client_id", self.client_id);
+                form.append_pair("client_assertion_type", JWT_BEARER_ASSERTION_TYPE);
+                form.append_pair("client_assertion", assertion);
+            }
+        }
         Ok(())
+    }
+}
+
+impl fmt::Debug for Credentials<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Credentials");
+        d.field("client_id", &self.client_id)
+            .field("method", &self.method());
+        match &self.kind {
+            Kind::Post(_) => d.field("secret", &REDACTED),
+            Kind::Basic(_, encoding) => d.field("secret", &REDACTED).field("encoding", encoding),
+            Kind::Assertion(_) => d.field("assertion", &REDACTED),
+        };
+        d.finish()
     }
 }
 
@@ -363,11 +466,10 @@ impl fmt::Debug for ClientAuth {
 
 fn check_raw_client_id(client_id: &str) -> Result<(), TokenError> {
     if client_id.contains(':') {
-        return Err(TokenError::new(
-            TokenErrorKind::Configuration,
+        return Err(TokenError::configuration(
             "the client id contains `:`, which raw HTTP Basic (RFC 7617) cannot carry",
-        )
-        .with_hint("use the RFC 6749 form-urlencoded Basic encoding, or client_secret_post"));
+            "use the RFC 6749 form-urlencoded Basic encoding, or client_secret_post",
+        ));
     }
     Ok(())
 }
@@ -479,7 +581,8 @@ mod tests {
         let encoded = form_encode(" %&+£€");
         wiped_on_drop(&encoded);
         assert_eq!(&*encoded, "+%25%26%2B%C2%A3%E2%82%AC");
-        assert!(encoded.capacity() >= encoded.len());
+        // The room reserved up front (three bytes per input byte), never grown.
+        assert_eq!(encoded.capacity(), 3 * " %&+£€".len());
     }
 
     #[test]

@@ -45,6 +45,8 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use zeroize::Zeroizing;
 
+use crate::error::TokenError;
+
 /// What a redacted secret is replaced with.
 ///
 /// ```
@@ -52,7 +54,7 @@ use zeroize::Zeroizing;
 ///
 /// assert_eq!(Redactor::new().secret("s3cr3t").redact("s3cr3t"), REDACTED);
 /// ```
-pub const REDACTED: &str = "[redacted]";
+pub const REDACTED: &str = crate::error::REDACTED;
 
 /// Secrets shorter than this many characters are not redacted (they would match everywhere).
 ///
@@ -262,6 +264,21 @@ impl Redactor {
                 }
             }
         }
+    }
+}
+
+impl TokenError {
+    /// Redacts every form of the secrets `redactor` knows from every piece of text the error
+    /// holds: message, hint, code, support references and its details' strings (a server may
+    /// echo a request back). The source, an error of another type, is kept as it is.
+    pub(crate) fn redact(self, redactor: &Redactor) -> Self {
+        if redactor.is_empty() {
+            return self;
+        }
+        self.scrub_text(&|text| match redactor.redact(text) {
+            Cow::Owned(redacted) => Some(redacted),
+            Cow::Borrowed(_) => None,
+        })
     }
 }
 

@@ -7,8 +7,8 @@ use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderValue, Method, Request, Uri};
 use zeroize::Zeroizing;
 
-use crate::error::{TokenError, TokenErrorKind};
-use crate::oauth::client_auth::ClientAuth;
+use crate::error::TokenError;
+use crate::oauth::client_auth::{ClientAuth, Credentials};
 use crate::origin::is_loopback;
 
 /// Where `grant_type=client_credentials` travels.
@@ -35,19 +35,33 @@ const RESERVED: [&str; 8] = [
 
 /// A client-credentials token request: where to send it and what to ask for.
 ///
+/// Sending it takes two steps: [`ClientAuth::credentials`] makes the credentials of one
+/// request (async: an assertion hook is awaited), then [`http_request`](Self::http_request)
+/// builds the HTTP request from them, a pure function.
+///
 /// ```
 /// use tower_bearer::oauth::{ClientAuth, ClientCredentialsRequest, GrantTypeIn};
 ///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let request = ClientCredentialsRequest::new("https://api-prd.kpn.com/oauth/client_credential/accesstoken")
 ///     .unwrap()
 ///     .grant_type_in(GrantTypeIn::Query);
-/// let http = request.build(&ClientAuth::client_secret_post("id", "secret")).unwrap();
+/// let auth = ClientAuth::client_secret_post("id", "secret");
+/// let credentials = auth.credentials(request.token_url()).await.unwrap();
+/// let http = request.http_request(&credentials).unwrap();
 /// assert_eq!(http.uri().query(), Some("grant_type=client_credentials"));
 /// assert_eq!(http.body(), b"client_id=id&client_secret=secret");
+/// # }
 /// ```
 #[derive(Clone)]
 pub struct ClientCredentialsRequest {
+    /// The token URL as given.
     token_url: Uri,
+    /// Whether the token URL's own query has `grant_type` (read once, at construction).
+    url_has_grant_type: bool,
+    /// Where the request goes: the token URL, with `grant_type=client_credentials` appended to
+    /// its query if it travels there and the URL lacks it. `None` if that could not be formed.
+    send_to: Option<Uri>,
     grant_type_in: GrantTypeIn,
     scopes: Vec<String>,
     resources: Vec<String>,
@@ -69,9 +83,7 @@ impl ClientCredentialsRequest {
     }
 
     fn with_url(token_url: &str, allow_insecure_http: bool) -> Result<Self, TokenError> {
-        let config = |message: String, hint: &'static str| {
-            TokenError::new(TokenErrorKind::Configuration, message).with_hint(hint)
-        };
+        let config = |message: String, hint: &'static str| TokenError::configuration(message, hint);
         check_no_userinfo(token_url)?;
         let uri: Uri = token_url.trim().parse().map_err(|_| {
             config(
@@ -135,7 +147,9 @@ impl ClientCredentialsRequest {
             None => GrantTypeIn::Body,
         };
         Ok(Self {
+            send_to: Some(uri.clone()),
             token_url: uri,
+            url_has_grant_type: grant_type_in == GrantTypeIn::Query,
             grant_type_in,
             scopes: Vec::new(),
             resources: Vec::new(),
@@ -148,6 +162,12 @@ impl ClientCredentialsRequest {
     /// it.
     pub fn grant_type_in(mut self, place: GrantTypeIn) -> Self {
         self.grant_type_in = place;
+        self.send_to = match place {
+            GrantTypeIn::Query if !self.url_has_grant_type => {
+                with_query_grant_type(&self.token_url)
+            }
+            _ => Some(self.token_url.clone()),
+        };
         self
     }
 
@@ -195,39 +215,45 @@ impl ClientCredentialsRequest {
         &self.scopes
     }
 
-    /// The HTTP request, with `auth` applied: `POST`, form-urlencoded, `Accept: application/json`.
+    /// The HTTP request that sends `credentials` (made by [`ClientAuth::credentials`] for
+    /// this request's [`token_url`](Self::token_url)): `POST`, form-urlencoded,
+    /// `Accept: application/json`.
     ///
-    /// For [`ClientAuth::client_assertion`], whose assertion comes from async code, use
-    /// [`build_with_assertion`](Self::build_with_assertion).
-    pub fn build(&self, auth: &ClientAuth) -> Result<Request<Vec<u8>>, TokenError> {
-        self.build_inner(auth, None)
-    }
-
-    /// The HTTP request, sending `assertion` (made by the hook of
-    /// [`ClientAuth::client_assertion`]) as the client assertion.
-    pub fn build_with_assertion(
+    /// A pure function: no I/O, no clock, no randomness. The body, which holds the client
+    /// secret or assertion, is written into room reserved up front for its longest encoding,
+    /// so it never reallocates (which would free a copy of the secret unwiped).
+    ///
+    /// Fails with a configuration error if a scope holds a character RFC 6749 §3.3 does not
+    /// allow, or an extra parameter is one the request sets itself.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::{ClientAuth, ClientCredentialsRequest};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let request = ClientCredentialsRequest::new("https://id.example/api/id/v1/auth/token")
+    ///     .unwrap()
+    ///     .scope("openid inspect");
+    /// let auth = ClientAuth::client_secret_basic("client", "secret");
+    /// let http = request.http_request(&auth.credentials(request.token_url()).await.unwrap()).unwrap();
+    /// assert!(http.headers()["authorization"].is_sensitive());
+    /// assert_eq!(http.body(), b"grant_type=client_credentials&scope=openid+inspect");
+    /// # }
+    /// ```
+    pub fn http_request(
         &self,
-        auth: &ClientAuth,
-        assertion: &str,
-    ) -> Result<Request<Vec<u8>>, TokenError> {
-        self.build_inner(auth, Some(assertion))
-    }
-
-    fn build_inner(
-        &self,
-        auth: &ClientAuth,
-        assertion: Option<&str>,
+        credentials: &Credentials<'_>,
     ) -> Result<Request<Vec<u8>>, TokenError> {
         for scope in &self.scopes {
             if let Some(c) = scope.chars().find(|&c| {
                 !(c == '\x21' || ('\x23'..='\x5b').contains(&c) || ('\x5d'..='\x7e').contains(&c))
             }) {
-                return Err(TokenError::new(
-                    TokenErrorKind::Configuration,
+                return Err(TokenError::configuration(
                     format!(
                         "the scope `{}` holds {c:?}, which RFC 6749 §3.3 does not allow",
                         crate::error::sanitize(scope)
                     ),
+                    "write each scope without spaces, quotes or backslashes, as the provider \
+                     documents it",
                 ));
             }
         }
@@ -236,33 +262,26 @@ impl ClientCredentialsRequest {
             .iter()
             .find(|(name, _)| RESERVED.contains(&name.as_str()))
         {
-            return Err(TokenError::new(
-                TokenErrorKind::Configuration,
+            return Err(TokenError::configuration(
                 format!("the extra parameter `{name}` is set by the request itself"),
-            )
-            .with_hint("use the request's own setter (scope, resource, audience, client auth)"));
+                "use the request's own setter (scope, resource, audience, client auth)",
+            ));
         }
+        let uri = self.send_to.clone().ok_or_else(|| {
+            TokenError::configuration(
+                "the token URL with grant_type in its query is not a valid URL",
+                "check the token URL's path and query",
+            )
+        })?;
 
-        // A private_key_jwt assertion is signed first, so that its length is known.
-        let signed = match assertion {
-            Some(_) => None,
-            None => auth.signed_assertion(&self.token_url)?,
-        };
-        let assertion = assertion.or(signed.as_deref().map(String::as_str));
         // The body holds the client secret or assertion: room for the longest encoding is
         // reserved up front, so it never grows (a reallocation would free a copy unwiped), and
         // it is wiped if the request is not built.
-        let mut body = Zeroizing::new(String::with_capacity(self.form_capacity(auth, assertion)));
+        let mut body = Zeroizing::new(String::with_capacity(self.form_capacity(credentials)));
         let mut form = form_urlencoded::Serializer::new(&mut *body);
-        let uri = match self.grant_type_in {
-            GrantTypeIn::Body => {
-                if query_grant_type(&self.token_url).is_none() {
-                    form.append_pair("grant_type", "client_credentials");
-                }
-                self.token_url.clone()
-            }
-            GrantTypeIn::Query => with_query_grant_type(&self.token_url)?,
-        };
+        if self.grant_type_in == GrantTypeIn::Body && !self.url_has_grant_type {
+            form.append_pair("grant_type", "client_credentials");
+        }
         if !self.scopes.is_empty() {
             form.append_pair("scope", &self.scopes.join(" "));
         }
@@ -276,7 +295,7 @@ impl ClientCredentialsRequest {
             form.append_pair(name, value);
         }
         let mut headers = http::HeaderMap::new();
-        auth.apply(&mut form, &mut headers, &self.token_url, assertion)?;
+        credentials.write(&mut form, &mut headers)?;
         form.finish();
 
         let mut request = Request::new(std::mem::take(&mut *body).into_bytes());
@@ -289,6 +308,33 @@ impl ClientCredentialsRequest {
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         *request.headers_mut() = headers;
         Ok(request)
+    }
+
+    /// The HTTP request, with `auth` applied. Fails for [`ClientAuth::client_assertion`],
+    /// whose assertion comes from async code.
+    #[deprecated(
+        since = "0.2.0",
+        note = "make the credentials with `ClientAuth::credentials(token_url).await`, then build \
+                with `ClientCredentialsRequest::http_request`"
+    )]
+    pub fn build(&self, auth: &ClientAuth) -> Result<Request<Vec<u8>>, TokenError> {
+        self.http_request(&auth.credentials_now(&self.token_url)?)
+    }
+
+    /// The HTTP request, sending `assertion` as the client assertion of a `private_key_jwt`
+    /// `auth` (a secret `auth` sends its secret).
+    #[deprecated(
+        since = "0.2.0",
+        note = "make the credentials with `ClientAuth::credentials(token_url).await` (a \
+                `ClientAuth::client_assertion` hook supplies the assertion), then build with \
+                `ClientCredentialsRequest::http_request`"
+    )]
+    pub fn build_with_assertion(
+        &self,
+        auth: &ClientAuth,
+        assertion: &str,
+    ) -> Result<Request<Vec<u8>>, TokenError> {
+        self.http_request(&auth.credentials_with_assertion(assertion))
     }
 }
 
@@ -313,12 +359,9 @@ pub(crate) fn check_no_userinfo(url: &str) -> Result<(), TokenError> {
         if text.contains('@') {
             // In the path or query as the URL reads: legal, but also what `user:pa/ss@host`
             // looks like when a password holds `/`, `?` or `#`. Refused, not echoed.
-            return Err(TokenError::new(
-                TokenErrorKind::Configuration,
+            return Err(TokenError::configuration(
                 "the token URL contains `@` after its host (not shown: it may be user \
                  information whose password holds `/`, `?` or `#`)",
-            )
-            .with_hint(
                 "percent-encode `@` as %40 in the path or query; if the URL holds \
                  `user:password@`, remove it and give the credentials through the client \
                  authentication",
@@ -336,11 +379,8 @@ pub(crate) fn check_no_userinfo(url: &str) -> Result<(), TokenError> {
     } else {
         format!("the token URL for `{}`", crate::error::sanitize(host))
     };
-    Err(TokenError::new(
-        TokenErrorKind::Configuration,
+    Err(TokenError::configuration(
         format!("{named} contains user information (`user:password@`), which is not allowed"),
-    )
-    .with_hint(
         "remove `user:password@` from the URL: give the client id and secret through the \
          client authentication, never in the URL",
     ))
@@ -380,7 +420,7 @@ pub(crate) fn redact_userinfo(url: &str) -> std::borrow::Cow<'_, str> {
 impl ClientCredentialsRequest {
     /// The most bytes the form body can take: each byte of a name or value encodes to at most
     /// 3, plus `=` and `&` for each pair.
-    fn form_capacity(&self, auth: &ClientAuth, assertion: Option<&str>) -> usize {
+    fn form_capacity(&self, credentials: &Credentials<'_>) -> usize {
         let pair = |name: &str, value: &str| 3 * (name.len() + value.len()) + 2;
         let scope: usize = self.scopes.iter().map(|s| s.len() + 1).sum();
         pair("grant_type", "client_credentials")
@@ -393,35 +433,28 @@ impl ClientCredentialsRequest {
                 .sum::<usize>()
             + self.audience.as_deref().map_or(0, |a| pair("audience", a))
             + self.params.iter().map(|(n, v)| pair(n, v)).sum::<usize>()
-            + auth.form_capacity(assertion)
+            + credentials.form_capacity()
     }
 }
 
+/// The value of `grant_type` in the URL's query, if it has one.
 fn query_grant_type(uri: &Uri) -> Option<String> {
     form_urlencoded::parse(uri.query()?.as_bytes())
         .find(|(name, _)| name == "grant_type")
         .map(|(_, value)| value.into_owned())
 }
 
-/// The token URL with `grant_type=client_credentials` appended to its query, unless there.
-fn with_query_grant_type(uri: &Uri) -> Result<Uri, TokenError> {
-    if query_grant_type(uri).is_some() {
-        return Ok(uri.clone());
-    }
+/// The token URL (whose query has no `grant_type`) with `grant_type=client_credentials`
+/// appended to its query; `None` if that does not make a valid URL.
+fn with_query_grant_type(uri: &Uri) -> Option<Uri> {
     let path = uri.path();
     let path_and_query = match uri.query() {
         Some(q) if !q.is_empty() => format!("{path}?{q}&grant_type=client_credentials"),
         _ => format!("{path}?grant_type=client_credentials"),
     };
     let mut parts = uri.clone().into_parts();
-    parts.path_and_query = Some(PathAndQuery::try_from(path_and_query).map_err(|_| {
-        TokenError::new(
-            TokenErrorKind::Configuration,
-            "the token URL's path is not valid",
-        )
-    })?);
-    Uri::from_parts(parts)
-        .map_err(|_| TokenError::new(TokenErrorKind::Configuration, "the token URL is not valid"))
+    parts.path_and_query = Some(PathAndQuery::try_from(path_and_query).ok()?);
+    Uri::from_parts(parts).ok()
 }
 
 impl fmt::Debug for ClientCredentialsRequest {
@@ -443,6 +476,24 @@ impl fmt::Debug for ClientCredentialsRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::FutureExt;
+
+    /// The two steps in one, for tests: every method here makes its credentials without
+    /// waiting.
+    trait BuildFor {
+        fn build_for(&self, auth: &ClientAuth) -> Result<Request<Vec<u8>>, TokenError>;
+    }
+
+    impl BuildFor for ClientCredentialsRequest {
+        fn build_for(&self, auth: &ClientAuth) -> Result<Request<Vec<u8>>, TokenError> {
+            let credentials = auth
+                .credentials(self.token_url())
+                .now_or_never()
+                .expect("made without waiting")?;
+            self.http_request(&credentials)
+        }
+    }
+    use crate::error::TokenErrorKind;
 
     fn form(request: &Request<Vec<u8>>) -> Vec<(String, String)> {
         form_urlencoded::parse(request.body())
@@ -463,7 +514,7 @@ mod tests {
         )
         .unwrap()
         .scope("api://kontrolle-plus/.default")
-        .build(&ClientAuth::client_secret_post("app-id", "s3cr3t&=+"))
+        .build_for(&ClientAuth::client_secret_post("app-id", "s3cr3t&=+"))
         .unwrap();
         assert_eq!(request.method(), Method::POST);
         assert_eq!(
@@ -488,7 +539,7 @@ mod tests {
         let request = ClientCredentialsRequest::new("https://id.example/api/id/v1/auth/token")
             .unwrap()
             .scopes(["openid email", "profile", "inspect"])
-            .build(&ClientAuth::client_secret_basic("client", "secret"))
+            .build_for(&ClientAuth::client_secret_basic("client", "secret"))
             .unwrap();
         assert!(request.headers()[http::header::AUTHORIZATION].is_sensitive());
         assert_eq!(
@@ -506,7 +557,7 @@ mod tests {
         let request = ClientCredentialsRequest::new("https://api.example/token?tenant=a%20b")
             .unwrap()
             .grant_type_in(GrantTypeIn::Query)
-            .build(&auth)
+            .build_for(&auth)
             .unwrap();
         assert_eq!(
             request.uri().query(),
@@ -519,7 +570,7 @@ mod tests {
             "https://api-prd.kpn.com/oauth/client_credential/accesstoken?grant_type=client_credentials",
         )
         .unwrap()
-        .build(&auth)
+        .build_for(&auth)
         .unwrap();
         assert_eq!(request.uri().query(), Some("grant_type=client_credentials"));
         assert_eq!(
@@ -536,7 +587,7 @@ mod tests {
             .resource("https://api.example/b")
             .audience("partner-api")
             .param("tenant", "t1")
-            .build(&ClientAuth::client_secret_basic("id", "s"))
+            .build_for(&ClientAuth::client_secret_basic("id", "s"))
             .unwrap();
         assert_eq!(
             form(&request),
@@ -551,7 +602,7 @@ mod tests {
         let err = ClientCredentialsRequest::new("https://as.example/token")
             .unwrap()
             .param("client_secret", "x")
-            .build(&ClientAuth::client_secret_basic("id", "s"))
+            .build_for(&ClientAuth::client_secret_basic("id", "s"))
             .unwrap_err();
         assert_eq!(err.kind(), TokenErrorKind::Configuration);
     }
@@ -594,7 +645,7 @@ mod tests {
             ClientCredentialsRequest::new("https://login.example/tenant/oauth2/v2.0/token?x=1")
                 .unwrap()
                 .scope("api://kontrolle-plus/.default");
-        let first = form(&request.build(&auth).unwrap());
+        let first = form(&request.build_for(&auth).unwrap());
         let names: Vec<&str> = first.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             names,
@@ -622,11 +673,11 @@ mod tests {
             claims["aud"],
             "https://login.example/tenant/oauth2/v2.0/token"
         );
-        let second = form(&request.build(&auth).unwrap());
+        let second = form(&request.build_for(&auth).unwrap());
         assert_ne!(first[4].1, second[4].1, "a fresh assertion per request");
 
         let auth = auth.assertion_audience("https://login.example/tenant/v2.0");
-        let third = form(&request.build(&auth).unwrap());
+        let third = form(&request.build_for(&auth).unwrap());
         let claims: serde_json::Value = serde_json::from_slice(
             &base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .decode(third[4].1.split('.').nth(1).unwrap())
@@ -650,17 +701,122 @@ mod tests {
             ClientAuth::client_secret_post("ïd€", &secret),
             ClientAuth::client_secret_basic("ïd€", &secret),
         ] {
-            let reserved = request.form_capacity(&auth, None);
-            let built = request.build(&auth).unwrap();
+            let credentials = auth.credentials_now(request.token_url()).unwrap();
+            let reserved = request.form_capacity(&credentials);
+            let built = request.http_request(&credentials).unwrap();
             // Had the body grown, its capacity would have at least doubled.
             assert_eq!(built.body().capacity(), reserved);
             assert!(built.body().len() <= reserved);
         }
-        let auth = ClientAuth::client_assertion("ïd€", |_| async { Ok(String::new()) });
         let assertion = "eyJ.€".repeat(200);
-        let reserved = request.form_capacity(&auth, Some(&assertion));
-        let built = request.build_with_assertion(&auth, &assertion).unwrap();
+        let auth = ClientAuth::client_assertion("ïd€", move |_| {
+            let assertion = assertion.clone();
+            async move { Ok(assertion) }
+        });
+        let credentials = auth
+            .credentials(request.token_url())
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        let reserved = request.form_capacity(&credentials);
+        let built = request.http_request(&credentials).unwrap();
         assert_eq!(built.body().capacity(), reserved);
+    }
+
+    #[test]
+    fn grant_type_in_the_query_is_read_once_and_sent_once() {
+        let auth = ClientAuth::client_secret_post("id", "secret");
+        // Given in the URL: sent there only, whichever place is asked for afterwards.
+        for place in [GrantTypeIn::Query, GrantTypeIn::Body] {
+            let request = ClientCredentialsRequest::new(
+                "https://api.example/token?grant_type=client_credentials&x=1",
+            )
+            .unwrap()
+            .grant_type_in(place);
+            let built = request.build_for(&auth).unwrap();
+            assert_eq!(
+                built.uri().query(),
+                Some("grant_type=client_credentials&x=1"),
+                "{place:?}"
+            );
+            assert!(!form(&built).iter().any(|(k, _)| k == "grant_type"));
+        }
+        // Not in the URL: the body by default, the query when asked, and back again.
+        let request = ClientCredentialsRequest::new("https://api.example/token").unwrap();
+        let query = request.clone().grant_type_in(GrantTypeIn::Query);
+        assert_eq!(
+            query.build_for(&auth).unwrap().uri(),
+            "https://api.example/token?grant_type=client_credentials"
+        );
+        assert_eq!(query.token_url(), "https://api.example/token");
+        let body = query
+            .grant_type_in(GrantTypeIn::Body)
+            .build_for(&auth)
+            .unwrap();
+        assert_eq!(body.uri(), "https://api.example/token");
+        assert_eq!(
+            form(&body)[0],
+            ("grant_type".into(), "client_credentials".into())
+        );
+    }
+
+    #[test]
+    fn credentials_debug_shows_no_secret_and_the_redactor_knows_the_assertion() {
+        let request = ClientCredentialsRequest::new("https://as.example/token").unwrap();
+        for auth in [
+            ClientAuth::client_secret_post("id", "S3cret-Value"),
+            ClientAuth::client_secret_basic("id", "S3cret-Value"),
+        ] {
+            let credentials = auth.credentials_now(request.token_url()).unwrap();
+            let shown = format!("{credentials:?} {credentials:#?}");
+            assert!(!shown.contains("S3cret"), "{shown}");
+            assert!(shown.contains("[redacted]"), "{shown}");
+            assert_eq!(credentials.redactor().redact("S3cret-Value"), "[redacted]");
+        }
+        let auth = ClientAuth::client_assertion("id", |_| async {
+            Ok(String::from(
+                "eyJhbGciOiJub25lIn0.eyJzdWIiOiJpZCJ9.c2lnbmF0dXJl",
+            ))
+        });
+        let credentials = auth
+            .credentials(request.token_url())
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        let shown = format!("{credentials:?}");
+        assert!(!shown.contains("eyJ"), "{shown}");
+        assert_eq!(credentials.method(), "private_key_jwt");
+        assert_eq!(
+            credentials
+                .redactor()
+                .redact("echo eyJhbGciOiJub25lIn0.eyJzdWIiOiJpZCJ9.c2lnbmF0dXJl"),
+            "echo [redacted]"
+        );
+        // The client's own redactor is not changed by one request's assertion.
+        assert!(auth.credentials_now(request.token_url()).is_err());
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn the_deprecated_builders_still_build() {
+        let request = ClientCredentialsRequest::new("https://as.example/token").unwrap();
+        let built = request
+            .build(&ClientAuth::client_secret_post("id", "secret"))
+            .unwrap();
+        assert_eq!(
+            form(&built),
+            pairs(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "id"),
+                ("client_secret", "secret"),
+            ])
+        );
+        let hook = ClientAuth::client_assertion("id", |_| async { Ok(String::from("jwt")) });
+        let err = request.build(&hook).unwrap_err();
+        assert_eq!(err.kind(), TokenErrorKind::Configuration);
+        assert!(err.hint().unwrap().contains("http_request"), "{err}");
+        let built = request.build_with_assertion(&hook, "given.jwt").unwrap();
+        assert_eq!(form(&built).last().unwrap().1, "given.jwt");
     }
 
     #[test]
@@ -668,7 +824,7 @@ mod tests {
         let err = ClientCredentialsRequest::new("https://as.example/token")
             .unwrap()
             .scope("a\"b")
-            .build(&ClientAuth::client_secret_basic("id", "s"))
+            .build_for(&ClientAuth::client_secret_basic("id", "s"))
             .unwrap_err();
         assert_eq!(err.kind(), TokenErrorKind::Configuration);
     }
@@ -677,6 +833,7 @@ mod tests {
 #[cfg(test)]
 mod userinfo_tests {
     use super::*;
+    use crate::error::TokenErrorKind;
 
     /// Every spelling of credentials in the token URL is refused, and neither the user nor the
     /// password (nor their percent-encoded forms) is in the error's `Display` or `Debug`.

@@ -114,17 +114,16 @@ impl ReqwestTransportBuilder {
     /// Also trusts the certificates in this PEM (a private CA in front of the token endpoint).
     pub fn add_root_certificate_pem(mut self, pem: &[u8]) -> Result<Self, TokenError> {
         let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-            TokenError::new(
-                TokenErrorKind::Configuration,
+            TokenError::configuration(
                 "the root certificate is not a PEM certificate",
+                "give the CA certificate as PEM (-----BEGIN CERTIFICATE-----)",
             )
-            .with_hint("give the CA certificate as PEM (-----BEGIN CERTIFICATE-----)")
             .with_source(e)
         })?;
         if certs.is_empty() {
-            return Err(TokenError::new(
-                TokenErrorKind::Configuration,
+            return Err(TokenError::configuration(
                 "the root certificate PEM holds no certificate",
+                "give the CA certificate as PEM (-----BEGIN CERTIFICATE-----)",
             ));
         }
         self.roots.extend(certs);
@@ -148,9 +147,9 @@ impl ReqwestTransportBuilder {
             builder = builder.add_root_certificate(root);
         }
         let client = builder.build().map_err(|e| {
-            TokenError::new(
-                TokenErrorKind::Configuration,
+            TokenError::configuration(
                 "the HTTP client for token requests could not be built",
+                "see the cause; check the root certificates and timeouts given to the builder",
             )
             .with_source(e)
         })?;
@@ -166,9 +165,9 @@ impl Transport for ReqwestTransport {
         let token_url = request.uri().clone();
         let request =
             reqwest::Request::try_from(request.map(reqwest::Body::from)).map_err(|e| {
-                TokenError::new(
-                    TokenErrorKind::Configuration,
+                TokenError::configuration(
                     "the token request could not be converted for reqwest",
+                    "see the cause; check the token URL",
                 )
                 .with_source(e)
             })?;
@@ -176,9 +175,9 @@ impl Transport for ReqwestTransport {
         // Redirects are off, unless the client is your own: either way, an answer from
         // another origin is refused before its body is read.
         let came_from = crate::reqwest_client::final_uri(response.url()).ok_or_else(|| {
-            TokenError::new(
-                TokenErrorKind::Configuration,
+            TokenError::configuration(
                 "the URL the token answer came from could not be read",
+                "check the token URL (scheme, host and port)",
             )
         })?;
         check_answer_origin(&token_url, &came_from)?;

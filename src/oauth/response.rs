@@ -6,6 +6,7 @@
 //! safety needs it (a missing or empty `access_token`, one that cannot be a header value, a
 //! token type other than Bearer, a `200` that carries an `error`).
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, StatusCode, header::RETRY_AFTER};
@@ -13,8 +14,8 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use crate::error::{ProviderError, TokenError, TokenErrorKind};
-use crate::oauth::redact::{REDACTED, Redactor};
+use crate::error::{ErrorDetail, SHORT_TEXT, TokenError, TokenErrorKind, sanitize_with};
+use crate::oauth::redact::Redactor;
 use crate::token::{MAX_LIFETIME, Token};
 
 /// Fields of a token response that [`Token`] holds itself; every other field goes to
@@ -29,8 +30,76 @@ const KNOWN_FIELDS: [&str; 7] = [
     "issued_at",
 ];
 
-/// Longest piece of a server's text kept in an error.
+/// Longest piece of a server's text kept in an error: a description, a body's start. Names
+/// (codes, token types, ids) keep at most [`SHORT_TEXT`] characters.
 const MAX_TEXT: usize = 300;
+
+/// What a token endpoint said about an error, in whichever shape it used (RFC 6749, camelCase,
+/// Apigee's `ErrorCode`/`fault`, Entra ID's extras), sanitised, shortened and redacted: the
+/// OAuth client's [detail](TokenError::detail) of a [`TokenError`]. The error code itself is
+/// [`TokenError::code`]; the support ids are also the error's
+/// [support references](TokenError::support_refs), shown in its `Display`.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use http::{HeaderMap, StatusCode};
+/// use tower_bearer::oauth::ProviderError;
+/// use tower_bearer::oauth::response::parse_error_response;
+///
+/// let body = br#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.","error_codes":[7000215],"trace_id":"0c1b"}"#;
+/// let err = parse_error_response(StatusCode::UNAUTHORIZED, &HeaderMap::new(), body, SystemTime::now());
+/// let said = err.detail::<ProviderError>().unwrap();
+/// assert_eq!(said.error_codes, [7000215]);
+/// assert_eq!(said.trace_id.as_deref(), Some("0c1b"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProviderError {
+    /// The description: `error_description`, `errorDescription`, Apigee's `Error` or
+    /// `fault.faultstring`, or `message`.
+    pub description: Option<String>,
+    /// `error_uri`.
+    pub uri: Option<String>,
+    /// Entra ID's numeric `error_codes` (AADSTS codes).
+    pub error_codes: Vec<i64>,
+    /// Entra ID's `trace_id`.
+    pub trace_id: Option<String>,
+    /// Entra ID's `correlation_id`.
+    pub correlation_id: Option<String>,
+    /// Entra ID's `timestamp`.
+    pub timestamp: Option<String>,
+    /// The start of a body that is not a JSON error, sanitised.
+    pub body_snippet: Option<String>,
+}
+
+impl ErrorDetail for ProviderError {
+    fn for_each_text_mut(&mut self, f: &mut dyn FnMut(&mut String)) {
+        for text in [
+            &mut self.description,
+            &mut self.uri,
+            &mut self.trace_id,
+            &mut self.correlation_id,
+            &mut self.timestamp,
+            &mut self.body_snippet,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            f(text);
+        }
+    }
+}
+
+impl TokenError {
+    /// What the token endpoint said, if it answered with an error.
+    #[deprecated(
+        since = "0.2.0",
+        note = "use `detail::<oauth::ProviderError>()`, and `code()` for the error code"
+    )]
+    pub fn provider_error(&self) -> Option<&ProviderError> {
+        self.detail::<ProviderError>()
+    }
+}
 
 /// Parses a token endpoint's answer.
 ///
@@ -120,7 +189,7 @@ pub fn parse_token_response_redacting(
             status,
             "the token endpoint answered with a body that is not a JSON object",
         )
-        .with_provider_error(snippet_only(&r.redact_bytes(body), r)));
+        .with_detail(snippet_only(&r.redact_bytes(body), r)));
     };
     if fields.get("error").is_some_and(|e| !e.is_null()) {
         // Read again from the redacted body.
@@ -154,10 +223,10 @@ pub fn parse_token_response_redacting(
         }
         Some(Value::String(t)) => {
             return Err(TokenError::new(
-                TokenErrorKind::InvalidToken,
+                TokenErrorKind::MalformedAnswer,
                 format!(
                     "the token endpoint issued a `{}` token; only Bearer tokens are supported",
-                    sanitize(t, r)
+                    server_text(t, r, SHORT_TEXT)
                 ),
             )
             .with_status(status)
@@ -213,8 +282,10 @@ pub fn parse_token_response_redacting(
     Ok(token)
 }
 
-/// Parses a token endpoint's error answer into a typed error with the provider's fields and a
-/// hint: RFC 6749 (`error`, `error_description`, `error_uri`), camelCase `errorDescription`,
+/// Parses a token endpoint's error answer into a typed error: its kind (RFC 6749 and the
+/// providers' codes mapped as [`TokenErrorKind`] says), the provider's code as
+/// [`TokenError::code`], a hint, the support ids as support references, and the provider's
+/// fields as a [`ProviderError`] detail. Shapes: RFC 6749 (`error`, `error_description`, `error_uri`), camelCase `errorDescription`,
 /// Apigee's `{"ErrorCode","Error"}` and `{"fault":{"faultstring","detail":{"errorcode"}}}`,
 /// Entra ID's extras (`error_codes`, `trace_id`, `correlation_id`, `timestamp`), and bodies
 /// that are not JSON (kept as a short, sanitised snippet). `Retry-After` (seconds or an HTTP
@@ -224,13 +295,17 @@ pub fn parse_token_response_redacting(
 /// use std::time::SystemTime;
 /// use http::{HeaderMap, StatusCode};
 /// use tower_bearer::TokenErrorKind;
+/// use tower_bearer::oauth::ProviderError;
 /// use tower_bearer::oauth::response::parse_error_response;
 ///
 /// let body = br#"{"error":"invalid_scope","error_description":"AADSTS70011: The provided value for the input parameter 'scope' is not valid.","error_codes":[70011],"trace_id":"0c1b","correlation_id":"9f2e","timestamp":"2026-11-23 10:00:00Z"}"#;
 /// let err = parse_error_response(StatusCode::BAD_REQUEST, &HeaderMap::new(), body, SystemTime::now());
-/// assert_eq!(err.kind(), TokenErrorKind::InvalidScope);
-/// assert_eq!(err.provider_error().unwrap().error_codes, [70011]);
-/// assert!(err.to_string().contains("correlation_id=9f2e"));
+/// assert_eq!(err.kind(), TokenErrorKind::Configuration);
+/// assert_eq!(err.code(), Some("invalid_scope"));
+/// assert_eq!(err.detail::<ProviderError>().unwrap().error_codes, [70011]);
+/// let shown = err.to_string();
+/// assert!(shown.starts_with("token error (configuration: invalid_scope, HTTP 400): "));
+/// assert!(shown.contains("correlation_id=9f2e"));
 /// ```
 pub fn parse_error_response(
     status: StatusCode,
@@ -248,7 +323,7 @@ pub fn parse_error_response(
 /// ```
 /// use std::time::SystemTime;
 /// use http::{HeaderMap, StatusCode};
-/// use tower_bearer::oauth::Redactor;
+/// use tower_bearer::oauth::{ProviderError, Redactor};
 /// use tower_bearer::oauth::response::parse_error_response_redacting;
 ///
 /// let redactor = Redactor::new().basic_credentials("Aladdin", "open sesame");
@@ -256,7 +331,7 @@ pub fn parse_error_response(
 /// let err = parse_error_response_redacting(
 ///     StatusCode::UNAUTHORIZED, &HeaderMap::new(), body, SystemTime::now(), &redactor,
 /// );
-/// let snippet = err.provider_error().unwrap().body_snippet.as_deref().unwrap();
+/// let snippet = err.detail::<ProviderError>().unwrap().body_snippet.as_deref().unwrap();
 /// assert_eq!(snippet, "<html>401: bad header Basic [redacted]==</html>");
 /// ```
 pub fn parse_error_response_redacting(
@@ -281,8 +356,8 @@ pub fn parse_error_response_redacting(
                     ),
                 )
                 .with_status(status)
-                .with_hint(hint(kind, status))
-                .with_provider_error(snippet_only(&body, r)),
+                .with_hint(hint(kind, None, status))
+                .with_detail(snippet_only(&body, r)),
                 headers,
                 now,
             )
@@ -297,36 +372,37 @@ fn error_from_json(
     now: SystemTime,
     r: &Redactor,
 ) -> TokenError {
-    let text = |v: Option<&Value>| -> Option<String> {
+    let text = |v: Option<&Value>, max: usize| -> Option<String> {
         match v? {
-            Value::String(s) if !s.trim().is_empty() => Some(sanitize(s, r)),
-            Value::Number(n) => Some(sanitize(&n.to_string(), r)),
+            Value::String(s) if !s.trim().is_empty() => Some(server_text(s, r, max)),
+            Value::Number(n) => Some(server_text(&n.to_string(), r, max)),
             _ => None,
         }
     };
+    let name = |v: Option<&Value>| text(v, SHORT_TEXT);
     let fault = fields.get("fault");
+    let code = name(fields.get("error"))
+        .or_else(|| name(fields.get("ErrorCode")))
+        .or_else(|| name(fields.get("errorCode")))
+        .or_else(|| name(fault.and_then(|f| f.pointer("/detail/errorcode"))));
     let provider = ProviderError {
-        code: text(fields.get("error"))
-            .or_else(|| text(fields.get("ErrorCode")))
-            .or_else(|| text(fields.get("errorCode")))
-            .or_else(|| text(fault.and_then(|f| f.pointer("/detail/errorcode")))),
-        description: text(fields.get("error_description"))
-            .or_else(|| text(fields.get("errorDescription")))
-            .or_else(|| text(fields.get("Error")))
-            .or_else(|| text(fault.and_then(|f| f.get("faultstring"))))
-            .or_else(|| text(fields.get("message"))),
-        uri: text(fields.get("error_uri")),
+        description: text(fields.get("error_description"), MAX_TEXT)
+            .or_else(|| text(fields.get("errorDescription"), MAX_TEXT))
+            .or_else(|| text(fields.get("Error"), MAX_TEXT))
+            .or_else(|| text(fault.and_then(|f| f.get("faultstring")), MAX_TEXT))
+            .or_else(|| text(fields.get("message"), MAX_TEXT)),
+        uri: text(fields.get("error_uri"), MAX_TEXT),
         error_codes: fields
             .get("error_codes")
             .and_then(Value::as_array)
             .map(|codes| codes.iter().filter_map(Value::as_i64).take(16).collect())
             .unwrap_or_default(),
-        trace_id: text(fields.get("trace_id")),
-        correlation_id: text(fields.get("correlation_id")),
-        timestamp: text(fields.get("timestamp")),
+        trace_id: name(fields.get("trace_id")),
+        correlation_id: name(fields.get("correlation_id")),
+        timestamp: name(fields.get("timestamp")),
         body_snippet: None,
     };
-    let kind = kind_for(status, provider.code.as_deref());
+    let kind = kind_for(status, code.as_deref(), &provider.error_codes);
     let mut message = if status.is_success() {
         format!(
             "the token endpoint answered HTTP {} with an error",
@@ -335,54 +411,75 @@ fn error_from_json(
     } else {
         format!("the token endpoint answered HTTP {}", status.as_u16())
     };
-    for part in [&provider.code, &provider.description]
-        .into_iter()
-        .flatten()
-    {
+    if let Some(description) = &provider.description {
         message.push_str(": ");
-        message.push_str(part);
+        message.push_str(description);
     }
     let message = r.redact(&message).into_owned();
-    with_retry_after(
-        TokenError::new(kind, message)
-            .with_status(status)
-            .with_hint(hint(kind, status))
-            .with_provider_error(provider),
-        headers,
-        now,
-    )
+    let mut error = TokenError::new(kind, message)
+        .with_status(status)
+        .with_hint(hint(kind, code.as_deref(), status));
+    if let Some(code) = code {
+        error = error.with_code(code);
+    }
+    for (name, value) in [
+        ("trace_id", &provider.trace_id),
+        ("correlation_id", &provider.correlation_id),
+        ("timestamp", &provider.timestamp),
+    ] {
+        if let Some(value) = value {
+            error = error.with_support_ref(name, value.clone());
+        }
+    }
+    with_retry_after(error.with_detail(provider), headers, now)
 }
 
-/// The error kind: transient statuses first (they decide retries), then the error code, then
-/// the status.
-fn kind_for(status: StatusCode, code: Option<&str>) -> TokenErrorKind {
+/// The error kind: transient statuses first (they decide retries), then Entra ID's AADSTS
+/// codes where they say more than the error code, then the error code, then the status.
+fn kind_for(status: StatusCode, code: Option<&str>, aadsts: &[i64]) -> TokenErrorKind {
     if status == StatusCode::TOO_MANY_REQUESTS {
         return TokenErrorKind::RateLimited;
     }
     if status.is_server_error() {
-        return TokenErrorKind::Server;
+        return TokenErrorKind::Unavailable;
+    }
+    if let Some(kind) = aadsts.iter().find_map(|&c| kind_from_aadsts(c)) {
+        return kind;
     }
     code.and_then(kind_from_code)
         .unwrap_or_else(|| kind_from_status(status))
 }
 
+/// Entra ID codes sent with a code whose kind would mislead: `unauthorized_client` for an
+/// application that does not exist in the tenant (a wrong client id) or is disabled, and
+/// `invalid_client` / `invalid_grant` variants that are plainly the credential.
+fn kind_from_aadsts(code: i64) -> Option<TokenErrorKind> {
+    use TokenErrorKind::*;
+    match code {
+        // Application not found in the tenant; application disabled.
+        700016 | 7000112 => Some(CredentialsRejected),
+        // Invalid client secret; expired client secret.
+        7000215 | 7000222 => Some(CredentialsRejected),
+        _ => None,
+    }
+}
+
+/// RFC 6749 (§5.2, §4.1.2.1 for `access_denied`), RFC 8707 (`invalid_target`), RFC 8628
+/// (`slow_down`) and Apigee's policy codes.
 fn kind_from_code(code: &str) -> Option<TokenErrorKind> {
     use TokenErrorKind::*;
-    let code = code.trim();
-    let kind = match code.to_ascii_lowercase().as_str() {
-        "invalid_client" => InvalidClient,
-        "invalid_scope" => InvalidScope,
-        "invalid_grant" => InvalidGrant,
-        "invalid_request" => InvalidRequest,
-        "unauthorized_client" => UnauthorizedClient,
-        "unsupported_grant_type" => UnsupportedGrantType,
-        "invalid_target" => InvalidTarget,
-        "temporarily_unavailable" | "server_error" => Server,
+    let kind = match code.trim().to_ascii_lowercase().as_str() {
+        "invalid_client" | "invalid_grant" => CredentialsRejected,
+        "unauthorized_client" | "invalid_target" | "access_denied" => NotPermitted,
+        // At the three providers an invalid scope is a scope written wrongly (not exactly
+        // `<app-id-uri>/.default`, a name the API product does not know).
+        "invalid_request" | "unsupported_grant_type" | "invalid_scope" => Configuration,
+        "temporarily_unavailable" | "server_error" => Unavailable,
         "slow_down" => RateLimited,
         // Apigee policy error codes.
-        "oauth.v2.invalidclientidentifier" | "oauth.v2.invalid_client" => InvalidClient,
-        "oauth.v2.invalidapicallasnoapiproductmatchfound" => UnauthorizedClient,
-        "oauth.v2.unsupportedgranttype" | "oauth.v2.invalid_grant_type" => UnsupportedGrantType,
+        "oauth.v2.invalidclientidentifier" | "oauth.v2.invalid_client" => CredentialsRejected,
+        "oauth.v2.invalidapicallasnoapiproductmatchfound" => NotPermitted,
+        "oauth.v2.unsupportedgranttype" | "oauth.v2.invalid_grant_type" => Configuration,
         "policies.ratelimit.quotaviolation" | "policies.ratelimit.spikearrestviolation" => {
             RateLimited
         }
@@ -394,54 +491,62 @@ fn kind_from_code(code: &str) -> Option<TokenErrorKind> {
 fn kind_from_status(status: StatusCode) -> TokenErrorKind {
     use TokenErrorKind::*;
     match status.as_u16() {
-        300..=399 => Configuration,
-        400 => InvalidRequest,
-        401 => InvalidClient,
-        403 => UnauthorizedClient,
-        404 | 405 => Configuration,
+        300..=399 | 400 | 404 | 405 => Configuration,
+        401 => CredentialsRejected,
+        403 => NotPermitted,
         408 => Timeout,
         429 => RateLimited,
-        500..=599 => Server,
-        200..=299 => MalformedResponse,
+        500..=599 => Unavailable,
+        200..=299 => MalformedAnswer,
         _ => Other,
     }
 }
 
-/// What to check, by kind, as the providers' "common errors and fixes" say.
-pub(crate) fn hint(kind: TokenErrorKind, status: StatusCode) -> &'static str {
+/// What to check: by the provider's code where it says more than the kind, else by kind, as the
+/// providers' "common errors and fixes" say.
+fn hint(kind: TokenErrorKind, code: Option<&str>, status: StatusCode) -> &'static str {
     use TokenErrorKind::*;
+    let code = code.map(|c| c.trim().to_ascii_lowercase());
+    match code.as_deref() {
+        Some("invalid_scope") => {
+            return "check the scope value: Entra ID-style providers need exactly one \
+                    `<app-id-uri>/.default`";
+        }
+        Some("invalid_grant") => {
+            return "the grant or client assertion was refused: check the assertion's `aud` (the \
+                    token endpoint), `iss`/`sub` (the client id), `exp`, and the certificate \
+                    thumbprint";
+        }
+        Some("invalid_target") => return "check the `resource` and `audience` values",
+        Some("invalid_request") => {
+            return "a parameter is missing or malformed: check where `grant_type` is sent (body \
+                    or query), the scope format and the client authentication method";
+        }
+        Some(
+            "unsupported_grant_type"
+            | "oauth.v2.unsupportedgranttype"
+            | "oauth.v2.invalid_grant_type",
+        ) => {
+            return "the endpoint does not accept client_credentials as sent: check the token URL \
+                    and whether `grant_type` belongs in the body or the query string";
+        }
+        _ => {}
+    }
     match kind {
-        InvalidClient => {
+        CredentialsRejected => {
             "check the client id and secret (or certificate): the credential may be wrong, \
              disabled or expired, or the provider may expect another client authentication \
              method (client_secret_post, client_secret_basic, private_key_jwt)"
         }
-        InvalidScope => {
-            "check the scope value: Entra ID-style providers need exactly one \
-             `<app-id-uri>/.default`"
-        }
-        InvalidGrant => {
-            "the grant or client assertion was refused: check the assertion's `aud` (the token \
-             endpoint), `iss`/`sub` (the client id), `exp`, and the certificate thumbprint"
-        }
-        InvalidRequest => {
-            "a parameter is missing or malformed: check where `grant_type` is sent (body or \
-             query), the scope format and the client authentication method"
-        }
-        UnauthorizedClient => {
-            "the client may not use this grant or API: check its app role assignment, API \
+        NotPermitted => {
+            "the client may not use this grant, scope or API: check its app role assignment, API \
              product and allow-listing with the provider"
         }
-        UnsupportedGrantType => {
-            "the endpoint does not accept client_credentials as sent: check the token URL and \
-             whether `grant_type` belongs in the body or the query string"
-        }
-        InvalidTarget => "check the `resource` and `audience` values",
         RateLimited => {
             "too many token requests: share one cache (one layer) between clients of the same \
              credentials; the request is retried after the server's `Retry-After`"
         }
-        Server => "the token endpoint failed; the request is retried with backoff",
+        Unavailable => "the token endpoint failed; the request is retried with backoff",
         Timeout => "the token endpoint did not answer in time; check connectivity and timeouts",
         Configuration if status.is_redirection() => {
             "the token endpoint redirected, and redirects are not followed (the client secret \
@@ -452,7 +557,11 @@ pub(crate) fn hint(kind: TokenErrorKind, status: StatusCode) -> &'static str {
         {
             "check the token URL (host, path, tenant)"
         }
-        MalformedResponse => {
+        Configuration => {
+            "the token endpoint did not accept the request as sent: check the token URL, the \
+             scope and the client authentication method"
+        }
+        MalformedAnswer => {
             "the URL may point at something that is not a token endpoint (a login page, a \
              proxy): check the token URL"
         }
@@ -478,9 +587,9 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
 }
 
 fn malformed(status: StatusCode, message: &'static str) -> TokenError {
-    TokenError::new(TokenErrorKind::MalformedResponse, message)
+    TokenError::new(TokenErrorKind::MalformedAnswer, message)
         .with_status(status)
-        .with_hint(hint(TokenErrorKind::MalformedResponse, status))
+        .with_hint(hint(TokenErrorKind::MalformedAnswer, None, status))
 }
 
 /// The start of a body that is not a JSON error. `body` is already redacted; what cutting,
@@ -489,7 +598,7 @@ fn snippet_only(body: &[u8], r: &Redactor) -> ProviderError {
     let text = String::from_utf8_lossy(&body[..body.len().min(MAX_TEXT * 4)]);
     let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
     ProviderError {
-        body_snippet: (!collapsed.is_empty()).then(|| sanitize(&collapsed, r)),
+        body_snippet: (!collapsed.is_empty()).then(|| server_text(&collapsed, r, MAX_TEXT)),
         ..ProviderError::default()
     }
 }
@@ -502,11 +611,10 @@ fn seconds(
     r: &Redactor,
 ) -> Result<Option<Duration>, TokenError> {
     let bad = |what: &str| {
-        Err(TokenError::new(
-            TokenErrorKind::MalformedResponse,
-            format!("`{name}` {what}"),
+        Err(
+            TokenError::new(TokenErrorKind::MalformedAnswer, format!("`{name}` {what}"))
+                .with_status(status),
         )
-        .with_status(status))
     };
     let number = match value {
         None | Some(Value::Null) => return Ok(None),
@@ -514,7 +622,12 @@ fn seconds(
         Some(Value::String(s)) if s.trim().is_empty() => return Ok(None),
         Some(Value::String(s)) => match s.trim().parse::<f64>() {
             Ok(n) => Some(n),
-            Err(_) => return bad(&format!("is not a number: \"{}\"", sanitize(s, r))),
+            Err(_) => {
+                return bad(&format!(
+                    "is not a number: \"{}\"",
+                    server_text(s, r, SHORT_TEXT)
+                ));
+            }
         },
         Some(_) => return bad("is neither a number nor a string"),
     };
@@ -541,7 +654,7 @@ fn millis(
         Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
         Some(Value::String(s)) if s.trim().parse::<u64>().is_ok() => Ok(s.trim().parse().ok()),
         Some(_) => Err(TokenError::new(
-            TokenErrorKind::MalformedResponse,
+            TokenErrorKind::MalformedAnswer,
             format!("`{name}` is not a whole number of milliseconds"),
         )
         .with_status(status)),
@@ -562,33 +675,46 @@ fn scope(value: Option<&Value>) -> Option<String> {
     (!scope.is_empty()).then_some(scope)
 }
 
-/// Server text for an error message: secrets redacted, control characters replaced, at most
-/// `MAX_TEXT` chars; redacted again after the cut (a secret's start left where it was cut, or a
-/// secret made by replacing control characters), before the ellipsis.
-fn sanitize(s: &str, r: &Redactor) -> String {
+/// Server text for an error: secrets redacted, runs of whitespace folded to one space, then the
+/// crate's one [`sanitize`](crate::error::sanitize_with) with room for `max` characters,
+/// redacting again after the cut (a secret's start left where it was cut, or a secret made by
+/// folding whitespace), before the ellipsis.
+fn server_text(s: &str, r: &Redactor, max: usize) -> String {
     let s = r.redact(s);
-    let mut end = s.char_indices().nth(MAX_TEXT).map_or(s.len(), |(at, _)| at);
-    // A `[redacted]` is kept whole: cut in two it reads as a secret's start.
-    if let Some(marker) = (end.saturating_sub(REDACTED.len() - 1)..end)
-        .find(|&at| s.get(at..).is_some_and(|rest| rest.starts_with(REDACTED)))
-    {
-        end = marker + REDACTED.len();
-    }
-    let cut: String = s[..end]
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let mut out = r.redact(&cut).into_owned();
-    if end < s.len() {
-        out.push('…');
-    }
-    out
+    let folded = if s.contains(|c: char| c.is_whitespace() && c != ' ') {
+        Cow::Owned(s.split_whitespace().collect::<Vec<_>>().join(" "))
+    } else {
+        s
+    };
+    sanitize_with(&folded, max, |cut| r.redact(&cut).into_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use http::HeaderValue;
+
+    /// A server that shortened its echo of the secret ("...Geheimnis-ü-2024-ab..."), and the
+    /// crate's 300-character cut landing after the `ü`: the fragment of the secret the cut
+    /// text ends in is redacted, non-ASCII character and all (found by a second reader).
+    #[test]
+    fn a_secret_fragment_cut_after_a_non_ascii_character_is_redacted() {
+        let secret = "Geheimnis-\u{fc}-2024-abcdefgh";
+        let r = Redactor::new().secret(secret);
+        let kept = "Geheimnis-\u{fc}-20";
+        let pad = "x".repeat(MAX_TEXT - kept.chars().count());
+        let description = format!("{pad}Geheimnis-\u{fc}-2024-ab... (value shortened)");
+        let body = serde_json::json!({"error": "invalid_client", "error_description": description});
+        let err = parse_error_response_redacting(
+            StatusCode::UNAUTHORIZED,
+            &HeaderMap::new(),
+            body.to_string().as_bytes(),
+            SystemTime::now(),
+            &r,
+        );
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("Geheimnis"), "{shown}");
+    }
 
     const DAY: Duration = Duration::from_secs(86_400);
 
@@ -697,7 +823,7 @@ mod tests {
         );
         for bad in ["-1", "\"-5\"", "\"soon\"", "true", "[1]"] {
             let err = with(bad).unwrap_err();
-            assert_eq!(err.kind(), TokenErrorKind::MalformedResponse, "{bad}");
+            assert_eq!(err.kind(), TokenErrorKind::MalformedAnswer, "{bad}");
             assert!(err.to_string().contains("expires_in"), "{err}");
         }
     }
@@ -706,26 +832,26 @@ mod tests {
     fn access_token_must_be_a_usable_string() {
         assert_eq!(
             kind(200, r#"{"token_type":"Bearer"}"#),
-            TokenErrorKind::MalformedResponse
+            TokenErrorKind::MalformedAnswer
         );
         assert_eq!(
             kind(200, r#"{"access_token":""}"#),
-            TokenErrorKind::MalformedResponse
+            TokenErrorKind::MalformedAnswer
         );
         assert_eq!(
             kind(200, r#"{"access_token":null}"#),
-            TokenErrorKind::MalformedResponse
+            TokenErrorKind::MalformedAnswer
         );
         assert_eq!(
             kind(200, r#"{"access_token":42}"#),
-            TokenErrorKind::MalformedResponse
+            TokenErrorKind::MalformedAnswer
         );
         let err = parse(200, r#"{"access_token":"abc\r\nX-Injected: 1"}"#).unwrap_err();
-        assert_eq!(err.kind(), TokenErrorKind::InvalidToken);
+        assert_eq!(err.kind(), TokenErrorKind::MalformedAnswer);
         assert!(!err.to_string().contains("X-Injected"));
         assert_eq!(
             kind(200, r#"{"access_token":"tökén"}"#),
-            TokenErrorKind::InvalidToken
+            TokenErrorKind::MalformedAnswer
         );
     }
 
@@ -736,7 +862,7 @@ mod tests {
             assert!(parse(200, &body).unwrap().is_bearer(), "{ok}");
         }
         let err = parse(200, r#"{"access_token":"t","token_type":"DPoP"}"#).unwrap_err();
-        assert_eq!(err.kind(), TokenErrorKind::InvalidToken);
+        assert_eq!(err.kind(), TokenErrorKind::MalformedAnswer);
         assert!(err.to_string().contains("`DPoP`"));
     }
 
@@ -747,21 +873,18 @@ mod tests {
             r#"{"error":"invalid_client","error_description":"nope"}"#,
         )
         .unwrap_err();
-        assert_eq!(err.kind(), TokenErrorKind::InvalidClient);
+        assert_eq!(err.kind(), TokenErrorKind::CredentialsRejected);
+        assert_eq!(err.code(), Some("invalid_client"));
         assert!(err.to_string().contains("HTTP 200 with an error"));
     }
 
     #[test]
     fn not_json_on_200_is_malformed_with_a_snippet() {
         let err = parse(200, "<html>\n<body>Sign in</body></html>").unwrap_err();
-        assert_eq!(err.kind(), TokenErrorKind::MalformedResponse);
-        let snippet = err
-            .provider_error()
-            .unwrap()
-            .body_snippet
-            .as_deref()
-            .unwrap();
+        assert_eq!(err.kind(), TokenErrorKind::MalformedAnswer);
+        let snippet = said(&err).body_snippet.as_deref().unwrap();
         assert_eq!(snippet, "<html> <body>Sign in</body></html>");
+        assert_eq!(err.code(), None);
     }
 
     #[test]
@@ -770,6 +893,10 @@ mod tests {
         assert_eq!(s(r#""a b""#).scope(), Some("a b"));
         assert_eq!(s(r#""""#).scope(), None);
         assert_eq!(s(r#"["a","b"]"#).scope(), Some("a b"));
+    }
+
+    fn said(err: &TokenError) -> &ProviderError {
+        err.detail::<ProviderError>().unwrap()
     }
 
     fn error(status: u16, body: &str) -> TokenError {
@@ -787,14 +914,29 @@ mod tests {
             400,
             r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.","error_codes":[7000215],"timestamp":"2026-11-23 10:00:00Z","trace_id":"t-1","correlation_id":"c-1","error_uri":"https://login.example/error?code=7000215"}"#,
         );
-        assert_eq!(err.kind(), TokenErrorKind::InvalidClient);
-        let p = err.provider_error().unwrap();
-        assert_eq!(p.code.as_deref(), Some("invalid_client"));
+        assert_eq!(err.kind(), TokenErrorKind::CredentialsRejected);
+        assert_eq!(err.code(), Some("invalid_client"));
+        assert_eq!(
+            err.support_refs().collect::<Vec<_>>(),
+            [
+                ("trace_id", "t-1"),
+                ("correlation_id", "c-1"),
+                ("timestamp", "2026-11-23 10:00:00Z")
+            ]
+        );
+        let p = said(&err);
         assert_eq!(p.error_codes, [7_000_215]);
         assert_eq!(p.trace_id.as_deref(), Some("t-1"));
         assert!(p.uri.as_deref().unwrap().contains("7000215"));
         let text = err.to_string();
-        assert!(text.contains("AADSTS7000215"), "{text}");
+        assert!(
+            text.starts_with(
+                "token error (credentials_rejected: invalid_client, HTTP 400): the token \
+                 endpoint answered HTTP 400: AADSTS7000215: Invalid client secret provided. \
+                 [trace_id=t-1, correlation_id=c-1, timestamp=2026-11-23 10:00:00Z]"
+            ),
+            "{text}"
+        );
         assert!(text.contains("trace_id=t-1, correlation_id=c-1"), "{text}");
         assert!(
             text.contains("hint: check the client id and secret"),
@@ -808,16 +950,15 @@ mod tests {
             401,
             r#"{"error":"Forbidden","errorDescription":"permission denied"}"#,
         );
-        assert_eq!(err.kind(), TokenErrorKind::InvalidClient);
-        let p = err.provider_error().unwrap();
-        assert_eq!(p.code.as_deref(), Some("Forbidden"));
-        assert_eq!(p.description.as_deref(), Some("permission denied"));
+        assert_eq!(err.kind(), TokenErrorKind::CredentialsRejected);
+        assert_eq!(err.code(), Some("Forbidden"));
+        assert_eq!(said(&err).description.as_deref(), Some("permission denied"));
         for (status, kind) in [
             (302, TokenErrorKind::Configuration),
-            (400, TokenErrorKind::InvalidRequest),
-            (403, TokenErrorKind::UnauthorizedClient),
+            (400, TokenErrorKind::Configuration),
+            (403, TokenErrorKind::NotPermitted),
             (404, TokenErrorKind::Configuration),
-            (500, TokenErrorKind::Server),
+            (500, TokenErrorKind::Unavailable),
         ] {
             let err = error(
                 status,
@@ -833,20 +974,22 @@ mod tests {
             401,
             r#"{"ErrorCode":"invalid_client","Error":"Client credentials are invalid"}"#,
         );
-        assert_eq!(err.kind(), TokenErrorKind::InvalidClient);
+        assert_eq!(err.kind(), TokenErrorKind::CredentialsRejected);
         assert_eq!(
-            err.provider_error().unwrap().description.as_deref(),
+            said(&err).description.as_deref(),
             Some("Client credentials are invalid")
         );
         let err = error(
             401,
             r#"{"fault":{"faultstring":"Invalid client identifier {0}","detail":{"errorcode":"oauth.v2.InvalidClientIdentifier"}}}"#,
         );
-        assert_eq!(err.kind(), TokenErrorKind::InvalidClient);
-        assert_eq!(
-            err.provider_error().unwrap().code.as_deref(),
-            Some("oauth.v2.InvalidClientIdentifier")
+        assert_eq!(err.kind(), TokenErrorKind::CredentialsRejected);
+        assert_eq!(err.code(), Some("oauth.v2.InvalidClientIdentifier"));
+        let err = error(
+            401,
+            r#"{"fault":{"faultstring":"no product","detail":{"errorcode":"oauth.v2.InvalidApiCallAsNoApiProductMatchFound"}}}"#,
         );
+        assert_eq!(err.kind(), TokenErrorKind::NotPermitted);
         let err = error(
             429,
             r#"{"fault":{"faultstring":"Spike arrest violation","detail":{"errorcode":"policies.ratelimit.SpikeArrestViolation"}}}"#,
@@ -856,24 +999,79 @@ mod tests {
     }
 
     #[test]
+    fn entra_codes_refine_the_kind() {
+        // A wrong client id: Entra ID says `unauthorized_client`, with AADSTS700016.
+        let err = error(
+            400,
+            r#"{"error":"unauthorized_client","error_description":"AADSTS700016: Application with identifier 'x' was not found in the directory.","error_codes":[700016]}"#,
+        );
+        assert_eq!(err.kind(), TokenErrorKind::CredentialsRejected);
+        assert_eq!(err.code(), Some("unauthorized_client"));
+        let err = error(
+            400,
+            r#"{"error":"unauthorized_client","error_codes":[7000112]}"#,
+        );
+        assert_eq!(err.kind(), TokenErrorKind::CredentialsRejected);
+        // Without such a code, the code decides.
+        let err = error(
+            400,
+            r#"{"error":"unauthorized_client","error_codes":[501051]}"#,
+        );
+        assert_eq!(err.kind(), TokenErrorKind::NotPermitted);
+        // A transient status still wins: it decides retries.
+        let err = error(
+            503,
+            r#"{"error":"unauthorized_client","error_codes":[700016]}"#,
+        );
+        assert_eq!(err.kind(), TokenErrorKind::Unavailable);
+    }
+
+    #[test]
     fn rfc6749_codes_map_to_kinds() {
-        for (code, kind) in [
-            ("invalid_scope", TokenErrorKind::InvalidScope),
-            ("invalid_grant", TokenErrorKind::InvalidGrant),
-            ("invalid_request", TokenErrorKind::InvalidRequest),
-            ("unauthorized_client", TokenErrorKind::UnauthorizedClient),
+        use TokenErrorKind::*;
+        for (code, kind, hint) in [
             (
-                "unsupported_grant_type",
-                TokenErrorKind::UnsupportedGrantType,
+                "invalid_client",
+                CredentialsRejected,
+                "client id and secret",
             ),
-            ("invalid_target", TokenErrorKind::InvalidTarget),
+            ("invalid_grant", CredentialsRejected, "client assertion"),
+            ("invalid_scope", Configuration, "scope value"),
+            ("unauthorized_client", NotPermitted, "app role"),
+            ("invalid_target", NotPermitted, "`resource`"),
+            ("access_denied", NotPermitted, "app role"),
+            ("invalid_request", Configuration, "missing or malformed"),
+            ("unsupported_grant_type", Configuration, "query string"),
+            ("slow_down", RateLimited, "Retry-After"),
+            ("temporarily_unavailable", Unavailable, "backoff"),
+            ("server_error", Unavailable, "backoff"),
+            ("no_such_code", Configuration, "the token URL"),
         ] {
-            assert_eq!(error(400, &format!(r#"{{"error":"{code}"}}"#)).kind(), kind);
+            let err = error(400, &format!(r#"{{"error":"{code}"}}"#));
+            assert_eq!(err.kind(), kind, "{code}");
+            // The provider's own code is kept, and shown after the kind.
+            assert_eq!(err.code(), Some(code));
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("token error ({kind}: {code}, HTTP 400)")),
+                "{err}"
+            );
+            assert!(err.hint().unwrap().contains(hint), "{code}: {err}");
         }
+        // A code is a name: short, visible ASCII.
+        let err = error(
+            400,
+            &format!(r#"{{"error":"bad\u001b[2J{}"}}"#, "é".repeat(100)),
+        );
+        let code = err.code().unwrap();
+        assert_eq!(code, format!("bad?[2J{}…", "?".repeat(SHORT_TEXT - 7)));
         // Transient statuses win over codes: they decide retries.
+        let err = error(503, r#"{"error":"invalid_request"}"#);
+        assert_eq!(err.kind(), Unavailable);
+        assert_eq!(err.code(), Some("invalid_request"));
         assert_eq!(
-            error(503, r#"{"error":"invalid_request"}"#).kind(),
-            TokenErrorKind::Server
+            error(429, r#"{"error":"invalid_client"}"#).kind(),
+            RateLimited
         );
     }
 
@@ -884,18 +1082,12 @@ mod tests {
             "x".repeat(5000)
         );
         let err = error(502, &body);
-        assert_eq!(err.kind(), TokenErrorKind::Server);
-        let snippet = err.provider_error().unwrap().body_snippet.clone().unwrap();
+        assert_eq!(err.kind(), TokenErrorKind::Unavailable);
+        let snippet = said(&err).body_snippet.clone().unwrap();
         assert!(snippet.starts_with("<html><h1>502 Bad Gateway</h1>"));
         assert!(!snippet.contains('\u{1b}'));
         assert!(snippet.chars().count() <= MAX_TEXT + 1);
-        assert!(
-            error(500, "")
-                .provider_error()
-                .unwrap()
-                .body_snippet
-                .is_none()
-        );
+        assert!(said(&error(500, "")).body_snippet.is_none());
     }
 
     const ECHOED: &str = "Q3h8Q~Zt2 s/e+c\"r&t";
@@ -963,7 +1155,7 @@ mod tests {
                 let shown = shown(&err);
                 assert_no_form(&shown);
                 assert!(shown.contains("bad secret [redacted]"), "{form}: {shown}");
-                assert_eq!(err.kind(), TokenErrorKind::InvalidClient);
+                assert_eq!(err.kind(), TokenErrorKind::CredentialsRejected);
             }
         }
     }
@@ -985,6 +1177,43 @@ mod tests {
                     "{shown}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn an_echoed_secret_is_redacted_from_the_code_support_refs_and_detail() {
+        for form in echoed_forms() {
+            let json = |s: &str| serde_json::to_string(s).unwrap();
+            let body = format!(
+                r#"{{"error":{},"error_description":"d","error_uri":{},"trace_id":{},"correlation_id":"c-1"}}"#,
+                json(&format!("x{form}")),
+                json(&format!("https://e.example/?s={form}")),
+                json(&format!("t-{form}")),
+            );
+            let err = parse_redacting(StatusCode::BAD_REQUEST, body.as_bytes()).unwrap_err();
+            assert_no_form(&shown(&err));
+            // (Base64 padding, which says nothing, may stay.)
+            assert!(err.code().unwrap().starts_with("x[redacted]"), "{err}");
+            let p = said(&err);
+            assert!(p.uri.as_deref().unwrap().contains("s=[redacted]"), "{p:?}");
+            assert!(p.trace_id.as_deref().unwrap().starts_with("t-[redacted]"));
+            assert!(
+                err.support_refs()
+                    .any(|(name, value)| name == "trace_id" && value.starts_with("t-[redacted]"))
+            );
+
+            // What the client does with an error read without the redactor (a transport's, a
+            // hook's): every text of it, the detail's too, is redacted afterwards.
+            let raw = error(400, &body);
+            assert!(shown(&raw).contains(&form[..4]));
+            let redacted = raw.redact(&redactor());
+            assert_no_form(&shown(&redacted));
+            assert!(
+                redacted.code().unwrap().starts_with("x[redacted]"),
+                "{redacted}"
+            );
+            let trace_id = said(&redacted).trace_id.as_deref().unwrap();
+            assert!(trace_id.starts_with("t-[redacted]"), "{trace_id}");
         }
     }
 
@@ -1045,11 +1274,11 @@ mod tests {
     fn a_redaction_at_the_cut_is_kept_whole() {
         for at in MAX_TEXT - 9..MAX_TEXT {
             let text = format!("{}{ECHOED} and more", "x".repeat(at));
-            let cut = sanitize(&text, &redactor());
+            let cut = server_text(&text, &redactor(), MAX_TEXT);
             assert!(cut.ends_with("x[redacted]…"), "{at}: {cut}");
         }
         let text = format!("{}{ECHOED} and more", "x".repeat(MAX_TEXT));
-        assert!(sanitize(&text, &redactor()).ends_with("xx…"));
+        assert!(server_text(&text, &redactor(), MAX_TEXT).ends_with("xx…"));
     }
 
     #[test]

@@ -46,8 +46,8 @@ pub trait Transport: Send + Sync {
 /// Before it reads any of the answer's body it checks two things:
 ///
 /// - where the answer came from: if the response carries a [`FinalUri`] extension (set by a
-///   service that follows redirects itself, such as
-///   [`ReqwestService`](crate::reqwest_client::ReqwestService)) whose origin (scheme, host,
+///   service that follows redirects itself, such as `ReqwestService` (feature `reqwest`))
+///   whose origin (scheme, host,
 ///   port) is not the token URL's, the answer is refused with a
 ///   [`TokenErrorKind::Configuration`] error naming both origins (never a path or query) and
 ///   the hint "the token endpoint redirected to another origin; configure the final token
@@ -55,11 +55,11 @@ pub trait Transport: Send + Sync {
 ///   already did: a service that follows a redirect to another origin has sent the request,
 ///   client secret or assertion included, there. Use a service that does not follow
 ///   redirects across origins (`ReqwestService::with_default_client`, or
-///   [`ReqwestTransport`](crate::oauth::ReqwestTransport)), or one with redirects off. A
+///   `ReqwestTransport` (feature `reqwest`)), or one with redirects off. A
 ///   redirect answer itself (3xx) is a configuration error too. A service that follows
 ///   redirects and does not set [`FinalUri`] cannot be checked;
 /// - its size: a `Content-Length` (or a body size hint) above `max_response_bytes` is refused
-///   at once, as a [`TokenErrorKind::MalformedResponse`], without waiting for a body that may
+///   at once, as a [`TokenErrorKind::MalformedAnswer`], without waiting for a body that may
 ///   never come.
 ///
 /// ```
@@ -90,7 +90,7 @@ impl<S, ReqBody> ServiceTransport<S, ReqBody> {
         }
     }
 
-    /// Caps the size of the answer; a larger one is a [`TokenErrorKind::MalformedResponse`],
+    /// Caps the size of the answer; a larger one is a [`TokenErrorKind::MalformedAnswer`],
     /// refused before its body is read if its `Content-Length` says so. Default:
     /// [`DEFAULT_MAX_RESPONSE_BYTES`] (64 KiB).
     pub fn max_response_bytes(mut self, max: usize) -> Self {
@@ -189,21 +189,20 @@ pub(crate) fn check_answer_origin(token_url: &Uri, answered: &Uri) -> Result<(),
     let show = |origin: Option<Origin>| {
         origin.map_or_else(|| String::from("an unknown origin"), |o| format!("`{o}`"))
     };
-    Err(TokenError::new(
-        TokenErrorKind::Configuration,
+    Err(TokenError::configuration(
         format!(
             "the token answer came from {}, not from the token URL's origin {}; it was refused",
             show(Origin::of(answered)),
             show(requested),
         ),
-    )
-    .with_hint("the token endpoint redirected to another origin; configure the final token URL"))
+        "the token endpoint redirected to another origin; configure the final token URL",
+    ))
 }
 
 /// The answer is larger than `max` bytes.
 pub(crate) fn too_large(max: usize, status: http::StatusCode) -> TokenError {
     TokenError::new(
-        TokenErrorKind::MalformedResponse,
+        TokenErrorKind::MalformedAnswer,
         format!("the token endpoint's answer is larger than {max} bytes"),
     )
     .with_status(status)

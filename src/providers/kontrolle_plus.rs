@@ -1,17 +1,24 @@
 use std::fmt;
 
-use secrecy::SecretString;
-
+use super::builder_core::{BuilderCore, SecretAs, Spec};
+use super::{Provider, invalid, missing};
 use crate::error::TokenError;
-use crate::oauth::{
-    ClaimsCheck, ClientAuth, ClientCredentials, ClientCredentialsRequest, Transport,
-};
-use crate::token::secret_from;
-
-use super::missing;
+use crate::oauth::{ClaimsCheck, ClientCredentials, Transport};
 
 /// The app role the Kontrolle+ Provider API requires.
 pub const PROVIDER_API_ACCESS_ROLE: &str = "ProviderApi.Access";
+
+const SPEC: Spec = Spec {
+    provider: Provider::KontrollePlus,
+    default_url: None,
+    below_base: Some(("authority", "/oauth2/v2.0/token")),
+    no_url: (
+        "token_url",
+        "set the token endpoint, or the authority (https://login.microsoftonline.com/<tenant>)",
+    ),
+    secret_as: SecretAs::Post,
+    no_credential: "set the client secret (from a secret store), or a certificate",
+};
 
 /// Kontrolle+ Provider API (Microsoft Entra ID v2 endpoints).
 ///
@@ -37,24 +44,16 @@ pub const PROVIDER_API_ACCESS_ROLE: &str = "ProviderApi.Access";
 ///     .app_id_uri("api://kontrolle-plus")
 ///     .build(ServiceTransport::new(http_client))
 ///     .unwrap();
-/// # let _ = source;
+/// assert_eq!(source.request().requested_scopes(), ["api://kontrolle-plus/.default"]);
 /// ```
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct KontrollePlus {
-    token_url: Option<String>,
-    authority: Option<String>,
-    client_id: Option<String>,
-    auth: Option<ClientAuthKind>,
+    core: BuilderCore,
     app_id_uri: Option<String>,
+    scopes: Vec<String>,
     audiences: Vec<String>,
     role: Option<String>,
     check_claims: Option<bool>,
-}
-
-enum ClientAuthKind {
-    Secret(SecretString),
-    #[cfg(feature = "private-key-jwt")]
-    Certificate(Box<crate::oauth::assertion::JwtSigner>),
 }
 
 impl KontrollePlus {
@@ -63,48 +62,38 @@ impl KontrollePlus {
         Self::default()
     }
 
-    /// The token endpoint, as given by the Kontrolle+ team.
-    pub fn token_url(mut self, url: impl Into<String>) -> Self {
-        self.token_url = Some(url.into());
-        self
-    }
+    shared_setters!();
 
     /// The authority base URL (`https://login.microsoftonline.com/<tenant>`); the token URL is
-    /// then `<authority>/oauth2/v2.0/token`.
+    /// then `<authority>/oauth2/v2.0/token` (formed at `build()`; a
+    /// [`token_url`](Self::token_url) wins over it).
     pub fn authority(mut self, authority: impl Into<String>) -> Self {
-        self.authority = Some(authority.into());
+        self.core.base_url = Some(authority.into());
         self
     }
 
-    /// The client (application) id.
-    pub fn client_id(mut self, id: impl Into<String>) -> Self {
-        self.client_id = Some(id.into());
-        self
-    }
-
-    /// Authenticates with a client secret (sent in the form body; held as a secret: wiped on
-    /// drop, never shown).
-    pub fn client_secret(self, secret: impl Into<String>) -> Self {
-        self.secret(secret_from(secret.into()))
-    }
-
-    pub(crate) fn secret(mut self, secret: SecretString) -> Self {
-        self.auth = Some(ClientAuthKind::Secret(secret));
-        self
-    }
-
-    /// Authenticates with a certificate-based client assertion (`private_key_jwt`); give the
-    /// signer its certificate so the header carries `x5t#S256`.
+    /// Authenticates with a certificate-based client assertion (`private_key_jwt`) instead of
+    /// a secret; give the signer its certificate so the header carries `x5t#S256`.
     #[cfg(feature = "private-key-jwt")]
     #[cfg_attr(docsrs, doc(cfg(feature = "private-key-jwt")))]
     pub fn certificate(mut self, signer: crate::oauth::assertion::JwtSigner) -> Self {
-        self.auth = Some(ClientAuthKind::Certificate(Box::new(signer)));
+        self.core.credential = Some(super::builder_core::Credential::Certificate(
+            std::sync::Arc::new(signer),
+        ));
         self
     }
 
     /// The Provider API's application id URI; the scope is `<app-id-uri>/.default`.
     pub fn app_id_uri(mut self, uri: impl Into<String>) -> Self {
         self.app_id_uri = Some(uri.into());
+        self
+    }
+
+    /// The scope itself, `<app-id-uri>/.default`, instead of [`app_id_uri`](Self::app_id_uri)
+    /// (as a runbook writes it). `build()` accepts exactly one such scope.
+    pub fn scope(mut self, scope: impl AsRef<str>) -> Self {
+        self.scopes
+            .extend(scope.as_ref().split_whitespace().map(str::to_owned));
         self
     }
 
@@ -127,58 +116,45 @@ impl KontrollePlus {
         self
     }
 
-    /// The token source; fails with a configuration error naming what is missing.
+    /// The token source; fails with a configuration error naming the setting that is missing
+    /// or unusable (its source a [`SettingError`](super::SettingError)).
     pub fn build<T: Transport>(self, transport: T) -> Result<ClientCredentials<T>, TokenError> {
-        const NAME: &str = "Kontrolle+";
-        let token_url = match (self.token_url, self.authority) {
-            (Some(url), _) => url,
-            (None, Some(authority)) => {
-                format!("{}/oauth2/v2.0/token", authority.trim_end_matches('/'))
-            }
-            (None, None) => {
+        let mut parts = self.core.finish(&SPEC)?;
+        let app_id_uri = match (self.app_id_uri, self.scopes.as_slice()) {
+            (Some(uri), []) => uri,
+            (None, [scope]) if scope.ends_with("/.default") => scope.clone(),
+            (None, []) => {
                 return Err(missing(
-                    NAME,
-                    "token_url",
-                    "set the token endpoint, or the authority (https://login.microsoftonline.com/<tenant>)",
+                    Provider::KontrollePlus,
+                    "app_id_uri",
+                    "set the Provider API's app id URI (the scope is `<app-id-uri>/.default`)",
+                ));
+            }
+            (app_id_uri, scopes) => {
+                return Err(invalid(
+                    Provider::KontrollePlus,
+                    "scope",
+                    format!(
+                        "must be exactly one `<app-id-uri>/.default`, got {:?}{}",
+                        scopes,
+                        if app_id_uri.is_some() {
+                            " and an app id URI"
+                        } else {
+                            ""
+                        }
+                    ),
+                    "set the app id URI, or the one scope `<app-id-uri>/.default`",
                 ));
             }
         };
-        let client_id = self.client_id.ok_or_else(|| {
-            missing(
-                NAME,
-                "client_id",
-                "set the client id the Kontrolle+ team gave you",
-            )
-        })?;
-        let app_id_uri = self.app_id_uri.ok_or_else(|| {
-            missing(
-                NAME,
-                "app_id_uri",
-                "set the Provider API's app id URI (the scope is `<app-id-uri>/.default`)",
-            )
-        })?;
         let app_id_uri = app_id_uri
             .trim_end_matches("/.default")
             .trim_end_matches('/')
             .to_owned();
-        let auth = match self.auth {
-            Some(ClientAuthKind::Secret(secret)) => ClientAuth::secret_post(client_id, secret),
-            #[cfg(feature = "private-key-jwt")]
-            Some(ClientAuthKind::Certificate(signer)) => {
-                ClientAuth::private_key_jwt(client_id, *signer)
-            }
-            None => {
-                return Err(missing(
-                    NAME,
-                    "client_secret",
-                    "set the client secret (from a secret store), or a certificate",
-                ));
-            }
-        };
-        let request =
-            ClientCredentialsRequest::new(&token_url)?.scope(format!("{app_id_uri}/.default"));
-        let mut source = ClientCredentials::new(request, auth, transport).label(NAME);
-        if self.check_claims.unwrap_or(true) {
+        parts.request = parts.request.scope(format!("{app_id_uri}/.default"));
+        let check_claims = self.check_claims.unwrap_or(true);
+        let mut source = parts.into_source(transport);
+        if check_claims {
             let mut check = ClaimsCheck::new().require_role(
                 self.role
                     .unwrap_or_else(|| PROVIDER_API_ACCESS_ROLE.to_owned()),
@@ -197,31 +173,10 @@ impl KontrollePlus {
 
 impl fmt::Debug for KontrollePlus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KontrollePlus")
-            .field(
-                "token_url",
-                &self
-                    .token_url
-                    .as_deref()
-                    .map(crate::oauth::request::redact_userinfo),
-            )
-            .field(
-                "authority",
-                &self
-                    .authority
-                    .as_deref()
-                    .map(crate::oauth::request::redact_userinfo),
-            )
-            .field("client_id", &self.client_id)
-            .field(
-                "auth",
-                &self.auth.as_ref().map(|a| match a {
-                    ClientAuthKind::Secret(_) => "client_secret_post",
-                    #[cfg(feature = "private-key-jwt")]
-                    ClientAuthKind::Certificate(_) => "private_key_jwt",
-                }),
-            )
-            .field("app_id_uri", &self.app_id_uri)
+        let mut d = f.debug_struct("KontrollePlus");
+        self.core.debug_fields(&mut d, "authority");
+        d.field("app_id_uri", &self.app_id_uri)
+            .field("scopes", &self.scopes)
             .field("audiences", &self.audiences)
             .field("role", &self.role)
             .field("check_claims", &self.check_claims)

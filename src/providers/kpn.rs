@@ -1,18 +1,22 @@
 use std::fmt;
 
-use secrecy::SecretString;
-
+use super::Provider;
+use super::builder_core::{BuilderCore, SecretAs, Spec};
 use crate::error::TokenError;
-use crate::oauth::{
-    ClientAuth, ClientCredentials, ClientCredentialsRequest, GrantTypeIn, Transport,
-};
-use crate::token::secret_from;
-
-use super::missing;
+use crate::oauth::{ClientCredentials, GrantTypeIn, Transport};
 
 /// The KPN API Store token endpoint. Sandbox and production use the same endpoint; the
 /// credentials (the Sandbox page's, or a project's) decide which you get.
 pub const KPN_TOKEN_URL: &str = "https://api-prd.kpn.com/oauth/client_credential/accesstoken";
+
+const SPEC: Spec = Spec {
+    provider: Provider::Kpn,
+    default_url: Some(KPN_TOKEN_URL),
+    below_base: None,
+    no_url: ("token_url", "set the token URL"),
+    secret_as: SecretAs::Post,
+    no_credential: "set the client secret (from a secret store)",
+};
 
 /// KPN API Store (Apigee).
 ///
@@ -38,9 +42,7 @@ pub const KPN_TOKEN_URL: &str = "https://api-prd.kpn.com/oauth/client_credential
 /// ```
 #[derive(Clone, Default)]
 pub struct Kpn {
-    token_url: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<SecretString>,
+    core: BuilderCore,
 }
 
 impl Kpn {
@@ -49,66 +51,21 @@ impl Kpn {
         Self::default()
     }
 
-    /// Another token URL (a test double, a proxy).
-    pub fn token_url(mut self, url: impl Into<String>) -> Self {
-        self.token_url = Some(url.into());
-        self
-    }
+    shared_setters!();
 
-    /// The client id (from the Sandbox page, or a project).
-    pub fn client_id(mut self, id: impl Into<String>) -> Self {
-        self.client_id = Some(id.into());
-        self
-    }
-
-    /// The client secret (held as a secret: wiped on drop, never shown).
-    pub fn client_secret(self, secret: impl Into<String>) -> Self {
-        self.secret(secret_from(secret.into()))
-    }
-
-    pub(crate) fn secret(mut self, secret: SecretString) -> Self {
-        self.client_secret = Some(secret);
-        self
-    }
-
-    /// The token source; fails with a configuration error naming what is missing.
+    /// The token source; fails with a configuration error naming the setting that is missing
+    /// or unusable (its source a [`SettingError`](super::SettingError)).
     pub fn build<T: Transport>(self, transport: T) -> Result<ClientCredentials<T>, TokenError> {
-        const NAME: &str = "KPN API Store";
-        let client_id = self.client_id.ok_or_else(|| {
-            missing(
-                NAME,
-                "client_id",
-                "set the client id from the Sandbox page or your project",
-            )
-        })?;
-        let secret = self.client_secret.ok_or_else(|| {
-            missing(
-                NAME,
-                "client_secret",
-                "set the client secret (from a secret store)",
-            )
-        })?;
-        let url = self.token_url.as_deref().unwrap_or(KPN_TOKEN_URL);
-        let request = ClientCredentialsRequest::new(url)?.grant_type_in(GrantTypeIn::Query);
-        let auth = ClientAuth::secret_post(client_id, secret);
-        Ok(ClientCredentials::new(request, auth, transport).label(NAME))
+        let mut parts = self.core.finish(&SPEC)?;
+        parts.request = parts.request.grant_type_in(GrantTypeIn::Query);
+        Ok(parts.into_source(transport))
     }
 }
 
 impl fmt::Debug for Kpn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Kpn")
-            .field(
-                "token_url",
-                &crate::oauth::request::redact_userinfo(
-                    self.token_url.as_deref().unwrap_or(KPN_TOKEN_URL),
-                ),
-            )
-            .field("client_id", &self.client_id)
-            .field(
-                "client_secret",
-                &self.client_secret.as_ref().map(|_| "[redacted]"),
-            )
-            .finish()
+        let mut d = f.debug_struct("Kpn");
+        self.core.debug_fields(&mut d, "");
+        d.finish()
     }
 }

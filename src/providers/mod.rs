@@ -8,8 +8,51 @@
 //! - [`Kpn`]: KPN API Store (Apigee): `grant_type` in the query string, string-typed JSON.
 //!
 //! Any other RFC 6749 server: use [`ClientCredentials`](crate::oauth::ClientCredentials)
-//! directly.
+//! directly. [`Provider`] names them all, with the names configuration files use.
+//!
+//! The three builders share their common settings (client id, client secret, token URL or
+//! base URL): each is set the same way on each, checked at `build()`, where the token URL is
+//! formed. A setting that is missing or unusable fails `build()` with a configuration error
+//! that names it and says what to set; its source is a [`SettingError`].
 
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+use crate::error::TokenError;
+
+/// The setters every provider builder has, written once: each forwards to the builder's
+/// `core` (a `BuilderCore`).
+macro_rules! shared_setters {
+    () => {
+        /// The full token URL, instead of the provider's default or base URL (a proxy, a test
+        /// double). Checked at `build()`: `https://`, or `http://` to a loopback host.
+        pub fn token_url(mut self, url: impl Into<String>) -> Self {
+            self.core.token_url = Some(url.into());
+            self
+        }
+
+        /// The client id the provider gave you.
+        pub fn client_id(mut self, id: impl Into<String>) -> Self {
+            self.core.client_id = Some(id.into());
+            self
+        }
+
+        /// The client secret, sent the way this provider expects (held as a secret: wiped on
+        /// drop, never shown).
+        pub fn client_secret(self, secret: impl Into<String>) -> Self {
+            self.secret(crate::token::secret_from(secret.into()))
+        }
+
+        pub(crate) fn secret(mut self, secret: secrecy::SecretString) -> Self {
+            self.core.credential = Some(crate::providers::builder_core::Credential::Secret(secret));
+            self
+        }
+    };
+}
+
+pub(crate) mod builder_core;
 mod kontrolle_plus;
 mod kpn;
 mod screening_eagle;
@@ -18,15 +61,170 @@ pub use kontrolle_plus::{KontrollePlus, PROVIDER_API_ACCESS_ROLE};
 pub use kpn::{KPN_TOKEN_URL, Kpn};
 pub use screening_eagle::{SCREENING_EAGLE_TOKEN_PATH, ScreeningEagle};
 
-use crate::error::{TokenError, TokenErrorKind};
+/// A provider, by the one name the crate, its configuration and its emulator use.
+///
+/// The loopback emulator (`tower-bearer-emulator`) has an enum of its own, since it does not
+/// depend on this crate; a test pins that both name the same providers with the same names.
+///
+/// ```
+/// use tower_bearer::providers::Provider;
+///
+/// let provider: Provider = "screening-eagle".parse().unwrap();
+/// assert_eq!(provider, Provider::ScreeningEagle);
+/// assert_eq!(provider.as_str(), "screening-eagle");
+/// assert_eq!(provider.to_string(), "Screening Eagle ID");
+/// assert!("okta".parse::<Provider>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Provider {
+    /// Kontrolle+ Provider API (Entra ID-style): [`KontrollePlus`]. Named `kontrolle`.
+    #[serde(rename = "kontrolle")]
+    KontrollePlus,
+    /// Screening Eagle ID: [`ScreeningEagle`]. Named `screening-eagle`.
+    ScreeningEagle,
+    /// KPN API Store (Apigee): [`Kpn`]. Named `kpn`.
+    Kpn,
+    /// Any RFC 6749 server, with `client_secret_basic`: a
+    /// [`ClientCredentials`](crate::oauth::ClientCredentials) of your own. Named `generic`.
+    Generic,
+}
+
+impl Provider {
+    /// Every provider.
+    pub const ALL: [Provider; 4] = [
+        Self::KontrollePlus,
+        Self::ScreeningEagle,
+        Self::Kpn,
+        Self::Generic,
+    ];
+
+    /// The name configuration uses (`provider = "kontrolle"`, `<PREFIX>_PROVIDER=kpn`), which
+    /// [`FromStr`] reads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::KontrollePlus => "kontrolle",
+            Self::ScreeningEagle => "screening-eagle",
+            Self::Kpn => "kpn",
+            Self::Generic => "generic",
+        }
+    }
+
+    /// The name people use, as `Display` shows it and as token sources are labelled in traces:
+    /// `Kontrolle+`, `Screening Eagle ID`, `KPN API Store`, `OAuth 2.0`.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Self::KontrollePlus => "Kontrolle+",
+            Self::ScreeningEagle => "Screening Eagle ID",
+            Self::Kpn => "KPN API Store",
+            Self::Generic => "OAuth 2.0",
+        }
+    }
+
+    /// `config::ProviderKind::Kontrolle`, as it was called.
+    #[doc(hidden)]
+    #[allow(non_upper_case_globals)]
+    #[deprecated(since = "0.2.0", note = "use `providers::Provider::KontrollePlus`")]
+    pub const Kontrolle: Provider = Provider::KontrollePlus;
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.display_name())
+    }
+}
+
+impl FromStr for Provider {
+    type Err = TokenError;
+
+    /// Reads [`as_str`](Self::as_str)'s names; any other is a configuration error listing
+    /// them.
+    fn from_str(name: &str) -> Result<Self, TokenError> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == name)
+            .ok_or_else(|| {
+                TokenError::configuration(
+                    format!("`{}` is not a provider", crate::error::sanitize(name)),
+                    "use kontrolle, screening-eagle, kpn or generic",
+                )
+            })
+    }
+}
+
+/// A provider builder's setting that is missing or unusable at `build()`: the source of the
+/// configuration error `build()` fails with, naming the setter.
+///
+/// ```
+/// use std::error::Error;
+/// use tower_bearer::providers::{Kpn, Provider, SettingError};
+/// # use tower_bearer::oauth::ServiceTransport;
+/// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+/// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+/// # });
+///
+/// let err = Kpn::new().client_id("id").build(ServiceTransport::new(http_client)).unwrap_err();
+/// assert_eq!(err.to_string(), "token error (configuration): KPN API Store: `client_secret` is not set; \
+///     hint: set the client secret (from a secret store)");
+/// let setting = err.source().unwrap().downcast_ref::<SettingError>().unwrap();
+/// assert_eq!((setting.provider(), setting.setting()), (Provider::Kpn, "client_secret"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettingError {
+    provider: Provider,
+    setting: &'static str,
+    problem: String,
+}
+
+impl SettingError {
+    /// The provider whose builder failed.
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    /// The setter that needs attention (`client_id`, `client_secret`, `token_url`,
+    /// `authority`, `base_url`, `app_id_uri`, `scope`).
+    pub fn setting(&self) -> &'static str {
+        self.setting
+    }
+
+    /// What is wrong with it: `is not set`, or why its value is not usable.
+    pub fn problem(&self) -> &str {
+        &self.problem
+    }
+
+    /// The configuration error for this setting, with `fix` as its hint.
+    pub(crate) fn into_error(self, fix: impl Into<std::borrow::Cow<'static, str>>) -> TokenError {
+        TokenError::configuration(self.to_string(), fix).with_source(self)
+    }
+}
+
+impl fmt::Display for SettingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: `{}` {}", self.provider, self.setting, self.problem)
+    }
+}
+
+impl std::error::Error for SettingError {}
 
 /// A missing required setting.
-pub(crate) fn missing(provider: &str, field: &str, fix: &'static str) -> TokenError {
-    TokenError::new(
-        TokenErrorKind::Configuration,
-        format!("{provider}: `{field}` is not set"),
-    )
-    .with_hint(fix)
+pub(crate) fn missing(provider: Provider, setting: &'static str, fix: &'static str) -> TokenError {
+    invalid(provider, setting, "is not set", fix)
+}
+
+/// A setting whose value cannot be used.
+pub(crate) fn invalid(
+    provider: Provider,
+    setting: &'static str,
+    problem: impl Into<String>,
+    fix: impl Into<std::borrow::Cow<'static, str>>,
+) -> TokenError {
+    SettingError {
+        provider,
+        setting,
+        problem: problem.into(),
+    }
+    .into_error(fix)
 }
 
 #[cfg(test)]

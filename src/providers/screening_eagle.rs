@@ -1,15 +1,24 @@
 use std::fmt;
 
-use secrecy::SecretString;
-
+use super::Provider;
+use super::builder_core::{BuilderCore, SecretAs, Spec};
 use crate::error::TokenError;
-use crate::oauth::{ClientAuth, ClientCredentials, ClientCredentialsRequest, Transport};
-use crate::token::secret_from;
-
-use super::missing;
+use crate::oauth::{ClientCredentials, Transport};
 
 /// Path of the Screening Eagle ID token endpoint below its base URL.
 pub const SCREENING_EAGLE_TOKEN_PATH: &str = "/api/id/v1/auth/token";
+
+const SPEC: Spec = Spec {
+    provider: Provider::ScreeningEagle,
+    default_url: None,
+    below_base: Some(("base_url", SCREENING_EAGLE_TOKEN_PATH)),
+    no_url: (
+        "base_url",
+        "set the base URL (or the full token URL) of Screening Eagle ID",
+    ),
+    secret_as: SecretAs::BasicRaw,
+    no_credential: "set the client secret (from a secret store)",
+};
 
 /// Screening Eagle ID (`POST /api/id/v1/auth/token`).
 ///
@@ -33,13 +42,11 @@ pub const SCREENING_EAGLE_TOKEN_PATH: &str = "/api/id/v1/auth/token";
 ///     .scopes(["openid", "email", "profile", "inspect"])
 ///     .build(ServiceTransport::new(http_client))
 ///     .unwrap();
-/// # let _ = source;
+/// assert_eq!(source.request().token_url(), "https://id.screeningeagle.com/api/id/v1/auth/token");
 /// ```
 #[derive(Clone, Default)]
 pub struct ScreeningEagle {
-    token_url: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<SecretString>,
+    core: BuilderCore,
     scopes: Vec<String>,
 }
 
@@ -49,32 +56,12 @@ impl ScreeningEagle {
         Self::default()
     }
 
-    /// The service's base URL; the token URL is `<base>/api/id/v1/auth/token`.
+    shared_setters!();
+
+    /// The service's base URL; the token URL is `<base>/api/id/v1/auth/token` (formed at
+    /// `build()`; a [`token_url`](Self::token_url) wins over it).
     pub fn base_url(mut self, base: impl AsRef<str>) -> Self {
-        let base = base.as_ref().trim_end_matches('/');
-        self.token_url = Some(format!("{base}{SCREENING_EAGLE_TOKEN_PATH}"));
-        self
-    }
-
-    /// The full token URL, instead of [`base_url`](Self::base_url).
-    pub fn token_url(mut self, url: impl Into<String>) -> Self {
-        self.token_url = Some(url.into());
-        self
-    }
-
-    /// The client id.
-    pub fn client_id(mut self, id: impl Into<String>) -> Self {
-        self.client_id = Some(id.into());
-        self
-    }
-
-    /// The client secret (held as a secret: wiped on drop, never shown).
-    pub fn client_secret(self, secret: impl Into<String>) -> Self {
-        self.secret(secret_from(secret.into()))
-    }
-
-    pub(crate) fn secret(mut self, secret: SecretString) -> Self {
-        self.client_secret = Some(secret);
+        self.core.base_url = Some(base.as_ref().to_owned());
         self
     }
 
@@ -89,48 +76,19 @@ impl ScreeningEagle {
         self
     }
 
-    /// The token source; fails with a configuration error naming what is missing.
+    /// The token source; fails with a configuration error naming the setting that is missing
+    /// or unusable (its source a [`SettingError`](super::SettingError)).
     pub fn build<T: Transport>(self, transport: T) -> Result<ClientCredentials<T>, TokenError> {
-        const NAME: &str = "Screening Eagle ID";
-        let token_url = self.token_url.ok_or_else(|| {
-            missing(
-                NAME,
-                "base_url",
-                "set the base URL (or the full token URL) of Screening Eagle ID",
-            )
-        })?;
-        let client_id = self
-            .client_id
-            .ok_or_else(|| missing(NAME, "client_id", "set the client id"))?;
-        let secret = self.client_secret.ok_or_else(|| {
-            missing(
-                NAME,
-                "client_secret",
-                "set the client secret (from a secret store)",
-            )
-        })?;
-        let request = ClientCredentialsRequest::new(&token_url)?.scopes(self.scopes);
-        let auth = ClientAuth::basic_raw(client_id, secret)?;
-        Ok(ClientCredentials::new(request, auth, transport).label(NAME))
+        let mut parts = self.core.finish(&SPEC)?;
+        parts.request = parts.request.scopes(self.scopes);
+        Ok(parts.into_source(transport))
     }
 }
 
 impl fmt::Debug for ScreeningEagle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ScreeningEagle")
-            .field(
-                "token_url",
-                &self
-                    .token_url
-                    .as_deref()
-                    .map(crate::oauth::request::redact_userinfo),
-            )
-            .field("client_id", &self.client_id)
-            .field(
-                "client_secret",
-                &self.client_secret.as_ref().map(|_| "[redacted]"),
-            )
-            .field("scopes", &self.scopes)
-            .finish()
+        let mut d = f.debug_struct("ScreeningEagle");
+        self.core.debug_fields(&mut d, "base_url");
+        d.field("scopes", &self.scopes).finish()
     }
 }

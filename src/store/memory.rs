@@ -152,13 +152,10 @@ impl TokenStore for MemoryStore {
         // In one process the token's own instants hold (when it was received, when it
         // expires): what the Redis store rebuilds from the time to live and the lifetime.
         self.call(key, |entry, _now| {
-            entry
-                .token
-                .as_ref()
-                .map(|(token, generation, _)| Stored {
-                    token: token.clone(),
-                    generation: *generation,
-                })
+            entry.token.as_ref().map(|(token, generation, _)| Stored {
+                token: token.clone(),
+                generation: *generation,
+            })
         })
     }
 

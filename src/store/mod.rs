@@ -34,7 +34,7 @@
 //!   many replicas reporting the same token cause one new fetch.
 //!
 //! [`MemoryStore`] is the in-process implementation, for tests and for several caches in one
-//! process; [`RedisStore`] (feature `redis`) is the one for fleets, on Redis or Valkey.
+//! process; `RedisStore` (feature `redis`) is the one for fleets, on Redis or Valkey.
 
 #[cfg(feature = "redis")]
 mod codec;

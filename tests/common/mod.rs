@@ -83,7 +83,7 @@ impl TokenSource for Scripted {
 
 pub fn server_error(n: usize) -> TokenError {
     TokenError::new(
-        TokenErrorKind::Server,
+        TokenErrorKind::Unavailable,
         format!("token endpoint failed (call {n})"),
     )
     .with_status(StatusCode::SERVICE_UNAVAILABLE)

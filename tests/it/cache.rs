@@ -192,7 +192,7 @@ async fn failure_without_a_token_fails_waiters_and_fails_fast_without_a_storm() 
     for task in tasks {
         match task.await.unwrap() {
             Err(Error::Token(e)) => {
-                assert_eq!(e.kind(), TokenErrorKind::Server);
+                assert_eq!(e.kind(), TokenErrorKind::Unavailable);
                 assert_eq!(e.message(), "token endpoint failed (call 0)");
             }
             other => panic!("expected a token error, got {other:?}"),
@@ -248,7 +248,7 @@ async fn outage_then_recovery() {
             Err(Error::Token(e)) => {
                 assert_eq!(
                     e.kind(),
-                    TokenErrorKind::Server,
+                    TokenErrorKind::Unavailable,
                     "the last cause is carried"
                 );
                 if Instant::now() < t0 + 10 * MINUTE {
@@ -443,7 +443,7 @@ async fn unusable_tokens_are_errors_with_backoff() {
         let source = Scripted::new(Duration::ZERO, move |_| Ok(token.clone()));
         let cache = TokenCache::new(source.clone());
         let err = cache.token().await.unwrap_err();
-        assert_eq!(err.kind(), TokenErrorKind::InvalidToken);
+        assert_eq!(err.kind(), TokenErrorKind::MalformedAnswer);
         assert!(err.to_string().contains(says), "{err}");
         // No storm: the next callers fail fast.
         assert!(cache.token().await.is_err());

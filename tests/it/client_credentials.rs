@@ -129,7 +129,7 @@ async fn attempts_are_bounded() {
         .token()
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), TokenErrorKind::Server);
+    assert_eq!(err.kind(), TokenErrorKind::Unavailable);
     assert_eq!(endpoint.calls(), 3);
 }
 
@@ -147,7 +147,7 @@ async fn client_errors_are_not_retried_and_say_what_to_fix() {
         .await
         .unwrap_err();
     assert_eq!(endpoint.calls(), 1);
-    assert_eq!(err.kind(), TokenErrorKind::InvalidClient);
+    assert_eq!(err.kind(), TokenErrorKind::CredentialsRejected);
     assert_eq!(err.status(), Some(StatusCode::BAD_REQUEST));
     let text = err.to_string();
     assert!(
@@ -212,7 +212,7 @@ async fn a_huge_answer_is_cut_off() {
         .token()
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), TokenErrorKind::MalformedResponse);
+    assert_eq!(err.kind(), TokenErrorKind::MalformedAnswer);
     assert!(err.to_string().contains("larger than 65536 bytes"));
 }
 
@@ -277,7 +277,7 @@ async fn a_token_failing_the_claims_check_is_not_used() {
             .require_role("ProviderApi.Access"),
     );
     let err = source.token().await.unwrap_err();
-    assert_eq!(err.kind(), TokenErrorKind::InvalidToken);
+    assert_eq!(err.kind(), TokenErrorKind::MalformedAnswer);
     assert!(err.to_string().contains("`aud`"), "{err}");
     assert_eq!(endpoint.calls(), 1, "not retried");
 

@@ -181,6 +181,33 @@ fn invalid_configuration_names_the_field_and_the_fix() {
     ));
     assert!(err.to_string().contains("`scope`"), "{err}");
 
+    // The builders' errors, in the configuration's words: the field to fix.
+    let err = build(&format!(
+        r#"provider = "kontrolle"
+        client_id = "id"
+        client_secret = {{ file = "{}" }}
+        scope = "api://kontrolle-plus/.default""#,
+        secret.display()
+    ));
+    assert!(err.to_string().contains("`token_endpoint`"), "{err}");
+    assert!(err.hint().unwrap().contains("authority"), "{err}");
+    let err = build(&format!(
+        r#"provider = "screening-eagle"
+        client_id = "id"
+        client_secret = {{ file = "{}" }}"#,
+        secret.display()
+    ));
+    assert!(err.to_string().contains("`base_url`"), "{err}");
+    let err = build(&format!(
+        r#"provider = "generic"
+        token_endpoint = "http://as.example/token"
+        client_id = "id"
+        client_secret = {{ file = "{}" }}"#,
+        secret.display()
+    ));
+    assert!(err.to_string().contains("`token_endpoint`"), "{err}");
+    assert!(err.to_string().contains("plain http"), "{err}");
+
     let err = parse(
         r#"provider = "kpn"
         client_id = "id"

@@ -95,7 +95,7 @@ async fn a_wrong_secret_is_invalid_client_for_every_provider() {
             .unwrap_err();
         assert_eq!(
             err.kind(),
-            TokenErrorKind::InvalidClient,
+            TokenErrorKind::CredentialsRejected,
             "{provider}: {err}"
         );
         assert_eq!(
@@ -123,8 +123,11 @@ async fn kontrolle_plus_wrong_scope_and_missing_role() {
         .token()
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), TokenErrorKind::InvalidScope);
-    assert!(err.provider_error().unwrap().correlation_id.is_some());
+    assert_eq!(err.kind(), TokenErrorKind::Configuration);
+    assert_eq!(err.code(), Some("invalid_scope"));
+    assert!(err.support_refs().any(|(name, _)| name == "correlation_id"));
+    let said = err.detail::<tower_bearer::oauth::ProviderError>().unwrap();
+    assert!(said.correlation_id.is_some());
 
     // A token without ProviderApi.Access: the claims check refuses it before first use...
     emulator.set_roles(["Reader"]);
@@ -136,7 +139,7 @@ async fn kontrolle_plus_wrong_scope_and_missing_role() {
     .token()
     .await
     .unwrap_err();
-    assert_eq!(err.kind(), TokenErrorKind::InvalidToken);
+    assert_eq!(err.kind(), TokenErrorKind::MalformedAnswer);
     assert!(err.to_string().contains("ProviderApi.Access"), "{err}");
 
     // ...and without the check, the API answers 403, which never causes a refresh.
@@ -232,25 +235,25 @@ async fn faults_are_retried_or_reported_typed() {
     for (fault, kind) in [
         (
             Fault::Body("<html>login</html>".into()),
-            TokenErrorKind::MalformedResponse,
+            TokenErrorKind::MalformedAnswer,
         ),
         (
             Fault::Body(r#"{"access_token":"#.into()),
-            TokenErrorKind::MalformedResponse,
+            TokenErrorKind::MalformedAnswer,
         ),
         (
             Fault::Body(r#"{"access_token":42}"#.into()),
-            TokenErrorKind::MalformedResponse,
+            TokenErrorKind::MalformedAnswer,
         ),
         (
             Fault::Body(r#"{"access_token":"a\r\nb"}"#.into()),
-            TokenErrorKind::InvalidToken,
+            TokenErrorKind::MalformedAnswer,
         ),
         (
             Fault::Body(r#"{"access_token":"t","token_type":"mac"}"#.into()),
-            TokenErrorKind::InvalidToken,
+            TokenErrorKind::MalformedAnswer,
         ),
-        (Fault::Huge(1 << 20), TokenErrorKind::MalformedResponse),
+        (Fault::Huge(1 << 20), TokenErrorKind::MalformedAnswer),
     ] {
         emulator.inject(p, fault.clone());
         let err = source(&emulator, p, &secret).token().await.unwrap_err();
@@ -333,7 +336,7 @@ async fn reqwest_transport_talks_to_every_provider_and_follows_no_redirect() {
         .token()
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), TokenErrorKind::MalformedResponse);
+    assert_eq!(err.kind(), TokenErrorKind::MalformedAnswer);
     emulator.inject(Provider::Kpn, Fault::Drop);
     emulator.inject(Provider::Kpn, Fault::Drop);
     emulator.inject(Provider::Kpn, Fault::Drop);

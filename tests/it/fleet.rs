@@ -89,7 +89,11 @@ async fn a_fleet_refreshes_once_per_token_lifetime() {
         assert!(gap >= lifetime / 2, "two token requests {gap:?} apart");
     }
     // 100 s of tokens replaced every 5 to 7.7 s: 14 to 21 requests for the whole fleet.
-    assert!((14..=21).contains(&source.calls()), "{} token requests", source.calls());
+    assert!(
+        (14..=21).contains(&source.calls()),
+        "{} token requests",
+        source.calls()
+    );
     assert!(replicas.iter().all(|c| c.stats().store_fallbacks == 0));
 }
 
@@ -154,7 +158,10 @@ async fn a_fetch_that_outlived_its_lease_does_not_overwrite_a_newer_token() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let newer = Token::new("newer-token").with_expires_in(Duration::from_secs(3600));
     assert_eq!(
-        store.save(&key(), &LeaseId::random(), 0, &newer).await.unwrap(),
+        store
+            .save(&key(), &LeaseId::random(), 0, &newer)
+            .await
+            .unwrap(),
         Saved::Stored(1)
     );
     // A's save is fenced off, and A serves the newer token.
@@ -169,7 +176,10 @@ async fn a_crashed_lease_holder_is_taken_over_when_its_lease_expires() {
     let source = Scripted::numbered(FETCH, Duration::from_secs(3600));
     let store = MemoryStore::new();
     // A replica took the lease for 3 s and died.
-    let lease = store.try_lease(&key(), Duration::from_secs(3)).await.unwrap();
+    let lease = store
+        .try_lease(&key(), Duration::from_secs(3))
+        .await
+        .unwrap();
     assert!(matches!(lease, Lease::Won { .. }));
     let cache = replica(&source, &store);
     let started = tokio::time::Instant::now();

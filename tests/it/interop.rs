@@ -113,7 +113,7 @@ async fn the_servers_own_error_is_parsed() {
         ReqwestTransport::new().unwrap(),
     );
     let err = source.token().await.unwrap_err();
-    assert_eq!(err.kind(), TokenErrorKind::InvalidRequest);
+    assert_eq!(err.kind(), TokenErrorKind::Configuration);
     assert!(err.to_string().contains("grant_type"), "{err}");
 }
 

@@ -263,7 +263,7 @@ async fn source_errors_reach_the_caller_typed() {
     let source = token_source_fn(|| async {
         Err::<Token, _>(
             TokenError::new(
-                TokenErrorKind::InvalidClient,
+                TokenErrorKind::CredentialsRejected,
                 "client authentication failed",
             )
             .with_status(StatusCode::BAD_REQUEST)
@@ -276,7 +276,7 @@ async fn source_errors_reach_the_caller_typed() {
         .await
         .unwrap_err();
     let token_error = err.token_error().expect("a token error");
-    assert_eq!(token_error.kind(), TokenErrorKind::InvalidClient);
+    assert_eq!(token_error.kind(), TokenErrorKind::CredentialsRejected);
     assert_eq!(token_error.status(), Some(StatusCode::BAD_REQUEST));
     assert!(err.to_string().contains("check the client id and secret"));
 }

@@ -132,7 +132,7 @@ async fn kontrolle_plus_refuses_a_token_without_the_role() {
         .token()
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), TokenErrorKind::InvalidToken);
+    assert_eq!(err.kind(), TokenErrorKind::MalformedAnswer);
     assert!(err.to_string().contains("ProviderApi.Access"), "{err}");
 }
 
@@ -182,8 +182,13 @@ async fn kontrolle_plus_invalid_scope_keeps_entra_support_fields() {
         .token()
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), TokenErrorKind::InvalidScope);
+    assert_eq!(err.kind(), TokenErrorKind::Configuration);
+    assert_eq!(err.code(), Some("invalid_scope"));
     let text = err.to_string();
+    assert!(
+        text.starts_with("token error (configuration: invalid_scope, HTTP 400): "),
+        "{text}"
+    );
     assert!(
         text.contains("AADSTS70011") && text.contains("correlation_id=c0ff"),
         "{text}"
@@ -256,11 +261,11 @@ async fn screening_eagle_sends_raw_basic_and_keeps_id_and_refresh_tokens() {
 #[tokio::test]
 async fn screening_eagle_errors_are_read_in_camel_case() {
     for (status, kind) in [
-        (400, TokenErrorKind::InvalidRequest),
-        (401, TokenErrorKind::InvalidClient),
-        (403, TokenErrorKind::UnauthorizedClient),
+        (400, TokenErrorKind::Configuration),
+        (401, TokenErrorKind::CredentialsRejected),
+        (403, TokenErrorKind::NotPermitted),
         (404, TokenErrorKind::Configuration),
-        (500, TokenErrorKind::Server),
+        (500, TokenErrorKind::Unavailable),
     ] {
         let (transport, _) = endpoint(
             status,
@@ -277,8 +282,12 @@ async fn screening_eagle_errors_are_read_in_camel_case() {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), kind, "{status}");
+        assert_eq!(err.code(), Some("Forbidden"));
         assert_eq!(
-            err.provider_error().unwrap().description.as_deref(),
+            err.detail::<tower_bearer::oauth::ProviderError>()
+                .unwrap()
+                .description
+                .as_deref(),
             Some("permission denied")
         );
     }
@@ -347,7 +356,7 @@ async fn kpn_apigee_faults_are_typed() {
         .token()
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), TokenErrorKind::InvalidClient);
+    assert_eq!(err.kind(), TokenErrorKind::CredentialsRejected);
     assert!(
         err.to_string().contains("Invalid client identifier"),
         "{err}"
@@ -369,4 +378,178 @@ fn provider_debug_shows_no_secret() {
         .build(transport)
         .unwrap();
     assert!(!format!("{source:?}").contains("TOPSECRET"));
+}
+
+/// The emulator names the providers with an enum of its own (it does not depend on the
+/// library it tests): both must name the same providers, with the same names, which is also
+/// what configuration reads; the protocol facts the emulator copies must be the library's.
+#[test]
+fn the_emulator_and_the_library_name_the_same_providers() {
+    use tower_bearer::config::ProviderConfig;
+    use tower_bearer::providers::Provider;
+    use tower_bearer_emulator::Provider as Emulated;
+
+    for emulated in Emulated::ALL {
+        let provider: Provider = emulated.as_str().parse().unwrap();
+        assert_eq!(provider.as_str(), emulated.as_str());
+        assert_eq!(provider.to_string(), emulated.to_string());
+        let config: ProviderConfig = toml::from_str(&format!(
+            "provider = \"{}\"\nclient_id = \"id\"",
+            emulated.as_str()
+        ))
+        .unwrap();
+        assert_eq!(config.provider, provider);
+    }
+    let emulated: Vec<&str> = Emulated::ALL.iter().map(|p| p.as_str()).collect();
+    let library: Vec<&str> = Provider::ALL
+        .iter()
+        .filter(|p| **p != Provider::Generic)
+        .map(|p| p.as_str())
+        .collect();
+    assert_eq!(library, emulated, "the emulator plays every named provider");
+    assert_eq!(
+        tower_bearer::providers::SCREENING_EAGLE_TOKEN_PATH,
+        tower_bearer_emulator::SCREENING_EAGLE_TOKEN_PATH
+    );
+    assert_eq!(
+        tower_bearer::providers::PROVIDER_API_ACCESS_ROLE,
+        tower_bearer_emulator::PROVIDER_API_ACCESS_ROLE
+    );
+}
+
+/// The settings the builders share behave the same on each: a missing one names its setter
+/// (typed, as the error's `SettingError` source), a full token URL wins over a base URL, and
+/// the URL is formed at `build()`, whichever order the setters came in.
+#[test]
+fn the_shared_settings_behave_alike_on_every_builder() {
+    use std::error::Error;
+    use tower_bearer::providers::{Provider, SettingError};
+
+    fn setting(err: &tower_bearer::TokenError) -> (Provider, &'static str) {
+        assert_eq!(err.kind(), TokenErrorKind::Configuration, "{err}");
+        let setting = err
+            .source()
+            .and_then(|s| s.downcast_ref::<SettingError>())
+            .unwrap_or_else(|| panic!("no SettingError in {err:?}"));
+        assert!(
+            err.to_string()
+                .contains(&format!("`{}`", setting.setting()))
+        );
+        assert!(err.hint().is_some(), "{err}");
+        (setting.provider(), setting.setting())
+    }
+    let build_err = |result: Result<_, tower_bearer::TokenError>| match result {
+        Ok(source) => panic!("built {source:?}"),
+        Err(err) => setting(&err),
+    };
+    let t = || endpoint(200, String::new()).0;
+
+    // No client id, then no secret.
+    let kp = || {
+        KontrollePlus::new()
+            .authority("https://login.example/t")
+            .app_id_uri("api://x")
+    };
+    assert_eq!(
+        build_err(kp().build(t())),
+        (Provider::KontrollePlus, "client_id")
+    );
+    assert_eq!(
+        build_err(kp().client_id("id").build(t())),
+        (Provider::KontrollePlus, "client_secret")
+    );
+    let se = || ScreeningEagle::new().base_url("https://id.example");
+    assert_eq!(
+        build_err(se().build(t())),
+        (Provider::ScreeningEagle, "client_id")
+    );
+    assert_eq!(
+        build_err(se().client_id("id").build(t())),
+        (Provider::ScreeningEagle, "client_secret")
+    );
+    assert_eq!(
+        build_err(Kpn::new().build(t())),
+        (Provider::Kpn, "client_id")
+    );
+    assert_eq!(
+        build_err(Kpn::new().client_id("id").build(t())),
+        (Provider::Kpn, "client_secret")
+    );
+    // An unusable URL names the setter it came from, and what to write.
+    assert_eq!(
+        build_err(
+            kp().authority("http://login.example/t")
+                .client_id("id")
+                .client_secret("s3cret")
+                .build(t())
+        ),
+        (Provider::KontrollePlus, "authority")
+    );
+    assert_eq!(
+        build_err(
+            se().base_url("ftp://id.example")
+                .client_id("id")
+                .client_secret("s3cret")
+                .build(t())
+        ),
+        (Provider::ScreeningEagle, "base_url")
+    );
+    assert_eq!(
+        build_err(
+            Kpn::new()
+                .token_url("not a url")
+                .client_id("id")
+                .client_secret("s3cret")
+                .build(t())
+        ),
+        (Provider::Kpn, "token_url")
+    );
+    // Kontrolle+ takes its scope as the app id URI or as the one `/.default` scope.
+    assert_eq!(
+        build_err(
+            KontrollePlus::new()
+                .authority("https://login.example/t")
+                .client_id("id")
+                .client_secret("s3cret")
+                .scope("api://x/.default api://y/.default")
+                .build(t())
+        ),
+        (Provider::KontrollePlus, "scope")
+    );
+    let scoped = KontrollePlus::new()
+        .authority("https://login.example/t")
+        .client_id("id")
+        .client_secret("s3cret")
+        .scope("api://x/.default")
+        .build(t())
+        .unwrap();
+    assert_eq!(scoped.request().requested_scopes(), ["api://x/.default"]);
+
+    // The full token URL wins over the base URL, set before or after it.
+    for source in [
+        se().token_url("https://proxy.example/token")
+            .client_id("id")
+            .client_secret("s3cret")
+            .build(t())
+            .unwrap(),
+        ScreeningEagle::new()
+            .token_url("https://proxy.example/token")
+            .base_url("https://id.example")
+            .client_id("id")
+            .client_secret("s3cret")
+            .build(t())
+            .unwrap(),
+    ] {
+        assert_eq!(source.request().token_url(), "https://proxy.example/token");
+    }
+    let kontrolle = kp()
+        .token_url("https://proxy.example/k/token")
+        .client_id("id")
+        .client_secret("s3cret")
+        .build(t())
+        .unwrap();
+    assert_eq!(
+        kontrolle.request().token_url(),
+        "https://proxy.example/k/token"
+    );
 }

@@ -225,3 +225,55 @@ async fn a_replay_needs_a_token_with_another_value() {
     // The token was dropped and fetched again, and that is how the replay knew.
     assert_eq!(source.calls(), 2);
 }
+
+/// `TokenRejected::replaced` is `false` once the cache is gone: a response kept somewhere does
+/// not make a cache nobody uses fetch (found by a second reader).
+#[tokio::test(start_paused = true)]
+async fn replaced_is_false_once_the_cache_is_gone() {
+    let source = Scripted::numbered(Duration::ZERO, 60 * MINUTE);
+    let log = Arc::default();
+    let layer = BearerTokenLayer::new(source.clone());
+    let service = tower::Layer::layer(&layer, api(log, |_| StatusCode::UNAUTHORIZED));
+    let response = service.clone().oneshot(post("x")).await.unwrap();
+    // Every handle on the cache is dropped: the cache is gone for its users.
+    drop(service);
+    drop(layer);
+    let rejected = response
+        .extensions()
+        .get::<tower_bearer::replay::TokenRejected>()
+        .expect("marked")
+        .clone();
+    drop(response);
+    assert!(
+        !rejected.replaced().await,
+        "the cache is gone, yet replaced() fetched token #{}",
+        source.calls()
+    );
+}
+
+/// `max_wait` bounds how long a request waits for a token, also when it got a `401` and waits
+/// in `TokenRejected::replaced` for the token of its replay (found by a second reader).
+#[tokio::test(start_paused = true)]
+async fn max_wait_also_bounds_the_replay_wait() {
+    let source = Scripted::numbered(Duration::from_secs(20), 60 * MINUTE);
+    let cache = TokenCache::new(source.clone());
+    tower_bearer::TokenSource::token(&cache).await.unwrap(); // warm: token-0
+    let log = Arc::default();
+    let client = ServiceBuilder::new()
+        .layer(ReplayUnauthorizedLayer::new())
+        .layer(BearerTokenLayer::from_cache(cache).max_wait(Duration::from_secs(2)))
+        .service(api(log, |auth| {
+            if auth == "Bearer token-0" {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::OK
+            }
+        }));
+    let started = tokio::time::Instant::now();
+    let _ = client.oneshot(post("x")).await;
+    assert!(
+        started.elapsed() <= Duration::from_secs(2),
+        "the request took {:?} with max_wait 2s",
+        started.elapsed()
+    );
+}

@@ -127,7 +127,8 @@ async fn failures_are_typed_with_a_hint_and_exit_1() {
     .await;
     assert_eq!(output.status.code(), Some(1));
     let json = stdout(&output);
-    assert_eq!(json["error"]["kind"], "invalid_client");
+    assert_eq!(json["error"]["kind"], "credentials_rejected");
+    assert_eq!(json["error"]["code"], "invalid_client");
     assert_eq!(json["error"]["status"], 401);
     assert!(
         json["error"]["hint"]
@@ -153,7 +154,7 @@ async fn failures_are_typed_with_a_hint_and_exit_1() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("malformed_response") && stderr.contains("hint:"),
+        stderr.contains("malformed_answer") && stderr.contains("hint:"),
         "{stderr}"
     );
 }

@@ -155,13 +155,16 @@ impl http_body::Body for Stalled {
 }
 
 fn token_request(url: &str) -> http::Request<Vec<u8>> {
-    tower_bearer::oauth::ClientCredentialsRequest::new(url)
+    use futures_util::FutureExt;
+    let request = tower_bearer::oauth::ClientCredentialsRequest::new(url).unwrap();
+    let auth = tower_bearer::oauth::ClientAuth::client_secret_post("id", CLIENT_SECRET);
+    // A secret's credentials are ready at once.
+    let credentials = auth
+        .credentials(request.token_url())
+        .now_or_never()
         .unwrap()
-        .build(&tower_bearer::oauth::ClientAuth::client_secret_post(
-            "id",
-            CLIENT_SECRET,
-        ))
-        .unwrap()
+        .unwrap();
+    request.http_request(&credentials).unwrap()
 }
 
 /// The paused clock turns "waits for ever" into a quick, certain failure of this bound.
@@ -185,7 +188,7 @@ async fn oversized_content_length_is_refused_before_the_body_is_read() {
         .await
         .expect("refused at once, not after waiting for the body");
     let err = sent.unwrap_err();
-    assert_eq!(err.kind(), TokenErrorKind::MalformedResponse);
+    assert_eq!(err.kind(), TokenErrorKind::MalformedAnswer);
     assert!(err.to_string().contains("larger than 65536 bytes"), "{err}");
     assert_eq!(err.status(), Some(http::StatusCode::OK));
 }

@@ -139,7 +139,7 @@ async fn operators_see_what_happened_and_never_a_secret() {
         "client_id=app-id",
         "auth=\"client_secret_post\"",
         "token fetch failed; backing off",
-        "kind=invalid_client",
+        "kind=credentials_rejected",
         "failing fast",
         "token stored",
         "token refused (401): dropped",
