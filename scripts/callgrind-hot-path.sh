@@ -9,14 +9,20 @@ cargo build --quiet --release -p tower-bearer-tools --bin callgrind_hot_path
 bin="${CARGO_TARGET_DIR:-target}/release/callgrind_hot_path"
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
-valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" "$n" >/dev/null 2>&1
-callgrind_annotate --inclusive=yes --threshold=100 "$out" 2>/dev/null |
-    awk -v n="$n" '
-        /callgrind_hot_path::request_/ {
+# Instructions per request of each variant in one callgrind run; $2 = `store` for the layer's
+# cache with a token store (a run of its own: the same machine code, other data).
+measure() {
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" "$n" "${1:-}" >/dev/null 2>&1
+    callgrind_annotate --inclusive=yes --threshold=100 "$out" 2>/dev/null |
+        awk -v n="$n" '/callgrind_hot_path::request_/ {
             gsub(",", "", $1);
             name = $0; sub(/.*callgrind_hot_path::request_/, "", name); sub(/[ \[].*/, "", name);
-            ir[name] = $1 / n;
-        }
+            printf "%s %.1f\n", name, $1 / n;
+        }'
+}
+{ measure; measure store | awk '$1 == "bearer_token" { print "bearer_token_store", $2 }'; } |
+    awk '
+        { ir[$1] = $2 }
         END {
             printf "%-20s %10s\n", "variant", "Ir/request";
             split("bare add_authorization bearer_token bearer_token_store", order, " ");
