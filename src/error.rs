@@ -66,6 +66,25 @@ pub enum TokenErrorKind {
 }
 
 impl TokenErrorKind {
+    /// The kind named `name` by [`as_str`](Self::as_str), for a name that crossed a process
+    /// boundary (a fleet's token store).
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        use TokenErrorKind::*;
+        [
+            CredentialsRejected,
+            NotPermitted,
+            RateLimited,
+            Unavailable,
+            Timeout,
+            Transport,
+            MalformedAnswer,
+            Configuration,
+            Other,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == name)
+    }
+
     /// Whether asking again later may succeed: [`RateLimited`](Self::RateLimited),
     /// [`Unavailable`](Self::Unavailable), [`Timeout`](Self::Timeout) and
     /// [`Transport`](Self::Transport).

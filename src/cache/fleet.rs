@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::decision::take_stored;
 use super::entry::{Config, later};
-use crate::error::TokenError;
+use crate::error::{TokenError, TokenErrorKind};
 use crate::store::{Lease, LeaseId, Saved, StoreError, StoreErrorKind, StoreKey, TokenStore};
 use crate::token::Token;
 
@@ -135,9 +135,18 @@ impl Fleet {
                 let token = match fetch().await {
                     Ok(token) => token,
                     Err(error) => {
-                        // Let the next replica try at once (best effort: the lease expires
-                        // by itself otherwise).
-                        let _ = calls.run(self.store.release(&self.key, &lease)).await;
+                        // A `Retry-After` holds for the whole fleet; otherwise the next
+                        // replica may try at once. Best effort: the lease expires by itself.
+                        let release = match error.retry_after() {
+                            Some(after) => self.store.back_off(
+                                &self.key,
+                                &lease,
+                                after.min(config.max_retry_after),
+                                error.kind().as_str(),
+                            ),
+                            None => self.store.release(&self.key, &lease),
+                        };
+                        let _ = calls.run(release).await;
                         return Err(error);
                     }
                 };
@@ -145,6 +154,7 @@ impl Fleet {
                     .await
             }
             Ok(Step::FetchAlone) => fallback(fetch().await?),
+            Ok(Step::BackOff(error)) => Err(error),
             Err(error) => {
                 self.failed(labels, &error);
                 fallback(fetch().await?)
@@ -182,6 +192,10 @@ impl Fleet {
                         return Ok(Step::Take(taken));
                     }
                     return Ok(Step::Fetch { lease: id, fence });
+                }
+                Lease::BackingOff { remaining, reason } => {
+                    crate::metrics::store(calls.labels.name, crate::metrics::STORE_BACKING_OFF);
+                    return Ok(Step::BackOff(backing_off(remaining, &reason)));
                 }
                 Lease::Held => {
                     if !waited {
@@ -316,6 +330,24 @@ enum Step {
     },
     /// Fetch without the store (another replica's fetch took too long).
     FetchAlone,
+    /// The fleet is backing off: fail with this error (which carries the time left as its
+    /// `Retry-After`, so the cache backs off as long).
+    BackOff(TokenError),
+}
+
+/// The error of a replica that must not fetch: the token endpoint told another replica to wait.
+fn backing_off(remaining: Duration, reason: &str) -> TokenError {
+    let kind = TokenErrorKind::from_name(reason).unwrap_or(TokenErrorKind::RateLimited);
+    TokenError::new(
+        kind,
+        format!(
+            "the token endpoint asked another replica of the fleet to wait ({}); no replica asks \
+             again for {remaining:?}",
+            crate::error::sanitize(reason)
+        ),
+    )
+    .with_retry_after(remaining)
+    .with_hint("the fleet shares the token endpoint's Retry-After: lower the request rate or raise the quota")
 }
 
 fn fallback(token: Token) -> Result<Obtained, TokenError> {

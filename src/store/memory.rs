@@ -67,6 +67,8 @@ struct Shared {
 struct Entry {
     token: Option<(Token, u64, Option<Instant>)>,
     lease: Option<(LeaseId, Instant)>,
+    /// The fleet waits until then, and why.
+    backoff: Option<(String, Instant)>,
     /// The last generation saved under this key.
     generation: u64,
 }
@@ -83,6 +85,13 @@ impl Entry {
         }
         if self.lease.as_ref().is_some_and(|(_, until)| *until <= now) {
             self.lease = None;
+        }
+        if self
+            .backoff
+            .as_ref()
+            .is_some_and(|(_, until)| *until <= now)
+        {
+            self.backoff = None;
         }
     }
 }
@@ -165,6 +174,12 @@ impl TokenStore for MemoryStore {
         ttl: Duration,
     ) -> BoxFuture<'a, Result<Lease, StoreError>> {
         self.call(key, move |entry, now| {
+            if let Some((reason, until)) = &entry.backoff {
+                return Lease::BackingOff {
+                    remaining: until.saturating_duration_since(now),
+                    reason: reason.clone(),
+                };
+            }
             if entry.lease.is_some() {
                 return Lease::Held;
             }
@@ -210,6 +225,26 @@ impl TokenStore for MemoryStore {
         let future = self.call(key, move |entry, _now| {
             if entry.lease.as_ref().is_some_and(|(id, _)| id == lease) {
                 entry.lease = None;
+            }
+        });
+        Box::pin(async move {
+            future.await?;
+            self.shared.changed.notify_waiters();
+            Ok(())
+        })
+    }
+
+    fn back_off<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        lease: &'a LeaseId,
+        delay: Duration,
+        reason: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let future = self.call(key, move |entry, now| {
+            if entry.lease.as_ref().is_some_and(|(id, _)| id == lease) {
+                entry.lease = None;
+                entry.backoff = Some((reason.to_owned(), now + delay));
             }
         });
         Box::pin(async move {

@@ -93,6 +93,23 @@ pub trait TokenStore: Send + Sync + 'static {
         lease: &'a LeaseId,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
+    /// Releases `lease` if it is still this holder's and makes the whole fleet wait `delay`
+    /// before fetching again: the token endpoint answered the holder with a `Retry-After`.
+    /// [`try_lease`](Self::try_lease) answers [`Lease::BackingOff`] until then. `reason`
+    /// (an error kind's name) tells the others why.
+    ///
+    /// The default only releases the lease: each replica then learns the `Retry-After` itself.
+    fn back_off<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        lease: &'a LeaseId,
+        delay: Duration,
+        reason: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = (delay, reason);
+        self.release(key, lease)
+    }
+
     /// Removes the token stored under `key` if it is still generation `generation` (it was
     /// refused with a `401`); returns whether it was removed.
     fn remove<'a>(
@@ -121,6 +138,7 @@ pub struct Stored {
 
 /// What [`TokenStore::try_lease`] got.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Lease {
     /// This caller holds the lease; it fetches, then saves or releases.
     Won {
@@ -132,6 +150,15 @@ pub enum Lease {
     },
     /// Another replica holds it: wait for its token.
     Held,
+    /// The token endpoint asked a replica to wait ([`TokenStore::back_off`]): no replica
+    /// fetches for `remaining`.
+    BackingOff {
+        /// How much longer every replica waits.
+        remaining: Duration,
+        /// What the endpoint said, as the replica that was told recorded it (an error kind's
+        /// name, such as `rate_limited`).
+        reason: String,
+    },
 }
 
 /// Identifies a lease holder: random, so a holder whose lease lapsed cannot release the next

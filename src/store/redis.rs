@@ -34,9 +34,23 @@ const SUBSCRIBER_RETRY: Duration = Duration::from_secs(1);
 
 const TRY_LEASE: &str = r"
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {1, redis.call('GET', KEYS[2]) or '0'}
+  return {1, redis.call('GET', KEYS[2]) or '0', ''}
 end
-return {0, '0'}
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, 8) == 'backoff:' then
+  return {2, tostring(redis.call('PTTL', KEYS[1])), string.sub(v, 9)}
+end
+return {0, '0', ''}
+";
+
+/// The fleet backs off: the holder's lease becomes a marker that lives as long as the wait.
+const BACK_OFF: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], 'backoff:' .. ARGV[3], 'PX', ARGV[2])
+  redis.call('PUBLISH', ARGV[4], 'backoff')
+  return 1
+end
+return 0
 ";
 
 const SAVE: &str = r"
@@ -154,7 +168,11 @@ return {v, redis.call('PTTL', KEYS[1])}
 /// Every call is one Lua script (`EVALSHA`, loaded again on `NOSCRIPT`), so each is atomic:
 ///
 /// - `try_lease`: `SET k:lease <id> NX PX <ttl>`; if it was set, returns `k:gen` (0 if unset)
-///   as the fence.
+///   as the fence; if `k:lease` holds a `backoff:<reason>` marker, returns its `PTTL` and the
+///   reason (the fleet is backing off).
+/// - `back_off`: if `k:lease` still holds this holder's id, replaces it with the marker
+///   `backoff:<reason>` for the server's `Retry-After` (`PX`): no replica takes the lease, so
+///   none asks the token endpoint, until it expires.
 /// - `save`: deletes `k:lease` if it still holds this holder's id; then, if `k:gen` is greater
 ///   than the fence, returns it (a newer token was saved while this holder's lease had lapsed:
 ///   nothing is written); else sets `k:gen` to `fence + 1` and `k` to the value sealed as that
@@ -242,6 +260,7 @@ enum Target {
 
 struct Scripts {
     try_lease: Script,
+    back_off: Script,
     save: Script,
     release: Script,
     remove: Script,
@@ -457,6 +476,7 @@ impl RedisStoreBuilder {
                 rng: SystemRandom::new(),
                 scripts: Scripts {
                     try_lease: Script::new(TRY_LEASE),
+                    back_off: Script::new(BACK_OFF),
                     save: Script::new(SAVE),
                     release: Script::new(RELEASE),
                     remove: Script::new(REMOVE),
@@ -766,12 +786,19 @@ impl TokenStore for RedisStore {
                 .key(&names.generation)
                 .arg(id.as_str())
                 .arg(millis(ttl).max(1));
-            let (won, fence): (i64, String) = inner.invoke("try_lease", invocation).await?;
-            if won == 1 {
-                let fence = parse_generation("try_lease", &fence)?;
-                Ok(Lease::Won { id, fence })
-            } else {
-                Ok(Lease::Held)
+            let (won, value, reason): (i64, String, String) =
+                inner.invoke("try_lease", invocation).await?;
+            match won {
+                1 => {
+                    let fence = parse_generation("try_lease", &value)?;
+                    Ok(Lease::Won { id, fence })
+                }
+                2 => Ok(Lease::BackingOff {
+                    // PTTL: the milliseconds left (negative if it just expired).
+                    remaining: Duration::from_millis(value.parse::<u64>().unwrap_or(0)),
+                    reason,
+                }),
+                _ => Ok(Lease::Held),
             }
         })
     }
@@ -835,6 +862,28 @@ impl TokenStore for RedisStore {
                 .arg(lease.as_str())
                 .arg(&names.channel);
             let _: i64 = inner.invoke("release", invocation).await?;
+            Ok(())
+        })
+    }
+
+    fn back_off<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        lease: &'a LeaseId,
+        delay: Duration,
+        reason: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let inner = &*self.inner;
+            let names = names(key)?;
+            let mut invocation = inner.scripts.back_off.prepare_invoke();
+            invocation
+                .key(&names.lease)
+                .arg(lease.as_str())
+                .arg(millis(delay).max(1))
+                .arg(reason)
+                .arg(&names.channel);
+            let _: i64 = inner.invoke("back_off", invocation).await?;
             Ok(())
         })
     }

@@ -286,3 +286,36 @@ fn scripted_is_a_token_source() {
     fn is_source<T: TokenSource>(_: &T) {}
     is_source(&Scripted::numbered(FETCH, FETCH));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_told_to_one_replica_holds_for_the_fleet() {
+    use tower_bearer::{TokenError, TokenErrorKind};
+    // The token endpoint answers the first request with 429 and Retry-After: 30 s.
+    let source = Scripted::new(FETCH, |n| {
+        if n == 0 {
+            Err(TokenError::new(TokenErrorKind::RateLimited, "slow down")
+                .with_retry_after(Duration::from_secs(30)))
+        } else {
+            Ok(Token::new(format!("token-{n}")).with_expires_in(Duration::from_secs(3600)))
+        }
+    });
+    let store = MemoryStore::new();
+    let (a, b) = (replica(&source, &store), replica(&source, &store));
+    let err = a.token().await.unwrap_err();
+    assert_eq!(err.kind(), TokenErrorKind::RateLimited);
+    // Replica B does not ask: it fails at once, told how long the fleet waits.
+    let err = b.token().await.unwrap_err();
+    assert_eq!(err.kind(), TokenErrorKind::RateLimited);
+    let left = err.retry_after().expect("the fleet's wait");
+    assert!(
+        left > Duration::from_secs(29) && left <= Duration::from_secs(30),
+        "{left:?}"
+    );
+    assert!(err.to_string().contains("another replica"), "{err}");
+    assert_eq!(source.calls(), 1);
+    // Once the wait is over, one replica fetches and the other takes its token.
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    assert_eq!(value(&b.token().await.unwrap()), "token-1");
+    assert_eq!(value(&a.token().await.unwrap()), "token-1");
+    assert_eq!(source.calls(), 2);
+}

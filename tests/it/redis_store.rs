@@ -337,7 +337,7 @@ impl Raw {
 async fn won(store: &RedisStore, key: &StoreKey, ttl: Duration) -> (LeaseId, u64) {
     match store.try_lease(key, ttl).await.unwrap() {
         Lease::Won { id, fence } => (id, fence),
-        Lease::Held => panic!("the lease was held"),
+        other => panic!("the lease was not won: {other:?}"),
     }
 }
 
@@ -502,6 +502,33 @@ async fn contract(a: &RedisStore, b: &RedisStore, raw: &mut Raw, key: &StoreKey)
 }
 
 /// `wait_changed` returns on a save (pub/sub), well before its bound.
+/// A `Retry-After` told to the lease holder holds for every replica: the lease becomes a
+/// marker no one can take until it expires, and `try_lease` says how long is left and why.
+async fn backs_off(a: &RedisStore, b: &RedisStore, key: &StoreKey) {
+    let (lease, _) = won(a, key, 10 * SECOND).await;
+    // Another holder's id cannot turn the lease into a backoff.
+    b.back_off(key, &LeaseId::random(), 30 * SECOND, "rate_limited")
+        .await
+        .unwrap();
+    assert_eq!(b.try_lease(key, 10 * SECOND).await.unwrap(), Lease::Held);
+    a.back_off(key, &lease, 2 * SECOND, "rate_limited")
+        .await
+        .unwrap();
+    match b.try_lease(key, 10 * SECOND).await.unwrap() {
+        Lease::BackingOff { remaining, reason } => {
+            assert!(
+                remaining <= 2 * SECOND && remaining > SECOND,
+                "{remaining:?}"
+            );
+            assert_eq!(reason, "rate_limited");
+        }
+        other => panic!("expected the fleet to back off, got {other:?}"),
+    }
+    // Once the wait is over, the lease can be taken again.
+    tokio::time::sleep(2 * SECOND + Duration::from_millis(100)).await;
+    won(b, key, 10 * SECOND).await;
+}
+
 async fn wakes_on_save(a: &RedisStore, b: &RedisStore, key: &StoreKey) {
     // The first wait subscribes.
     b.wait_changed(key, Duration::from_millis(200)).await;
@@ -540,6 +567,7 @@ async fn contract_on_a_single_node() {
     let (a, b) = (store(&server.url()), store(&server.url()));
     let mut raw = Raw::single(&server.url()).await;
     contract(&a, &b, &mut raw, &unique_key("single")).await;
+    backs_off(&a, &b, &unique_key("single-backoff")).await;
     wakes_on_save(&a, &b, &unique_key("single-wake")).await;
 }
 
@@ -556,6 +584,7 @@ async fn contract_on_a_cluster() {
         let key = unique_key(&format!("cluster-{n}"));
         contract(&a, &b, &mut raw, &key).await;
     }
+    backs_off(&a, &b, &unique_key("cluster-backoff")).await;
     wakes_on_save(&a, &b, &unique_key("cluster-wake")).await;
 }
 
