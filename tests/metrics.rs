@@ -1,5 +1,5 @@
-//! The `metrics` feature: what a recorder sees after cold requests, cache hits, a 401 and a
-//! failed fetch.
+//! The `metrics` feature: what a recorder sees after cold requests, cache hits, a 401, a
+//! failed fetch and two replicas sharing a token store.
 #![cfg(feature = "metrics")]
 
 mod common;
@@ -74,6 +74,18 @@ async fn counters_and_histograms_are_recorded() {
     drop(refusing);
     // One request for each reason a token is withheld.
     tower_bearer_withheld(layer.clone()).await;
+    // Two replicas sharing a token store: A misses, wins the lease and fetches; B takes A's
+    // token from the store (2 more waits, 1 more token request).
+    let store = tower_bearer::store::MemoryStore::new();
+    let key = tower_bearer::store::StoreKey::new("metrics", "partner");
+    let source = Scripted::numbered(Duration::from_millis(100), 60 * MINUTE);
+    for _ in 0..2 {
+        let replica = TokenCache::builder(source.clone())
+            .name("partner")
+            .store(store.clone(), key.clone())
+            .build();
+        tower_bearer::TokenSource::token(&replica).await.unwrap();
+    }
 
     let mut counters = std::collections::BTreeMap::new();
     let mut durations = 0;
@@ -105,14 +117,18 @@ async fn counters_and_histograms_are_recorded() {
             .copied()
             .unwrap_or(0)
     };
-    assert_eq!(get(names::TOKEN_REQUESTS, Some("ok")), 2, "{counters:?}");
+    assert_eq!(get(names::TOKEN_REQUESTS, Some("ok")), 3, "{counters:?}");
     assert_eq!(
         get(names::TOKEN_REQUESTS, Some("unavailable")),
         1,
         "{counters:?}"
     );
-    assert_eq!(durations, 3);
-    assert_eq!(get(names::REQUESTS_WAITED, None), 52, "{counters:?}");
+    assert_eq!(durations, 4);
+    assert_eq!(get(names::REQUESTS_WAITED, None), 54, "{counters:?}");
+    assert_eq!(get(names::STORE, Some("miss")), 1, "{counters:?}");
+    assert_eq!(get(names::STORE, Some("lease_won")), 1, "{counters:?}");
+    assert_eq!(get(names::STORE, Some("hit")), 1, "{counters:?}");
+    assert_eq!(get(names::STORE, Some("failed")), 0, "{counters:?}");
     assert_eq!(get(names::REQUESTS_FAILED_FAST, None), 1, "{counters:?}");
     assert_eq!(get(names::INVALIDATIONS, None), 1, "{counters:?}");
     // The waiting requests are not hits; every request served from the cache is (2,000, and

@@ -146,7 +146,7 @@ impl Fleet {
                             ),
                             None => self.store.release(&self.key, &lease),
                         };
-                        let _ = calls.run(release).await;
+                        let _ = calls.run("back_off_or_release", release).await;
                         return Err(error);
                     }
                 };
@@ -172,7 +172,7 @@ impl Fleet {
     ) -> Result<Step, StoreError> {
         let key = &self.key;
         if let Some(refused) = avoid.refused {
-            calls.run(self.store.remove(key, refused)).await?;
+            calls.run("remove", self.store.remove(key, refused)).await?;
         }
         if let Some(taken) = self.read(calls, config, avoid).await? {
             return Ok(Step::Take(taken));
@@ -183,12 +183,15 @@ impl Fleet {
         let give_up_at = later(Instant::now(), config.fetch_timeout);
         let mut pause = FIRST_POLL;
         loop {
-            match calls.run(self.store.try_lease(key, lease_ttl)).await? {
+            match calls
+                .run("try_lease", self.store.try_lease(key, lease_ttl))
+                .await?
+            {
                 Lease::Won { id, fence } => {
                     crate::metrics::store(calls.labels.name, crate::metrics::STORE_LEASE_WON);
                     // Someone may have saved between the read and the lease.
                     if waited && let Some(taken) = self.read(calls, config, avoid).await? {
-                        let _ = calls.run(self.store.release(key, &id)).await;
+                        let _ = calls.run("release", self.store.release(key, &id)).await;
                         return Ok(Step::Take(taken));
                     }
                     return Ok(Step::Fetch { lease: id, fence });
@@ -228,7 +231,7 @@ impl Fleet {
         config: &Config,
         avoid: Avoid,
     ) -> Result<Option<Obtained>, StoreError> {
-        let loaded = calls.run(self.store.load(&self.key)).await?;
+        let loaded = calls.run("load", self.store.load(&self.key)).await?;
         let taken = loaded.filter(|stored| {
             take_stored(
                 Instant::now(),
@@ -239,6 +242,9 @@ impl Fleet {
                 [avoid.replacing, avoid.refused],
             )
         });
+        if taken.is_none() {
+            crate::metrics::store(calls.labels.name, crate::metrics::STORE_MISS);
+        }
         Ok(taken.map(|stored| Obtained {
             token: stored.token,
             stored: Some(stored.generation),
@@ -257,7 +263,7 @@ impl Fleet {
         token: Token,
     ) -> Result<Obtained, TokenError> {
         match calls
-            .run(self.store.save(&self.key, &lease, fence, &token))
+            .run("save", self.store.save(&self.key, &lease, fence, &token))
             .await
         {
             Ok(Saved::Stored(generation)) => Ok(Obtained {
@@ -366,19 +372,23 @@ struct Calls<'a> {
 }
 
 impl Calls<'_> {
+    /// Runs store call `op` under the call timeout and what is left of the budget, in a span
+    /// of its own.
     async fn run<T>(
         &mut self,
+        op: &'static str,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let left = self.fleet.budget.saturating_sub(self.spent);
         let limit = self.fleet.timeout.min(left);
         let started = Instant::now();
-        let result = tokio::time::timeout(limit, call).await;
+        let span = tracing::debug_span!("token_store", op, key = %self.fleet.key);
+        let result = tracing::Instrument::instrument(tokio::time::timeout(limit, call), span).await;
         self.spent += started.elapsed();
         result.unwrap_or_else(|_| {
             Err(StoreError::new(
                 StoreErrorKind::Timeout,
-                format!("no answer within {limit:?}"),
+                format!("{op}: no answer within {limit:?}"),
             ))
         })
     }
