@@ -7,6 +7,13 @@
 //! refused unless explicitly allowed, and is never printed. Invalid configuration fails at build
 //! time with an error that names the field.
 //!
+//! # A fleet's token store
+//!
+//! A `[store]` section ([`StoreConfig`], feature `redis`) shares the tokens of every replica
+//! with the same configuration through Redis, so that the fleet makes one token request per
+//! token lifetime: [`ProviderConfig::cache_builder`] gives the cache builder with the store and
+//! the flow's store key. Its URL, encryption keys and key secret are references too.
+//!
 //! # Errors and secrets
 //!
 //! Reading `client_secret` never fails, whatever it holds: a malformed value (a number, an
@@ -441,6 +448,15 @@ impl ProviderConfig {
     /// `CLIENT_SECRET_ENV` (the name of the variable holding the secret) or
     /// `CLIENT_SECRET_FILE`, `SCOPE` (space-separated), `AUDIENCE`, `REQUIRED_ROLE`.
     ///
+    /// The fleet's token store ([`StoreConfig`]), if any `STORE_*` variable is set:
+    /// `STORE_URL` (a URL without a password) or `STORE_URL_ENV` / `STORE_URL_FILE`,
+    /// `STORE_CLUSTER` (`true`/`false`), `STORE_ENCRYPTION_KEY_ENV` / `_FILE`, `STORE_KEY_ID`,
+    /// `STORE_DECRYPTION_KEYS_ENV` / `_FILE` (comma-separated `id=VAR` / `id=path`),
+    /// `STORE_KEY_SECRET_ENV` / `_FILE`, `STORE_PREFIX`, `STORE_CA_FILE`, `STORE_TIMEOUT_MS`,
+    /// `STORE_BUDGET_MS`, `STORE_RETRY_MS`. Like the client secret, keys and the key secret are
+    /// only named here: `STORE_ENCRYPTION_KEY`, `STORE_KEY_SECRET` and a `STORE_URL` with a
+    /// password are refused.
+    ///
     /// ```no_run
     /// use tower_bearer::config::ProviderConfig;
     ///
@@ -466,6 +482,20 @@ impl ProviderConfig {
     /// ]);
     /// let config = ProviderConfig::from_lookup("KPN", |name| vars.get(name).map(|v| v.to_string())).unwrap();
     /// assert_eq!(config.client_id, "APP_CLIENT_ID");
+    /// assert!(config.store.is_none());
+    ///
+    /// // A fleet's store: the keys are named, never given.
+    /// let vars = HashMap::from([
+    ///     ("KPN_PROVIDER", "kpn"),
+    ///     ("KPN_CLIENT_ID", "APP_CLIENT_ID"),
+    ///     ("KPN_CLIENT_SECRET_ENV", "KPN_SECRET"),
+    ///     ("KPN_STORE_URL_ENV", "REDIS_URL"),
+    ///     ("KPN_STORE_ENCRYPTION_KEY_FILE", "/run/secrets/token-store-key"),
+    ///     ("KPN_STORE_KEY_ID", "2026-12"),
+    ///     ("KPN_STORE_KEY_SECRET_ENV", "TOKEN_STORE_KEY_SECRET"),
+    /// ]);
+    /// let config = ProviderConfig::from_lookup("KPN", |name| vars.get(name).map(|v| v.to_string())).unwrap();
+    /// assert_eq!(config.store.unwrap().key_id.as_deref(), Some("2026-12"));
     /// ```
     pub fn from_lookup(
         prefix: &str,
@@ -541,7 +571,8 @@ impl ProviderConfig {
 
     /// The token source this configuration describes: the provider's builder (or, for
     /// `generic`, the shared core of the builders) given these settings. A builder's error
-    /// names the configuration field to fix.
+    /// names the configuration field to fix. The `[store]` section is not read here: hand
+    /// the source to [`cache_builder`](Self::cache_builder).
     pub fn build<T: Transport>(&self, transport: T) -> Result<ClientCredentials<T>, TokenError> {
         let secret = self.secret()?;
         let source = match self.provider {
@@ -596,7 +627,7 @@ impl ProviderConfig {
         })
     }
 
-    /// A [`TokenCache`](crate::TokenCache) builder for `source` (what [`build`](Self::build)
+    /// A [`TokenCache`] builder for `source` (what [`build`](Self::build)
     /// made of this configuration) with the fleet's token store of the `[store]` section, if
     /// there is one: a `RedisStore` ([`StoreConfig`]), `source`'s store key under
     /// [`StoreConfig::key_secret`] and [`StoreConfig::prefix`]
