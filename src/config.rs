@@ -7,6 +7,13 @@
 //! refused unless explicitly allowed, and is never printed. Invalid configuration fails at build
 //! time with an error that names the field.
 //!
+//! # A fleet's token store
+//!
+//! A `[store]` section ([`StoreConfig`], feature `redis`) shares the tokens of every replica
+//! with the same configuration through Redis, so that the fleet makes one token request per
+//! token lifetime: [`ProviderConfig::cache_builder`] gives the cache builder with the store and
+//! the flow's store key. Its URL, encryption keys and key secret are references too.
+//!
 //! # Errors and secrets
 //!
 //! Reading `client_secret` never fails, whatever it holds: a malformed value (a number, an
@@ -50,6 +57,11 @@ use crate::error::TokenError;
 use crate::oauth::{ClaimsCheck, ClientCredentials, Transport};
 use crate::providers::builder_core::{BuilderCore, Credential, SecretAs, Spec};
 use crate::providers::{KontrollePlus, Kpn, Provider, ScreeningEagle, SettingError};
+use crate::{TokenCache, TokenCacheBuilder};
+
+mod store;
+
+pub use store::{DecryptionKeyConfig, StoreConfig};
 
 /// Which flow a configuration is for: the name of [`Provider`] before it was the crate's one
 /// provider enum.
@@ -322,6 +334,10 @@ pub struct ProviderConfig {
     /// default: configuration files end up in repositories and logs.
     #[serde(default)]
     pub allow_inline_secret: bool,
+    /// The token store a fleet of replicas shares (`[store]`, feature `redis`), used by
+    /// [`cache_builder`](Self::cache_builder).
+    #[serde(default)]
+    pub store: Option<StoreConfig>,
     /// What was wrong with `client_secret`, reported by `build` (never its value).
     #[serde(skip)]
     client_secret_problem: Option<&'static str>,
@@ -345,6 +361,7 @@ impl fmt::Debug for ProviderConfig {
             .field("audience", &self.audience)
             .field("required_role", &self.required_role)
             .field("allow_inline_secret", &self.allow_inline_secret)
+            .field("store", &self.store)
             .field("client_secret_problem", &self.client_secret_problem)
             .finish()
     }
@@ -375,6 +392,8 @@ struct RawProviderConfig {
     required_role: Option<String>,
     #[serde(default)]
     allow_inline_secret: bool,
+    #[serde(default)]
+    store: Option<StoreConfig>,
 }
 
 impl From<RawProviderConfig> for ProviderConfig {
@@ -396,6 +415,7 @@ impl From<RawProviderConfig> for ProviderConfig {
             audience: raw.audience,
             required_role: raw.required_role,
             allow_inline_secret: raw.allow_inline_secret,
+            store: raw.store,
             client_secret_problem,
         }
     }
@@ -414,7 +434,11 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
     })
 }
 
-fn invalid(field: &str, message: impl fmt::Display, fix: &'static str) -> TokenError {
+fn invalid(
+    field: &str,
+    message: impl fmt::Display,
+    fix: impl Into<std::borrow::Cow<'static, str>>,
+) -> TokenError {
     TokenError::configuration(format!("configuration `{field}`: {message}"), fix)
 }
 
@@ -423,6 +447,15 @@ impl ProviderConfig {
     /// `PROVIDER`, `ENVIRONMENT`, `AUTHORITY`, `TOKEN_ENDPOINT`, `BASE_URL`, `CLIENT_ID`,
     /// `CLIENT_SECRET_ENV` (the name of the variable holding the secret) or
     /// `CLIENT_SECRET_FILE`, `SCOPE` (space-separated), `AUDIENCE`, `REQUIRED_ROLE`.
+    ///
+    /// The fleet's token store ([`StoreConfig`]), if any `STORE_*` variable is set:
+    /// `STORE_URL` (a URL without a password) or `STORE_URL_ENV` / `STORE_URL_FILE`,
+    /// `STORE_CLUSTER` (`true`/`false`), `STORE_ENCRYPTION_KEY_ENV` / `_FILE`, `STORE_KEY_ID`,
+    /// `STORE_DECRYPTION_KEYS_ENV` / `_FILE` (comma-separated `id=VAR` / `id=path`),
+    /// `STORE_KEY_SECRET_ENV` / `_FILE`, `STORE_PREFIX`, `STORE_CA_FILE`, `STORE_TIMEOUT_MS`,
+    /// `STORE_BUDGET_MS`, `STORE_RETRY_MS`. Like the client secret, keys and the key secret are
+    /// only named here: `STORE_ENCRYPTION_KEY`, `STORE_KEY_SECRET` and a `STORE_URL` with a
+    /// password are refused.
     ///
     /// ```no_run
     /// use tower_bearer::config::ProviderConfig;
@@ -449,6 +482,20 @@ impl ProviderConfig {
     /// ]);
     /// let config = ProviderConfig::from_lookup("KPN", |name| vars.get(name).map(|v| v.to_string())).unwrap();
     /// assert_eq!(config.client_id, "APP_CLIENT_ID");
+    /// assert!(config.store.is_none());
+    ///
+    /// // A fleet's store: the keys are named, never given.
+    /// let vars = HashMap::from([
+    ///     ("KPN_PROVIDER", "kpn"),
+    ///     ("KPN_CLIENT_ID", "APP_CLIENT_ID"),
+    ///     ("KPN_CLIENT_SECRET_ENV", "KPN_SECRET"),
+    ///     ("KPN_STORE_URL_ENV", "REDIS_URL"),
+    ///     ("KPN_STORE_ENCRYPTION_KEY_FILE", "/run/secrets/token-store-key"),
+    ///     ("KPN_STORE_KEY_ID", "2026-12"),
+    ///     ("KPN_STORE_KEY_SECRET_ENV", "TOKEN_STORE_KEY_SECRET"),
+    /// ]);
+    /// let config = ProviderConfig::from_lookup("KPN", |name| vars.get(name).map(|v| v.to_string())).unwrap();
+    /// assert_eq!(config.store.unwrap().key_id.as_deref(), Some("2026-12"));
     /// ```
     pub fn from_lookup(
         prefix: &str,
@@ -506,54 +553,26 @@ impl ProviderConfig {
             audience: var("AUDIENCE"),
             required_role: var("REQUIRED_ROLE"),
             allow_inline_secret: false,
+            store: StoreConfig::from_vars(prefix, var)?,
             client_secret_problem: None,
         })
     }
 
     /// Reads the secret the configuration refers to.
     fn secret(&self) -> Result<SecretString, TokenError> {
-        let fix = "set `client_secret = { env = \"VAR\" }` or `{ file = \"path\" }`";
-        if let Some(problem) = self.client_secret_problem {
-            return Err(invalid("client_secret", problem, fix));
-        }
-        match &self.client_secret {
-            None => Err(invalid("client_secret", "is not set", fix)),
-            Some(SecretRef::Env(name)) => std::env::var(name)
-                .ok()
-                .filter(|s| !s.is_empty())
-                .map(crate::token::secret_from)
-                .ok_or_else(|| {
-                    invalid(
-                        "client_secret",
-                        format!("the environment variable `{name}` is not set"),
-                        "set it (from your secret store) before starting",
-                    )
-                }),
-            Some(SecretRef::File(path)) => std::fs::read_to_string(path)
-                .map(|s| {
-                    let s = Zeroizing::new(s);
-                    SecretString::from(s.trim_end_matches(['\r', '\n']))
-                })
-                .map_err(|e| {
-                    invalid(
-                        "client_secret",
-                        format!("cannot read `{}`: {e}", path.display()),
-                        "check the path and its permissions",
-                    )
-                }),
-            Some(SecretRef::Value(value)) if self.allow_inline_secret => Ok(value.clone()),
-            Some(SecretRef::Value(_)) => Err(invalid(
-                "client_secret",
-                "holds the secret itself",
-                "refer to it with `{ env = \"VAR\" }` or `{ file = \"path\" }` (or set \
-                 `allow_inline_secret = true` if you must)",
-            )),
-        }
+        read_secret(
+            "client_secret",
+            "client_secret",
+            self.client_secret.as_ref(),
+            self.client_secret_problem,
+            self.allow_inline_secret,
+        )
     }
 
     /// The token source this configuration describes: the provider's builder (or, for
     /// `generic`, the shared core of the builders) given these settings. A builder's error
-    /// names the configuration field to fix.
+    /// names the configuration field to fix. The `[store]` section is not read here: hand
+    /// the source to [`cache_builder`](Self::cache_builder).
     pub fn build<T: Transport>(&self, transport: T) -> Result<ClientCredentials<T>, TokenError> {
         let secret = self.secret()?;
         let source = match self.provider {
@@ -608,6 +627,87 @@ impl ProviderConfig {
         })
     }
 
+    /// A [`TokenCache`] builder for `source` (what [`build`](Self::build)
+    /// made of this configuration) with the fleet's token store of the `[store]` section, if
+    /// there is one: a `RedisStore` ([`StoreConfig`]), `source`'s store key under
+    /// [`StoreConfig::key_secret`] and [`StoreConfig::prefix`]
+    /// (`ClientCredentials::store_key`), and the store's timeouts. Without a `[store]`
+    /// section it is `TokenCache::builder(source)`. The rest of the cache's settings are yours
+    /// to chain.
+    ///
+    /// Reads the store's secrets (URL, keys) where the section says; nothing connects yet.
+    /// Fails with a configuration error that names the `store.*` field to fix and holds no
+    /// secret, and, if the crate was built without feature `redis`, for any `[store]` section:
+    /// the fleet would otherwise silently make one token request per replica. ([`build`](Self::build)
+    /// ignores the section, so a tool built without `redis` can still read the same file.)
+    ///
+    /// ```
+    /// use tower_bearer::config::ProviderConfig;
+    /// use tower_bearer::oauth::ServiceTransport;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = std::env::temp_dir().join(format!("tower-bearer-doc-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let file = |name: &str, text: &str| -> std::io::Result<String> {
+    /// #     let path = dir.join(name);
+    /// #     std::fs::write(&path, text)?;
+    /// #     Ok(path.display().to_string())
+    /// # };
+    /// # let client_secret = file("client-secret", "demo-client-secret\n")?;
+    /// # let encryption_key = file("store-key", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n")?;
+    /// # let key_secret = file("key-secret", "c2VjcmV0LWZvci1zdG9yZS1rZXktbmFtZXMtMzJieXQ=\n")?;
+    /// # let http_client = tower::service_fn(|_: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+    /// # });
+    /// let config: ProviderConfig = toml::from_str(&format!(r#"
+    ///     provider = "generic"
+    ///     token_endpoint = "https://login.partner.example/oauth2/token"
+    ///     client_id = "client-7"
+    ///     client_secret = {{ file = "{client_secret}" }}
+    ///     scope = "api.read"
+    ///
+    ///     [store]
+    ///     url = "redis://redis.internal:6379"
+    ///     encryption_key = {{ file = "{encryption_key}" }}
+    ///     key_id = "2026-12"
+    ///     key_secret = {{ file = "{key_secret}" }}
+    ///     prefix = "billing"
+    /// "#))?;
+    /// let source = config.build(ServiceTransport::new(http_client))?;
+    /// # if cfg!(not(feature = "redis")) { return Ok(()); }
+    /// let cache = config
+    ///     .cache_builder(source)?
+    ///     .refresh_margin(std::time::Duration::from_secs(120))
+    ///     .build();
+    /// # let _ = cache;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn cache_builder<T: Transport + 'static>(
+        &self,
+        source: ClientCredentials<T>,
+    ) -> Result<TokenCacheBuilder, TokenError> {
+        let Some(store) = &self.store else {
+            return Ok(TokenCache::builder(source));
+        };
+        #[cfg(feature = "redis")]
+        {
+            let opened = store.open(self.provider, self.allow_inline_secret, &source)?;
+            Ok(TokenCache::builder(source)
+                .store(opened.store, opened.key)
+                .store_timeouts(opened.timeout, opened.budget, opened.retry))
+        }
+        #[cfg(not(feature = "redis"))]
+        {
+            let _ = store;
+            Err(TokenError::configuration(
+                "configuration `store`: a token store is configured, but tower-bearer was built \
+                 without feature `redis`",
+                "enable it (`tower-bearer = { version = \"...\", features = [\"redis\"] }`), or \
+                 remove the store section",
+            ))
+        }
+    }
+
     /// Any RFC 6749 server: `client_secret_basic`, the scopes asked for, and the claims named
     /// checked.
     fn generic<T: Transport>(
@@ -643,6 +743,56 @@ impl ProviderConfig {
             source = source.check_claims(check);
         }
         Ok(source)
+    }
+}
+
+/// Reads the secret `reference` names for `field` (`key` as written in the file, for the
+/// hint): the environment variable, the file (trailing newlines ignored), or the inline value
+/// if `inline` allows it. `problem` is what was wrong with the field as read. No error holds
+/// the secret.
+fn read_secret(
+    field: &str,
+    key: &str,
+    reference: Option<&SecretRef>,
+    problem: Option<&str>,
+    inline: bool,
+) -> Result<SecretString, TokenError> {
+    let fix = format!("set `{key} = {{ env = \"VAR\" }}` or `{{ file = \"path\" }}`");
+    if let Some(problem) = problem {
+        return Err(invalid(field, problem, fix));
+    }
+    match reference {
+        None => Err(invalid(field, "is not set", fix)),
+        Some(SecretRef::Env(name)) => std::env::var(name)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(crate::token::secret_from)
+            .ok_or_else(|| {
+                invalid(
+                    field,
+                    format!("the environment variable `{name}` is not set"),
+                    "set it (from your secret store) before starting",
+                )
+            }),
+        Some(SecretRef::File(path)) => std::fs::read_to_string(path)
+            .map(|s| {
+                let s = Zeroizing::new(s);
+                SecretString::from(s.trim_end_matches(['\r', '\n']))
+            })
+            .map_err(|e| {
+                invalid(
+                    field,
+                    format!("cannot read `{}`: {e}", path.display()),
+                    "check the path and its permissions",
+                )
+            }),
+        Some(SecretRef::Value(value)) if inline => Ok(value.clone()),
+        Some(SecretRef::Value(_)) => Err(invalid(
+            field,
+            "holds the secret itself",
+            "refer to it with `{ env = \"VAR\" }` or `{ file = \"path\" }` (or set \
+             `allow_inline_secret = true` if you must)",
+        )),
     }
 }
 

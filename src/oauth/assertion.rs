@@ -274,6 +274,21 @@ impl JwtSigner {
         }
     }
 
+    /// What names this signer's credential in a store key (none of it secret): the SHA-256 of
+    /// the public key (hex), the certificate's `x5t#S256` and the `kid` (empty if unset).
+    #[cfg(feature = "redis")]
+    pub(crate) fn key_identity(&self) -> [String; 3] {
+        let public_key: String = Sha256::digest(self.public_key())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        [
+            public_key,
+            self.x5t_s256.clone().unwrap_or_default(),
+            self.kid.clone().unwrap_or_default(),
+        ]
+    }
+
     /// A fresh assertion for `client_id` at `audience`, issued now.
     pub fn sign(&self, client_id: &str, audience: &str) -> Result<String, TokenError> {
         self.sign_at(client_id, audience, SystemTime::now())

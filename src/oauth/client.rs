@@ -122,6 +122,96 @@ impl<T: Transport> ClientCredentials<T> {
         &self.auth
     }
 
+    /// The key under which a fleet shares this flow's tokens in a
+    /// [`TokenStore`](crate::store::TokenStore), for
+    /// [`TokenCacheBuilder::store`](crate::TokenCacheBuilder::store): `prefix:{name}`, where
+    /// the name is the HMAC-SHA256 of everything that makes two tokens different, under
+    /// `secret`, a secret of the fleet ([`StoreKey::derive`](crate::store::StoreKey::derive)).
+    /// Every replica with the same configuration and secret computes the same key; any other
+    /// configuration gets another one, and the name tells whoever reads the store nothing.
+    ///
+    /// What goes in, in this order, each part length-prefixed (lists after their length):
+    ///
+    /// - the grant (`client_credentials`);
+    /// - the token URL as given, with its own query (a URL written two ways gives two keys:
+    ///   one extra token request each, never a token of the wrong configuration);
+    /// - the scopes, sorted and without duplicates (RFC 6749 §3.3: a set), the resources in
+    ///   order, the audience, the extra parameters in order;
+    /// - the client id and the authentication method (`client_secret_post`, ...);
+    /// - the credential: the client secret itself (it goes into the HMAC only, and cannot be
+    ///   found from the name without `secret`); for `private_key_jwt` with a
+    ///   `JwtSigner`, the SHA-256 of its public key, its certificate's `x5t#S256` and its `kid`;
+    ///   for an assertion hook, [`ClientAuth::assertion_identity`], which is then required;
+    /// - the assertion identity, if one was set.
+    ///
+    /// Left out, because they change how the request is sent and not the token: where
+    /// `grant_type` travels, the Basic encoding, the assertion's `aud` and lifetime, timeouts,
+    /// retries, the claims check and the label.
+    ///
+    /// `prefix` is the application's namespace (a Redis ACL key pattern can name it): 1 to 100
+    /// visible ASCII characters without `{` or `}` (the name's braces are the Redis Cluster
+    /// hash tag that keeps a token and its lease in one slot). `secret` must be at least 32
+    /// bytes (random, from your secret store), and the same on every replica.
+    ///
+    /// Fails with a [`Configuration`](crate::TokenErrorKind::Configuration) error for a
+    /// prefix or secret that does not fit, or an assertion hook without an identity.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::{ClientAuth, ClientCredentials, ClientCredentialsRequest, ServiceTransport};
+    /// use tower_bearer::store::MemoryStore;
+    /// use tower_bearer::TokenCache;
+    /// # use std::convert::Infallible;
+    /// # use bytes::Bytes;
+    /// # use http::{Request, Response};
+    /// # use http_body_util::Full;
+    /// # let http_client = tower::service_fn(|_req: Request<Full<Bytes>>| async {
+    /// #     Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+    /// # });
+    ///
+    /// let store_secret = [0x5a; 32]; // from your secret store, the same on every replica
+    /// let source = ClientCredentials::new(
+    ///     ClientCredentialsRequest::new("https://login.partner.example/oauth2/token")
+    ///         .unwrap()
+    ///         .scope("api.read"),
+    ///     ClientAuth::client_secret_basic("client-7", "the client secret"),
+    ///     ServiceTransport::new(http_client),
+    /// );
+    /// let key = source.store_key("billing", &store_secret).unwrap();
+    /// assert!(key.as_str().starts_with("billing:{"));
+    /// assert!(!key.as_str().contains("client-7"));
+    /// let cache = TokenCache::builder(source).store(MemoryStore::new(), key).build();
+    /// # let _ = cache;
+    /// ```
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn store_key(
+        &self,
+        prefix: &str,
+        secret: &[u8],
+    ) -> Result<crate::store::StoreKey, TokenError> {
+        if let Err(problem) = check_store_prefix(prefix) {
+            return Err(TokenError::configuration(
+                format!("the store key prefix {problem}"),
+                STORE_PREFIX_HINT,
+            ));
+        }
+        if secret.len() < MIN_STORE_SECRET_LEN {
+            return Err(TokenError::configuration(
+                format!(
+                    "the store key secret is {} bytes; it must be at least \
+                     {MIN_STORE_SECRET_LEN}",
+                    secret.len()
+                ),
+                STORE_SECRET_HINT,
+            ));
+        }
+        let mut parts = vec![Cow::Borrowed("client_credentials")];
+        self.request.key_parts(&mut parts);
+        self.auth.key_parts(&mut parts)?;
+        let parts: Vec<&str> = parts.iter().map(|p| p.as_ref()).collect();
+        Ok(crate::store::StoreKey::derive(prefix, &parts, secret))
+    }
+
     /// One attempt: make the credentials, build, send, parse.
     async fn attempt(&self) -> Result<Token, TokenError> {
         // Errors of this step are redacted by it.
@@ -230,6 +320,36 @@ impl<T: Transport> ClientCredentials<T> {
     }
 }
 
+/// The shortest store key secret [`ClientCredentials::store_key`] accepts, in bytes.
+#[cfg(feature = "redis")]
+pub(crate) const MIN_STORE_SECRET_LEN: usize = 32;
+
+/// What to do about a store key secret that is too short.
+#[cfg(feature = "redis")]
+pub(crate) const STORE_SECRET_HINT: &str = "generate one with `openssl rand -base64 32` (32 random bytes or more), keep it in your \
+     secret store and give every replica the same";
+
+/// What to do about a store key prefix that does not fit.
+#[cfg(feature = "redis")]
+pub(crate) const STORE_PREFIX_HINT: &str =
+    "use 1 to 100 visible ASCII characters without `{` or `}`, e.g. your application's name";
+
+/// Whether `prefix` can stand before a store key's `{name}`; what is wrong with it if not.
+#[cfg(feature = "redis")]
+pub(crate) fn check_store_prefix(prefix: &str) -> Result<(), &'static str> {
+    if prefix.is_empty() {
+        Err("is empty")
+    } else if prefix.len() > 100 {
+        Err("is longer than 100 characters")
+    } else if !prefix.bytes().all(|b| b.is_ascii_graphic()) {
+        Err("holds a space, a control or a non-ASCII character")
+    } else if prefix.contains(['{', '}']) {
+        Err("holds `{` or `}`, which would take the Redis Cluster hash tag from the name")
+    } else {
+        Ok(())
+    }
+}
+
 /// How long to wait before attempt `attempt + 1`, or `None` if the error is not worth another
 /// attempt now: client errors are final, and a long `Retry-After` is left to the cache.
 fn retry_wait(attempt: u32, error: &TokenError, unit: f64) -> Option<Duration> {
@@ -284,5 +404,374 @@ mod tests {
         let long = TokenError::new(TokenErrorKind::RateLimited, "x")
             .with_retry_after(Duration::from_secs(60));
         assert_eq!(retry_wait(1, &long, 1.0), None);
+    }
+}
+
+#[cfg(all(test, feature = "redis"))]
+mod store_key_tests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::oauth::{ClientAuth, GrantTypeIn};
+    use crate::store::StoreKey;
+
+    /// A transport that is never called: a store key needs no request.
+    struct Never;
+
+    impl Transport for Never {
+        async fn send(
+            &self,
+            _: http::Request<Vec<u8>>,
+        ) -> Result<http::Response<bytes::Bytes>, TokenError> {
+            Err(TokenError::new(TokenErrorKind::Other, "not sent"))
+        }
+    }
+
+    const URL: &str = "https://login.partner.example/oauth2/token";
+    const CLIENT_ID: &str = "client-7f3a";
+    const SECRET: &str = "Store-Key-Client-S3cret";
+    const FLEET: [u8; 32] = *b"store-key-test-fleet-secret-32by";
+
+    fn request() -> ClientCredentialsRequest {
+        ClientCredentialsRequest::new(URL)
+            .unwrap()
+            .scope("api.read api.write")
+    }
+
+    fn flow(request: ClientCredentialsRequest, auth: ClientAuth) -> ClientCredentials<Never> {
+        ClientCredentials::new(request, auth, Never)
+    }
+
+    fn base() -> ClientCredentials<Never> {
+        flow(
+            request(),
+            ClientAuth::client_secret_basic(CLIENT_ID, SECRET),
+        )
+    }
+
+    fn key(source: &ClientCredentials<Never>) -> StoreKey {
+        source.store_key("billing", &FLEET).unwrap()
+    }
+
+    /// Each row changes one thing that makes tokens different: every key differs from the base
+    /// and from every other row's.
+    #[test]
+    fn every_part_changes_the_key() {
+        let basic = |id: &str, secret: &str| ClientAuth::client_secret_basic(id, secret);
+        let mut rows: Vec<(&str, StoreKey)> = vec![
+            ("base", key(&base())),
+            (
+                "token URL host",
+                key(&flow(
+                    ClientCredentialsRequest::new("https://login.other.example/oauth2/token")
+                        .unwrap()
+                        .scope("api.read api.write"),
+                    basic(CLIENT_ID, SECRET),
+                )),
+            ),
+            (
+                "token URL query",
+                key(&flow(
+                    ClientCredentialsRequest::new(&format!("{URL}?p=b2c_1_policy"))
+                        .unwrap()
+                        .scope("api.read api.write"),
+                    basic(CLIENT_ID, SECRET),
+                )),
+            ),
+            (
+                "one scope fewer",
+                key(&flow(
+                    ClientCredentialsRequest::new(URL)
+                        .unwrap()
+                        .scope("api.read"),
+                    basic(CLIENT_ID, SECRET),
+                )),
+            ),
+            (
+                "one scope more",
+                key(&flow(
+                    request().scope("api.admin"),
+                    basic(CLIENT_ID, SECRET),
+                )),
+            ),
+            (
+                "no scope",
+                key(&flow(
+                    ClientCredentialsRequest::new(URL).unwrap(),
+                    basic(CLIENT_ID, SECRET),
+                )),
+            ),
+            (
+                "a resource",
+                key(&flow(
+                    request().resource("https://api.partner.example"),
+                    basic(CLIENT_ID, SECRET),
+                )),
+            ),
+            (
+                "two resources",
+                key(&flow(
+                    request()
+                        .resource("https://api.partner.example")
+                        .resource("https://files.partner.example"),
+                    basic(CLIENT_ID, SECRET),
+                )),
+            ),
+            (
+                "the resources in the other order",
+                key(&flow(
+                    request()
+                        .resource("https://files.partner.example")
+                        .resource("https://api.partner.example"),
+                    basic(CLIENT_ID, SECRET),
+                )),
+            ),
+            (
+                "an audience",
+                key(&flow(
+                    request().audience("partner-api"),
+                    basic(CLIENT_ID, SECRET),
+                )),
+            ),
+            (
+                "an empty audience (sent as `audience=`)",
+                key(&flow(request().audience(""), basic(CLIENT_ID, SECRET))),
+            ),
+            (
+                "an extra parameter",
+                key(&flow(
+                    request().param("tenant", "t1"),
+                    basic(CLIENT_ID, SECRET),
+                )),
+            ),
+            (
+                "another value of the extra parameter",
+                key(&flow(
+                    request().param("tenant", "t2"),
+                    basic(CLIENT_ID, SECRET),
+                )),
+            ),
+            (
+                // Boundaries: a scope moved into a parameter is not the same request.
+                "a parameter named like a scope",
+                key(&flow(
+                    ClientCredentialsRequest::new(URL)
+                        .unwrap()
+                        .scope("api.read")
+                        .param("api.write", ""),
+                    basic(CLIENT_ID, SECRET),
+                )),
+            ),
+            (
+                "client id",
+                key(&flow(request(), basic("client-other", SECRET))),
+            ),
+            (
+                "client secret",
+                key(&flow(request(), basic(CLIENT_ID, "Another-S3cret"))),
+            ),
+            (
+                "method client_secret_post",
+                key(&flow(
+                    request(),
+                    ClientAuth::client_secret_post(CLIENT_ID, SECRET),
+                )),
+            ),
+            (
+                "an assertion identity on a secret",
+                key(&flow(
+                    request(),
+                    basic(CLIENT_ID, SECRET).assertion_identity("label"),
+                )),
+            ),
+            (
+                "hook, identity A",
+                key(&flow(request(), hook().assertion_identity("vault:key@1"))),
+            ),
+            (
+                "hook, identity B",
+                key(&flow(request(), hook().assertion_identity("vault:key@2"))),
+            ),
+            ("prefix", base().store_key("payments", &FLEET).unwrap()),
+            (
+                "fleet secret",
+                base()
+                    .store_key("billing", b"another-fleet-secret-of-32-bytes")
+                    .unwrap(),
+            ),
+        ];
+        #[cfg(feature = "private-key-jwt")]
+        rows.extend(private_key_jwt_rows());
+        let mut seen = HashSet::new();
+        for (name, key) in &rows {
+            assert!(seen.insert(key.clone()), "{name}: {key:?} repeats a key");
+        }
+        assert_eq!(seen.len(), rows.len());
+    }
+
+    fn hook() -> ClientAuth {
+        ClientAuth::client_assertion(CLIENT_ID, |_| async { Ok(String::from("eyJ.e30.c2ln")) })
+    }
+
+    #[cfg(feature = "private-key-jwt")]
+    fn private_key_jwt_rows() -> Vec<(&'static str, StoreKey)> {
+        use crate::oauth::assertion::{Algorithm, JwtSigner};
+        let rsa = include_str!("../../tests/fixtures/rsa-pkcs8.pem");
+        let ec = include_str!("../../tests/fixtures/ec-pkcs8.pem");
+        let cert = include_str!("../../tests/fixtures/rsa-cert.pem");
+        let signer = |pem: &str, alg| JwtSigner::from_pem(pem, alg).unwrap();
+        let jwt = |signer: JwtSigner| {
+            key(&flow(
+                request(),
+                ClientAuth::private_key_jwt(CLIENT_ID, signer),
+            ))
+        };
+        let rows = vec![
+            (
+                "private_key_jwt, RSA key",
+                jwt(signer(rsa, Algorithm::Rs256)),
+            ),
+            ("private_key_jwt, EC key", jwt(signer(ec, Algorithm::Es256))),
+            (
+                "private_key_jwt, RSA key with its certificate",
+                jwt(signer(rsa, Algorithm::Rs256)
+                    .with_certificate_pem(cert)
+                    .unwrap()),
+            ),
+            (
+                "private_key_jwt, RSA key with a kid",
+                jwt(signer(rsa, Algorithm::Rs256).with_kid("key-1")),
+            ),
+            (
+                "private_key_jwt, RSA key with another kid",
+                jwt(signer(rsa, Algorithm::Rs256).with_kid("key-2")),
+            ),
+        ];
+        // The same key, read again: the same store key (a public key hash, no randomness).
+        assert_eq!(rows[0].1, jwt(signer(rsa, Algorithm::Rs256)));
+        rows
+    }
+
+    /// Configurations that ask for the same tokens share the key, however they were built:
+    /// scope order and repeats, the Basic encoding, where `grant_type` travels, and the
+    /// settings that only change how a request is sent.
+    #[test]
+    fn equal_configurations_give_equal_keys() {
+        let expected = key(&base());
+        // Built twice, from scratch.
+        assert_eq!(key(&base()), expected);
+        let same = [
+            flow(
+                ClientCredentialsRequest::new(URL)
+                    .unwrap()
+                    .scope("api.write")
+                    .scope("api.read api.write"),
+                ClientAuth::client_secret_basic(CLIENT_ID, SECRET),
+            ),
+            flow(
+                request(),
+                ClientAuth::client_secret_basic_raw(CLIENT_ID, SECRET).unwrap(),
+            ),
+            flow(
+                request().grant_type_in(GrantTypeIn::Query),
+                ClientAuth::client_secret_basic(CLIENT_ID, SECRET)
+                    .assertion_audience("https://elsewhere.example"),
+            ),
+            base()
+                .label("partner")
+                .attempt_timeout(Duration::from_secs(1))
+                .max_attempts(7)
+                .default_lifetime(Duration::from_secs(60))
+                .check_claims(ClaimsCheck::new().audience("x")),
+        ];
+        for source in &same {
+            assert_eq!(key(source), expected, "{source:?}");
+        }
+    }
+
+    /// The name is a keyed hash: neither the client id, the secret, the scopes nor the host
+    /// are in it, nor an unkeyed hash of the secret (which a dictionary could reverse).
+    #[test]
+    fn the_key_shows_nothing_of_the_configuration() {
+        use sha2::{Digest, Sha256};
+        let key = key(&base());
+        let name = key.as_str();
+        let shown = format!("{key:?} {key}");
+        let unkeyed: String = Sha256::digest(SECRET.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        for clear in [CLIENT_ID, SECRET, "api.read", "partner", &unkeyed[..8]] {
+            assert!(!shown.contains(clear), "{clear} in {shown}");
+        }
+        // prefix, ":{", 40 hex digits, "}"
+        assert_eq!(name.len(), "billing:{}".len() + 40, "{name}");
+        assert!(
+            name["billing:{".len()..name.len() - 1]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit())
+        );
+    }
+
+    /// The key is `StoreKey::derive` of the documented parts, and the same value in every
+    /// process, build and platform: a fixed vector (a change of the derivation shows here; it
+    /// would split a fleet running two versions during a rollout).
+    #[test]
+    fn the_key_is_the_documented_derivation_and_a_fixed_value() {
+        let source = flow(
+            request()
+                .resource("https://api.partner.example")
+                .audience("partner-api")
+                .param("tenant", "t1"),
+            ClientAuth::client_secret_post(CLIENT_ID, SECRET),
+        );
+        let parts = [
+            "client_credentials",
+            URL,
+            "2",
+            "api.read",
+            "api.write",
+            "1",
+            "https://api.partner.example",
+            "1",
+            "partner-api",
+            "1",
+            "tenant",
+            "t1",
+            CLIENT_ID,
+            "client_secret_post",
+            SECRET,
+            "0",
+        ];
+        let key = key(&source);
+        assert_eq!(key, StoreKey::derive("billing", &parts, &FLEET));
+        // Also computed with Python's `hmac` module from the parts above: the derivation is
+        // plain HMAC-SHA256 (RFC 2104), readable by any implementation.
+        assert_eq!(
+            key.as_str(),
+            "billing:{e6be61bb601961a88c4c17788021b5f9075f8d29}"
+        );
+    }
+
+    #[test]
+    fn unusable_prefixes_secrets_and_hooks_are_configuration_errors() {
+        let source = base();
+        for prefix in ["", "a b", "app{x}", "app}", "é", &"p".repeat(101)] {
+            let err = source.store_key(prefix, &FLEET).unwrap_err();
+            assert_eq!(err.kind(), TokenErrorKind::Configuration, "{prefix:?}");
+            assert!(err.to_string().contains("prefix"), "{err}");
+        }
+        assert!(source.store_key(&"p".repeat(100), &FLEET).is_ok());
+        let err = source.store_key("billing", &FLEET[..31]).unwrap_err();
+        assert_eq!(err.kind(), TokenErrorKind::Configuration);
+        assert!(err.to_string().contains("31 bytes"), "{err}");
+        assert!(err.hint().unwrap().contains("openssl rand"), "{err}");
+        assert!(source.store_key("billing", &[7; 64]).is_ok());
+
+        let err = flow(request(), hook())
+            .store_key("billing", &FLEET)
+            .unwrap_err();
+        assert_eq!(err.kind(), TokenErrorKind::Configuration);
+        assert!(err.hint().unwrap().contains("assertion_identity"), "{err}");
     }
 }

@@ -42,6 +42,8 @@ pub struct ClientAuth {
     client_id: String,
     method: Method,
     assertion_audience: Option<String>,
+    /// Names the credential of an assertion hook in a store key (not a secret).
+    assertion_identity: Option<String>,
     /// Finds the secret in what a server echoed back.
     redactor: Arc<Redactor>,
 }
@@ -85,6 +87,7 @@ impl ClientAuth {
             redactor: Arc::new(Redactor::new().secret(secret.expose_secret())),
             method: Method::SecretPost(secret),
             assertion_audience: None,
+            assertion_identity: None,
         }
     }
 
@@ -105,6 +108,7 @@ impl ClientAuth {
             client_id,
             method: Method::SecretBasic(secret, encoding),
             assertion_audience: None,
+            assertion_identity: None,
         }
     }
 
@@ -157,6 +161,7 @@ impl ClientAuth {
             client_id,
             method: Method::PrivateKeyJwt(signer),
             assertion_audience: None,
+            assertion_identity: None,
             redactor: Arc::default(),
         }
     }
@@ -182,6 +187,7 @@ impl ClientAuth {
             client_id: client_id.into(),
             method: Method::Hook(Arc::new(move |ctx| Box::pin(hook(ctx)))),
             assertion_audience: None,
+            assertion_identity: None,
             redactor: Arc::default(),
         }
     }
@@ -190,6 +196,64 @@ impl ClientAuth {
     pub fn assertion_audience(mut self, audience: impl Into<String>) -> Self {
         self.assertion_audience = Some(audience.into());
         self
+    }
+
+    /// Names the credential behind an assertion hook ([`client_assertion`](Self::client_assertion))
+    /// for the store key of a fleet (`ClientCredentials::store_key`, feature `redis`): the
+    /// hook's key is out of this crate's sight, so two hooks for one client id would otherwise
+    /// share a token. Give what tells the signing keys apart and changes when the key does, e.g.
+    /// the vault key's name and version or the certificate's thumbprint. Not a secret: it is
+    /// shown in `Debug`. Required for a store key with a hook; with any other method it is
+    /// added to the key.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::ClientAuth;
+    ///
+    /// let auth = ClientAuth::client_assertion("client-id", |ctx| async move {
+    ///     Ok(format!("eyJ...signed-for-{}", ctx.audience.len()))
+    /// })
+    /// .assertion_identity("vault:transit/keys/partner-signing@v3");
+    /// assert!(format!("{auth:?}").contains("partner-signing@v3"));
+    /// ```
+    pub fn assertion_identity(mut self, identity: impl Into<String>) -> Self {
+        self.assertion_identity = Some(identity.into());
+        self
+    }
+
+    /// Appends what identifies this client's credential to a store key's parts: the client
+    /// id, the method, then the credential (the secret itself, hashed by the caller under the
+    /// fleet's secret; a signer's public key hash, certificate thumbprint and key id; a hook's
+    /// identity), then the optional [`assertion_identity`](Self::assertion_identity).
+    #[cfg(feature = "redis")]
+    pub(crate) fn key_parts<'a>(&'a self, parts: &mut Vec<Cow<'a, str>>) -> Result<(), TokenError> {
+        parts.push(Cow::Borrowed(&self.client_id));
+        parts.push(Cow::Borrowed(self.method()));
+        match &self.method {
+            // The encoding of Basic is left out: one secret, encoded two ways, is one client.
+            Method::SecretPost(secret) | Method::SecretBasic(secret, _) => {
+                parts.push(Cow::Borrowed(secret.expose_secret()));
+            }
+            #[cfg(feature = "private-key-jwt")]
+            Method::PrivateKeyJwt(signer) => {
+                parts.extend(signer.key_identity().map(Cow::Owned));
+            }
+            Method::Hook(_) => {
+                if self.assertion_identity.is_none() {
+                    return Err(TokenError::configuration(
+                        "a store key for a client assertion hook needs to know which key signs:                          the hook's key is not visible to this crate",
+                        "name the signing key with `ClientAuth::assertion_identity(\"...\")`                          (the vault key's name and version, or the certificate's thumbprint)",
+                    ));
+                }
+            }
+        }
+        match &self.assertion_identity {
+            None => parts.push(Cow::Borrowed("0")),
+            Some(identity) => {
+                parts.push(Cow::Borrowed("1"));
+                parts.push(Cow::Borrowed(identity));
+            }
+        }
+        Ok(())
     }
 
     /// The assertion's context for a request to `token_url`.
@@ -459,8 +523,11 @@ impl fmt::Debug for ClientAuth {
                 d.field("assertion", &"from a hook");
             }
         }
-        d.field("assertion_audience", &self.assertion_audience)
-            .finish()
+        d.field("assertion_audience", &self.assertion_audience);
+        if let Some(identity) = &self.assertion_identity {
+            d.field("assertion_identity", identity);
+        }
+        d.finish()
     }
 }
 

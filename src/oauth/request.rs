@@ -215,6 +215,36 @@ impl ClientCredentialsRequest {
         &self.scopes
     }
 
+    /// Appends what makes this request's tokens different to a store key's parts, each list
+    /// after its length: the token URL as given (with its own query), the scopes sorted and
+    /// without duplicates (RFC 6749 §3.3: their order does not matter), the resources in order,
+    /// the audience, the extra parameters in order. Where `grant_type` travels is left out: it
+    /// changes how a request is sent, not the token.
+    #[cfg(feature = "redis")]
+    pub(crate) fn key_parts<'a>(&'a self, parts: &mut Vec<std::borrow::Cow<'a, str>>) {
+        use std::borrow::Cow;
+        let mut scopes: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
+        scopes.sort_unstable();
+        scopes.dedup();
+        parts.push(Cow::Owned(self.token_url.to_string()));
+        parts.push(Cow::Owned(scopes.len().to_string()));
+        parts.extend(scopes.into_iter().map(Cow::Borrowed));
+        parts.push(Cow::Owned(self.resources.len().to_string()));
+        parts.extend(self.resources.iter().map(|r| Cow::Borrowed(r.as_str())));
+        match &self.audience {
+            None => parts.push(Cow::Borrowed("0")),
+            Some(audience) => {
+                parts.push(Cow::Borrowed("1"));
+                parts.push(Cow::Borrowed(audience));
+            }
+        }
+        parts.push(Cow::Owned(self.params.len().to_string()));
+        for (name, value) in &self.params {
+            parts.push(Cow::Borrowed(name));
+            parts.push(Cow::Borrowed(value));
+        }
+    }
+
     /// The HTTP request that sends `credentials` (made by [`ClientAuth::credentials`] for
     /// this request's [`token_url`](Self::token_url)): `POST`, form-urlencoded,
     /// `Accept: application/json`.

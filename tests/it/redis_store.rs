@@ -64,7 +64,7 @@ const HANG: Duration = Duration::from_secs(5);
 // ---------------------------------------------------------------------------------------------
 
 /// Whether `redis-server` and `redis-cli` are installed; if not, says so (and fails under CI).
-fn redis_installed() -> bool {
+pub(crate) fn redis_installed() -> bool {
     let found = |bin: &str| {
         Command::new(bin)
             .arg("--version")
@@ -112,15 +112,15 @@ fn fastrand_u64() -> u64 {
 }
 
 /// One `redis-server`, stopped by pid when dropped.
-struct Server {
-    port: u16,
+pub(crate) struct Server {
+    pub(crate) port: u16,
     dir: PathBuf,
     extra: Vec<String>,
     child: Option<Child>,
 }
 
 impl Server {
-    fn start(extra: &[&str]) -> Self {
+    pub(crate) fn start(extra: &[&str]) -> Self {
         let port = free_port();
         let mut server = Self {
             port,
@@ -186,7 +186,7 @@ impl Drop for Server {
     }
 }
 
-fn cli(port: u16, args: &[&str]) -> String {
+pub(crate) fn cli(port: u16, args: &[&str]) -> String {
     let output = Command::new("redis-cli")
         .args(["-p", &port.to_string()])
         .args(args)
