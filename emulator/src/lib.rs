@@ -14,7 +14,9 @@
 //! (or, for Kontrolle+, a wrong audience), `403` for a Kontrolle+ token without
 //! `ProviderApi.Access`, `200` otherwise. Token requests are counted, and faults can be
 //! injected (delays, error statuses with `Retry-After`, malformed or huge bodies, dropped
-//! connections, no answer at all).
+//! connections, no answer at all); every token request can be made slow
+//! ([`EmulatorBuilder::token_delay`]) and every token issued so far revoked
+//! ([`Emulator::revoke_all`]).
 //!
 //! ```
 //! use tower_bearer_emulator::{Emulator, Provider};
@@ -170,6 +172,7 @@ pub struct EmulatorBuilder {
     app_id_uri: String,
     roles: Vec<String>,
     token_lifetime: Duration,
+    token_delay: Duration,
 }
 
 impl EmulatorBuilder {
@@ -201,6 +204,13 @@ impl EmulatorBuilder {
     /// The lifetime of issued tokens (`expires_in`). Default: one hour.
     pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
         self.token_lifetime = lifetime;
+        self
+    }
+
+    /// How long every token request waits before it is answered (a slow token endpoint, for
+    /// every request rather than the next one as [`Fault::Delay`]). Default: none.
+    pub fn token_delay(mut self, delay: Duration) -> Self {
+        self.token_delay = delay;
         self
     }
 
@@ -323,6 +333,7 @@ impl Emulator {
             app_id_uri: "api://kontrolle-plus".to_owned(),
             roles: vec![PROVIDER_API_ACCESS_ROLE.to_owned()],
             token_lifetime: Duration::from_secs(3600),
+            token_delay: Duration::ZERO,
         }
     }
 
@@ -411,6 +422,35 @@ impl Emulator {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .token_lifetime = lifetime;
+    }
+
+    /// Changes how long every token request waits before it is answered (see
+    /// [`EmulatorBuilder::token_delay`]); requests already waiting keep their delay.
+    pub fn set_token_delay(&self, delay: Duration) {
+        self.state
+            .config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .token_delay = delay;
+    }
+
+    /// Revokes every token issued so far: the protected API answers `401` to each of them from
+    /// now on (as to an unknown token), as a provider does after a key rollover or an admin's
+    /// revocation. Tokens issued later are good. Returns how many were revoked.
+    ///
+    /// ```
+    /// use tower_bearer_emulator::Emulator;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let emulator = Emulator::start().await.unwrap();
+    /// assert_eq!(emulator.revoke_all(), 0);
+    /// # }
+    /// ```
+    pub fn revoke_all(&self) -> usize {
+        let mut issued = self.state.issued.lock().unwrap_or_else(|p| p.into_inner());
+        let revoked = issued.len();
+        issued.clear();
+        revoked
     }
 
     /// Changes the roles of Kontrolle+ tokens issued from now on.

@@ -96,9 +96,15 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Answer, Dropped
         return Ok(plain(StatusCode::NOT_FOUND, "not found"));
     };
     state.token_requests[index(provider)].fetch_add(1, Ordering::SeqCst);
+    // The fault is this request's from the start, even if its client goes away during the
+    // delay below.
     let fault = lock(&state.faults)
         .get_mut(&provider)
         .and_then(|queue| queue.pop_front());
+    let delay = lock(&state.config).token_delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     match fault {
         Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
         Some(Fault::Status {

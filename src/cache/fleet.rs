@@ -99,9 +99,9 @@ impl Fleet {
     }
 
     /// How much longer than a plain fetch a fetch through the store may take: its store calls,
-    /// and a wait of up to one fetch timeout for another replica's token.
+    /// and the wait for another replica's token ([`wait_bound`]).
     pub(super) fn extra_time(&self, fetch_timeout: Duration) -> Duration {
-        self.budget.saturating_add(fetch_timeout)
+        self.budget.saturating_add(wait_bound(fetch_timeout))
     }
 
     pub(super) fn key(&self) -> &StoreKey {
@@ -174,13 +174,15 @@ impl Fleet {
         if let Some(refused) = avoid.refused {
             calls.run("remove", self.store.remove(key, refused)).await?;
         }
-        if let Some(taken) = self.read(calls, config, avoid).await? {
+        let (taken, mut seen) = self.read(calls, config, avoid).await?;
+        if let Some(taken) = taken {
             return Ok(Step::Take(taken));
         }
-        let lease_ttl = config.fetch_timeout.saturating_add(LEASE_SLACK);
+        let lease_ttl = lease_ttl(config.fetch_timeout);
         let mut waited = false;
-        // The other replica's fetch may take up to a fetch timeout; then this one fetches.
-        let give_up_at = later(Instant::now(), config.fetch_timeout);
+        // The lease found may be a dead holder's, and the replica that takes it over then
+        // fetches: this one waits for both before it fetches itself.
+        let give_up_at = later(Instant::now(), wait_bound(config.fetch_timeout));
         let mut pause = FIRST_POLL;
         loop {
             match calls
@@ -189,8 +191,12 @@ impl Fleet {
             {
                 Lease::Won { id, fence } => {
                     crate::metrics::store(calls.labels.name, crate::metrics::STORE_LEASE_WON);
-                    // Someone may have saved between the read and the lease.
-                    if waited && let Some(taken) = self.read(calls, config, avoid).await? {
+                    // Someone saved between the last read and the lease (a holder that saved
+                    // and released in between): the fence, the last generation saved, moved
+                    // past what the read saw. Read again rather than fetch a second token.
+                    if fence != seen.unwrap_or(0)
+                        && let (Some(taken), _) = self.read(calls, config, avoid).await?
+                    {
                         let _ = calls.run("release", self.store.release(key, &id)).await;
                         return Ok(Step::Take(taken));
                     }
@@ -218,20 +224,24 @@ impl Fleet {
                 .wait_changed(key, pause.min(give_up_at - now))
                 .await;
             pause = (pause * 2).min(MAX_POLL);
-            if let Some(taken) = self.read(calls, config, avoid).await? {
+            let (taken, now_seen) = self.read(calls, config, avoid).await?;
+            if let Some(taken) = taken {
                 return Ok(Step::Take(taken));
             }
+            seen = now_seen;
         }
     }
 
-    /// Reads the store; a token that may be taken is a hit.
+    /// Reads the store; a token that may be taken is a hit. Also returns the generation read,
+    /// taken or not.
     async fn read(
         &self,
         calls: &mut Calls<'_>,
         config: &Config,
         avoid: Avoid,
-    ) -> Result<Option<Obtained>, StoreError> {
+    ) -> Result<(Option<Obtained>, Option<u64>), StoreError> {
         let loaded = calls.run("load", self.store.load(&self.key)).await?;
+        let seen = loaded.as_ref().map(|stored| stored.generation);
         let taken = loaded.filter(|stored| {
             take_stored(
                 Instant::now(),
@@ -245,11 +255,12 @@ impl Fleet {
         if taken.is_none() {
             crate::metrics::store(calls.labels.name, crate::metrics::STORE_MISS);
         }
-        Ok(taken.map(|stored| Obtained {
+        let taken = taken.map(|stored| Obtained {
             token: stored.token,
             stored: Some(stored.generation),
             how: How::StoreHit,
-        }))
+        });
+        Ok((taken, seen))
     }
 
     /// Saves a token fetched under the lease; a newer token in the store wins.
@@ -275,7 +286,7 @@ impl Fleet {
                 crate::metrics::store(calls.labels.name, crate::metrics::STORE_SAVE_FENCED);
                 tracing::info!(cache = calls.labels.id, key = %self.key, newer, "a newer token is stored (this fetch outlived its lease): taking it");
                 match self.read(calls, config, avoid).await {
-                    Ok(Some(taken)) => Ok(taken),
+                    Ok((Some(taken), _)) => Ok(taken),
                     _ => Ok(Obtained {
                         token,
                         stored: None,
@@ -324,6 +335,21 @@ impl Fleet {
             tracing::warn!(cache = labels.id, key = %self.key, %error, retry_in_ms = self.retry.as_millis() as u64, "token store failed: fetching locally until it is retried");
         }
     }
+}
+
+/// The lease a replica takes to fetch: it outlives the fetch (its timeout) and the save.
+fn lease_ttl(fetch_timeout: Duration) -> Duration {
+    fetch_timeout.saturating_add(LEASE_SLACK)
+}
+
+/// How long a replica waits for another replica's token before it fetches itself: the lease it
+/// found may be a dead holder's, which lasts up to a lease; a waiting replica then takes it over
+/// (within a poll) and fetches for up to a fetch timeout. Waiting one fetch timeout only would
+/// send every waiting replica to the token endpoint before a dead holder's lease expired.
+fn wait_bound(fetch_timeout: Duration) -> Duration {
+    lease_ttl(fetch_timeout)
+        .saturating_add(MAX_POLL)
+        .saturating_add(fetch_timeout)
 }
 
 /// What the store said before the fetch.

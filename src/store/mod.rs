@@ -15,7 +15,7 @@
 //!                  │                                        │
 //!                 won                               wait bound reached
 //!                  │                                        │
-//!         load again (someone may just have written) ──────┤
+//!   load again if the lease's fence moved (someone wrote) ──┤
 //!                  │                                        ▼
 //!           still nothing ──► call the source ──► save (fenced) ──► use it
 //! ```
@@ -23,6 +23,9 @@
 //! - The lease is an efficiency lock, not a correctness lock: client-credentials tokens do not
 //!   invalidate each other, so a lost or lapsed lease costs one extra token request. One
 //!   lease per key, no consensus, and every failure opens the way to a local fetch.
+//! - A replica that finds the lease held waits for a lease, a poll and a fetch timeout before
+//!   it fetches itself: long enough for a dead holder's lease to expire and for the replica that
+//!   takes it over to fetch, so a crashed holder costs one token request, not one per replica.
 //! - A save is fenced by the generation the holder saw when it took the lease: a holder whose
 //!   lease lapsed (a fetch slower than the lease, a paused process) never overwrites a newer
 //!   token.

@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod capture;
+pub mod redis_server;
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -787,7 +787,7 @@ fn store_variables_refer_to_secrets_and_are_checked() {
 #[cfg(feature = "redis")]
 #[tokio::test]
 async fn replicas_configured_alike_share_one_token_through_redis() {
-    use crate::redis_store::{Server, cli, redis_installed};
+    use crate::common::redis_server::{Server, cli, redis_installed};
     if !redis_installed() {
         return;
     }

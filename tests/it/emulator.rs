@@ -455,3 +455,34 @@ async fn a_reqwest_client_behind_the_layer() {
         .unwrap();
     assert!(client.clone().oneshot(bad).await.is_err());
 }
+
+#[tokio::test]
+async fn revoked_tokens_are_refused_and_every_token_request_waits_the_token_delay() {
+    let emulator = Emulator::builder()
+        .token_delay(Duration::from_millis(300))
+        .start()
+        .await
+        .unwrap();
+    let source = source(&emulator, Provider::Kpn, &emulator.client_secret());
+    let started = tokio::time::Instant::now();
+    source.token().await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let api = BearerTokenLayer::new(source).layer(http_client());
+    let uri = emulator.api_url(Provider::Kpn, "items");
+    let status = |response: Result<http::Response<hyper::body::Incoming>, _>| {
+        let response: http::Response<_> = response.expect("an answer");
+        response.status()
+    };
+    assert_eq!(status(api.clone().oneshot(get(&uri)).await), StatusCode::OK);
+    // Revoked: the layer's token is refused once (and dropped), the next one is good.
+    assert!(
+        emulator.revoke_all() >= 2,
+        "the source's token and the layer's"
+    );
+    assert_eq!(
+        status(api.clone().oneshot(get(&uri)).await),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(status(api.clone().oneshot(get(&uri)).await), StatusCode::OK);
+    assert_eq!(emulator.token_requests(Provider::Kpn), 3);
+}

@@ -191,6 +191,85 @@ async fn a_crashed_lease_holder_is_taken_over_when_its_lease_expires() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn replicas_outwait_a_dead_holders_lease_as_long_as_their_own_then_one_fetches() {
+    // A replica took the lease as the replicas here do (fetch timeout + 2 s) and died. The
+    // waiting replicas wait it out; then one takes the lease over and the others its token.
+    // (A wait bound of one fetch timeout sent each of them to the token endpoint at 2 s.)
+    let fetch_timeout = Duration::from_secs(2);
+    let source = Scripted::numbered(FETCH, Duration::from_secs(3600));
+    let store = MemoryStore::new();
+    let lease = store
+        .try_lease(&key(), fetch_timeout + Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(matches!(lease, Lease::Won { .. }));
+    let replicas: Vec<TokenCache> = (0..4)
+        .map(|_| {
+            TokenCache::builder(source.clone())
+                .fetch_timeout(fetch_timeout)
+                .store(store.clone(), key())
+                .build()
+        })
+        .collect();
+    let started = tokio::time::Instant::now();
+    for result in join_all(replicas.iter().map(|c| c.token())).await {
+        assert_eq!(value(&result.unwrap()), "token-0");
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "after the lease"
+    );
+    assert_eq!(source.calls(), 1);
+    let hits: u64 = replicas.iter().map(|c| c.stats().store_hits).sum();
+    assert_eq!(hits, 3);
+    assert!(replicas.iter().all(|c| c.stats().store_fallbacks == 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replica_waits_for_a_lease_at_most_a_lease_and_a_fetch_then_fetches_itself() {
+    // A lease far longer than the replicas' own (a holder with another configuration, a stuck
+    // lease): the replica fetches itself after a lease (2 + 2 s), a poll (0.5 s) and a fetch
+    // timeout (2 s).
+    let fetch_timeout = Duration::from_secs(2);
+    let source = Scripted::numbered(FETCH, Duration::from_secs(3600));
+    let store = MemoryStore::new();
+    store.try_lease(&key(), 10 * MINUTE).await.unwrap();
+    let cache = TokenCache::builder(source.clone())
+        .fetch_timeout(fetch_timeout)
+        .store(store.clone(), key())
+        .build();
+    let started = tokio::time::Instant::now();
+    assert_eq!(value(&cache.token().await.unwrap()), "token-0");
+    assert_eq!(started.elapsed(), Duration::from_millis(6500) + FETCH);
+    assert_eq!(source.calls(), 1);
+    assert_eq!(cache.stats().store_fallbacks, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replica_that_wins_the_lease_just_after_another_saved_takes_its_token() {
+    // B reads the store (nothing yet), then its lease is slow to answer: by then A has fetched,
+    // saved and released the lease, so B wins it. The lease's fence (A's generation) tells B
+    // that someone saved since its read: B reads again and takes A's token.
+    let source = Scripted::numbered(Duration::from_millis(100), Duration::from_secs(3600));
+    let store = MemoryStore::new();
+    let a = replica(&source, &store);
+    let slow = Counting {
+        inner: store.clone(),
+        lease_delay: Duration::from_millis(150),
+        ..Counting::default()
+    };
+    let b = TokenCache::builder(source.clone())
+        .store(slow, key())
+        .build();
+    let (from_a, from_b) = tokio::join!(a.token(), b.token());
+    assert_eq!(value(&from_a.unwrap()), "token-0");
+    assert_eq!(value(&from_b.unwrap()), "token-0");
+    assert_eq!(source.calls(), 1);
+    assert_eq!(b.stats().store_hits, 1);
+    assert_eq!(store.generation(&key()), Some(1));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_refused_token_is_dropped_from_the_store_once() {
     let source = Scripted::numbered(FETCH, Duration::from_secs(3600));
     let store = MemoryStore::new();
@@ -207,11 +286,12 @@ async fn a_refused_token_is_dropped_from_the_store_once() {
     assert_eq!(source.calls(), 2);
 }
 
-/// A store that counts its calls, around a `MemoryStore`.
+/// A store that counts its calls, around a `MemoryStore`; its leases can be slow to answer.
 #[derive(Clone, Default)]
 struct Counting {
     inner: MemoryStore,
     calls: Arc<AtomicUsize>,
+    lease_delay: Duration,
 }
 
 impl TokenStore for Counting {
@@ -225,7 +305,10 @@ impl TokenStore for Counting {
         ttl: Duration,
     ) -> BoxFuture<'a, Result<Lease, StoreError>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.try_lease(key, ttl)
+        Box::pin(async move {
+            tokio::time::sleep(self.lease_delay).await;
+            self.inner.try_lease(key, ttl).await
+        })
     }
     fn save<'a>(
         &'a self,

@@ -16,6 +16,8 @@ mod config;
 mod emulator;
 mod fault_matrix;
 mod fleet;
+#[cfg(feature = "redis")]
+mod fleet_processes;
 mod interop;
 mod layer;
 mod properties;

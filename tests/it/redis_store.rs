@@ -7,9 +7,8 @@
 //! (generations, which token was served, error kinds, calls that come back at all), with short
 //! leases and lifetimes; time bounds only catch hangs.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -21,6 +20,7 @@ use tower_bearer::store::{
 use tower_bearer::{Token, TokenCache, TokenSource};
 
 use crate::common::Scripted;
+use crate::common::redis_server::{Server, cli, free_port, redis_installed};
 
 const PASSWORD: &str = "fleet-pw-6c1d93a0e4";
 const KEY_1: [u8; 32] = *b"redis-store-test-key-one-32bytes";
@@ -62,149 +62,6 @@ const HANG: Duration = Duration::from_secs(5);
 // ---------------------------------------------------------------------------------------------
 // Servers
 // ---------------------------------------------------------------------------------------------
-
-/// Whether `redis-server` and `redis-cli` are installed; if not, says so (and fails under CI).
-pub(crate) fn redis_installed() -> bool {
-    let found = |bin: &str| {
-        Command::new(bin)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if found("redis-server") && found("redis-cli") {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("redis-server and redis-cli are needed (.ci/run installs them)");
-    }
-    eprintln!(
-        "SKIPPED: redis-server/redis-cli not installed \
-         (apt-get install -y --no-install-recommends redis-server redis-tools)"
-    );
-    false
-}
-
-/// A loopback port that is free, and whose cluster bus port (+10000) is free too.
-fn free_port() -> u16 {
-    loop {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        if port < 55000 && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
-            return port;
-        }
-    }
-}
-
-fn temp_dir(label: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "tower-bearer-redis-{label}-{}-{:016x}",
-        std::process::id(),
-        fastrand_u64()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn fastrand_u64() -> u64 {
-    fastrand::u64(..)
-}
-
-/// One `redis-server`, stopped by pid when dropped.
-pub(crate) struct Server {
-    pub(crate) port: u16,
-    dir: PathBuf,
-    extra: Vec<String>,
-    child: Option<Child>,
-}
-
-impl Server {
-    pub(crate) fn start(extra: &[&str]) -> Self {
-        let port = free_port();
-        let mut server = Self {
-            port,
-            dir: temp_dir(&port.to_string()),
-            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
-            child: None,
-        };
-        server.spawn();
-        server
-    }
-
-    fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--enable-debug-command", "local"])
-            .arg("--dir")
-            .arg(&self.dir)
-            .arg("--logfile")
-            .arg(self.dir.join("redis.log"))
-            .args(&self.extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
-        self.child = Some(child);
-        wait_for_pong(self.port);
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn restart(&mut self) {
-        self.kill();
-        self.spawn();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-pub(crate) fn cli(port: u16, args: &[&str]) -> String {
-    let output = Command::new("redis-cli")
-        .args(["-p", &port.to_string()])
-        .args(args)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
-fn wait_for_pong(port: u16) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::time::Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() && cli(port, &["ping"]) == "PONG" {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("redis-server on port {port} did not answer PING");
-}
 
 /// The 3-master cluster the cluster tests share: started on first use, stopped at exit.
 struct Cluster {
@@ -288,7 +145,7 @@ fn cluster_store(urls: &[String]) -> RedisStore {
 
 /// A key no other test uses.
 fn unique_key(test: &str) -> StoreKey {
-    StoreKey::derive("it", &[test, &fastrand_u64().to_string()], &STORE_KEY)
+    StoreKey::derive("it", &[test, &fastrand::u64(..).to_string()], &STORE_KEY)
 }
 
 fn token(secret: &str, lifetime: Duration) -> Token {
