@@ -11,6 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v node >/dev/null || { echo "Node.js 20.19 or later is needed for the interop tests" >&2; exit 1; }
+# The token store's tests start their own redis-server; without one they say SKIPPED (and fail
+# when CI is set). `.ci/run` installs it: apt-get install redis-server redis-tools.
+command -v redis-server >/dev/null || echo "note: redis-server is not installed: the token store's tests will be skipped" >&2
 npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
 
 target_dir="${CARGO_TARGET_DIR:-target}"
