@@ -225,6 +225,10 @@ impl StoreKey {
     /// parts and store key computes the same name, and the name reveals nothing about the parts
     /// to whoever reads the store.
     ///
+    /// For the OAuth client there is nothing to assemble: `ClientCredentials::store_key`
+    /// (feature `oauth`) derives the key from the flow itself. Use `derive` for a source of
+    /// your own.
+    ///
     /// The parts must hold everything that makes two tokens different, each as one part, in a
     /// fixed order: the token URL, the client id, the scopes (sorted), the resources and the
     /// audience, the client authentication method, and the credential (the client secret, or a
