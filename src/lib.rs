@@ -95,6 +95,7 @@ pub mod replay;
 pub mod reqwest_client;
 pub mod source;
 pub mod store;
+mod sync;
 #[cfg(any(feature = "reqwest", feature = "redis"))]
 mod tls;
 pub mod token;

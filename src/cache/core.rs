@@ -20,6 +20,7 @@ use super::fleet::{Avoid, Fleet, How, Labels, Obtained};
 use super::state::{Invalidation, State, Step};
 use crate::error::{TokenError, TokenErrorKind};
 use crate::source::{BoxTokenSource, TokenSource};
+use crate::sync::lock;
 use crate::token::Token;
 
 pub(super) type FetchResult = Result<Arc<Entry>, TokenError>;
@@ -100,7 +101,7 @@ static REGISTRY: Mutex<BTreeMap<u64, Weak<Core>>> = Mutex::new(BTreeMap::new());
 static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(1);
 
 fn registry() -> MutexGuard<'static, BTreeMap<u64, Weak<Core>>> {
-    REGISTRY.lock().unwrap_or_else(|p| p.into_inner())
+    lock(&REGISTRY)
 }
 
 /// The live cache with `id`, if any.
@@ -109,13 +110,6 @@ pub(super) fn registered(id: u64) -> Option<Arc<Core>> {
     // Upgraded outside the registry lock: dropping the last reference runs `Core::drop`,
     // which takes that lock.
     weak.and_then(|w| w.upgrade())
-}
-
-fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while locked leaves `State` consistent (every write is a single assignment).
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Core {

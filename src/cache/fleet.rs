@@ -306,9 +306,7 @@ impl Fleet {
     }
 
     fn skip_until(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
-        self.skip_until
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.skip_until)
     }
 
     /// Whether the store is being skipped after a failure.

@@ -122,11 +122,7 @@ impl MemoryStore {
     }
 
     fn entries(&self) -> MutexGuard<'_, HashMap<StoreKey, Entry>> {
-        // Every change is a single assignment: a panic while locked leaves it consistent.
-        self.shared
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.shared.entries)
     }
 
     /// Waits for the configured delay, then runs `f` on the entry of `key` unless the store

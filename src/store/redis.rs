@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink, PubSubStream};
@@ -21,6 +21,7 @@ use zeroize::Zeroizing;
 
 use super::codec::{self, Keyring, NONCE_BYTES};
 use super::{Lease, LeaseId, Saved, StoreError, StoreErrorKind, StoreKey, Stored, TokenStore};
+use crate::sync::lock;
 use crate::token::Token;
 
 /// Default time redis-rs waits for an answer to one command.
@@ -280,11 +281,6 @@ struct Changes {
     sink: tokio::sync::Mutex<Option<PubSubSink>>,
     /// Until when waits poll without trying the subscriber again.
     retry_at: Mutex<Option<Instant>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every change is a single assignment: a panic while locked leaves it consistent.
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Builds a [`RedisStore`]: [`RedisStore::builder`] for a single node,
