@@ -330,6 +330,14 @@ impl TokenError {
         self
     }
 
+    /// Rewrites the message (to add what a caller knows: the attempts made, the time spent).
+    #[cfg_attr(not(feature = "oauth"), allow(dead_code))]
+    pub(crate) fn map_message(mut self, f: impl FnOnce(&str) -> String) -> Self {
+        let inner = self.inner_mut();
+        inner.message = Cow::Owned(f(&inner.message));
+        self
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> TokenErrorKind {
         self.inner.kind
@@ -674,6 +682,32 @@ impl StdError for DestinationConfigError {}
 
 /// The error of a [`BearerToken`](crate::BearerToken) service: no token, a refused
 /// destination, or the inner service's own error, kept as it was.
+///
+/// Its message says it all (for a token error: what was asked of whom, the cause in words
+/// and a hint), and its [`source`](StdError::source) chain says each thing once:
+///
+/// - [`Token`](Self::Token): the message is the token error's; the chain goes on with that
+///   error's cause (a transport's error, say reqwest's, then hyper's, then the OS's);
+///   [`token_error`](Self::token_error) gives the [`TokenError`] itself;
+/// - [`Destination`](Self::Destination): the message is the whole story; no source;
+/// - [`Service`](Self::Service): `source()` is the inner service's error when Rust can see it
+///   as one: a `BoxError` (`Box<dyn Error + Send + Sync>`, the error of tower's `Buffer`,
+///   `Timeout` and most stacks), a `Box<dyn Error + Send>`, a `Box<dyn Error>`, a
+///   `std::io::Error` or (feature `reqwest`) a `reqwest::Error`. Other types (the `Error` impl is bounded on `Debug + Display` so that
+///   `Error<BoxError>` is an error too) are shown in the message only: map the inner error
+///   into a `BoxError` (`MapErrLayer::new(BoxError::from)` under this layer) to chain it, or
+///   match `Service(e)`.
+///
+/// ```
+/// use std::error::Error as _;
+/// use tower_bearer::Error;
+///
+/// type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// let inner: BoxError = std::io::Error::other("connection reset").into();
+/// let err: Error<BoxError> = Error::Service(inner);
+/// assert_eq!(err.to_string(), "inner service failed: connection reset");
+/// assert_eq!(err.source().unwrap().to_string(), "connection reset");
+/// ```
 #[derive(Debug)]
 pub enum Error<E> {
     /// No token could be had; the request was not sent.
@@ -715,15 +749,41 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
 }
 
 // Bounded on `Debug + Display` rather than `Error` so that `Error<BoxError>` (the error of
-// tower's `Buffer`, `Timeout`, ...) is an error too; the inner error shows in `Display`.
-impl<E: fmt::Debug + fmt::Display> StdError for Error<E> {
+// tower's `Buffer`, `Timeout`, ...) is an error too: `Box<dyn Error>` is not an `Error`, and
+// no second impl can cover it beside one for `E: Error` (coherence). The inner error is
+// reached through `Any` for the types that can be seen as errors.
+impl<E: fmt::Debug + fmt::Display + 'static> StdError for Error<E> {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            Self::Token(e) => Some(e),
-            Self::Destination(e) => Some(e),
-            Self::Service(_) => None,
+            // The message holds the token error's whole text: the chain goes on with its
+            // cause, so that no link says the same again.
+            Self::Token(e) => e.source(),
+            Self::Destination(_) => None,
+            Self::Service(e) => as_std_error(e),
         }
     }
+}
+
+/// `e` as an error, for the types that are one behind a type parameter bounded on
+/// `Debug + Display` only.
+fn as_std_error(e: &dyn Any) -> Option<&(dyn StdError + 'static)> {
+    if let Some(e) = e.downcast_ref::<Box<dyn StdError + Send + Sync>>() {
+        return Some(&**e);
+    }
+    if let Some(e) = e.downcast_ref::<Box<dyn StdError + Send>>() {
+        return Some(&**e);
+    }
+    if let Some(e) = e.downcast_ref::<Box<dyn StdError>>() {
+        return Some(&**e);
+    }
+    if let Some(e) = e.downcast_ref::<std::io::Error>() {
+        return Some(e);
+    }
+    #[cfg(feature = "reqwest")]
+    if let Some(e) = e.downcast_ref::<reqwest::Error>() {
+        return Some(e);
+    }
+    None
 }
 
 /// What a redacted secret is replaced with (the OAuth client's redaction writes it; a cut never
@@ -911,13 +971,41 @@ mod tests {
     }
 
     #[test]
-    fn service_error_is_kept_and_shown() {
+    fn service_error_is_kept_shown_and_the_source() {
         let err: Error<std::io::Error> = Error::Service(std::io::Error::other("boom"));
         assert_eq!(err.to_string(), "inner service failed: boom");
+        let source = err.source().expect("an io::Error is the source");
+        assert!(source.downcast_ref::<std::io::Error>().is_some());
         assert!(err.into_service_error().is_some());
-        // tower's own layers fail with `BoxError`; wrapping it still makes an error.
-        let boxed: Box<dyn StdError + Send + Sync> = "inner".into();
+        // tower's own layers fail with `BoxError`; wrapping it still makes an error, whose
+        // source is the boxed error itself.
+        let boxed: Box<dyn StdError + Send + Sync> = std::io::Error::other("inner").into();
         let err: Box<dyn StdError + Send + Sync> = Error::Service(boxed).into();
         assert_eq!(err.to_string(), "inner service failed: inner");
+        let source = err.source().expect("a BoxError is the source");
+        assert_eq!(source.to_string(), "inner");
+        assert!(source.downcast_ref::<std::io::Error>().is_some());
+        // A type Rust cannot see as an error behind `Debug + Display`: shown, not chained.
+        let err: Error<String> = Error::Service("plain text".to_owned());
+        assert_eq!(err.to_string(), "inner service failed: plain text");
+        assert!(err.source().is_none());
+    }
+
+    #[test]
+    fn a_token_errors_chain_goes_on_with_its_cause_not_itself() {
+        let cause = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused here");
+        let token = TokenError::new(TokenErrorKind::Transport, "the token request failed")
+            .with_source(cause);
+        let err: Error<std::io::Error> = Error::Token(token.clone());
+        assert_eq!(err.to_string(), format!("request not sent: {token}"));
+        let next = err.source().expect("the token error's cause");
+        assert_eq!(next.to_string(), "refused here");
+        assert!(next.source().is_none());
+        // A destination error says it all.
+        let err: Error<std::io::Error> = Error::Destination(DestinationError::new(
+            DestinationErrorKind::InsecureScheme,
+            "api.example.com",
+        ));
+        assert!(err.source().is_none());
     }
 }

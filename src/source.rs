@@ -39,6 +39,32 @@ pub trait TokenSource: Send + Sync {
     /// Fetches a token.
     fn token(&self) -> impl Future<Output = Result<Token, TokenError>> + Send;
 
+    /// Where the tokens come from, in a few words for messages: a host
+    /// (`login.example.com`), a vault path. A [`TokenCache`](crate::TokenCache) names it when
+    /// a request gives up waiting for a token. Never a secret, a query or credentials.
+    /// Default: `None`.
+    ///
+    /// ```
+    /// use tower_bearer::{Token, TokenSource};
+    /// use tower_bearer::error::TokenError;
+    ///
+    /// struct FromVault;
+    ///
+    /// impl TokenSource for FromVault {
+    ///     async fn token(&self) -> Result<Token, TokenError> {
+    ///         Ok(Token::new("eyJ..."))
+    ///     }
+    ///
+    ///     fn describe(&self) -> Option<String> {
+    ///         Some("vault.internal".to_owned())
+    ///     }
+    /// }
+    /// assert_eq!(FromVault.describe().as_deref(), Some("vault.internal"));
+    /// ```
+    fn describe(&self) -> Option<String> {
+        None
+    }
+
     /// Erases the source's type.
     fn boxed(self) -> BoxTokenSource
     where
@@ -51,6 +77,10 @@ pub trait TokenSource: Send + Sync {
 impl<S: TokenSource> TokenSource for Arc<S> {
     fn token(&self) -> impl Future<Output = Result<Token, TokenError>> + Send {
         (**self).token()
+    }
+
+    fn describe(&self) -> Option<String> {
+        (**self).describe()
     }
 }
 
@@ -153,6 +183,10 @@ impl TokenSource for BoxTokenSource {
         self.inner.token_boxed()
     }
 
+    fn describe(&self) -> Option<String> {
+        self.inner.describe_dyn()
+    }
+
     fn boxed(self) -> BoxTokenSource {
         self
     }
@@ -167,10 +201,15 @@ impl fmt::Debug for BoxTokenSource {
 /// The object-safe twin of [`TokenSource`], behind [`BoxTokenSource`].
 trait DynTokenSource: Send + Sync {
     fn token_boxed(&self) -> BoxFuture<'_, Result<Token, TokenError>>;
+    fn describe_dyn(&self) -> Option<String>;
 }
 
 impl<S: TokenSource> DynTokenSource for S {
     fn token_boxed(&self) -> BoxFuture<'_, Result<Token, TokenError>> {
         Box::pin(self.token())
+    }
+
+    fn describe_dyn(&self) -> Option<String> {
+        self.describe()
     }
 }

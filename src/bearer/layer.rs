@@ -76,11 +76,12 @@ impl BearerTokenLayer {
     }
 
     /// How long a request waits for a token at most, when none is cached and a fetch is
-    /// running. After it the request fails with a
-    /// [`Timeout`](crate::error::TokenErrorKind::Timeout) error that names this limit; the
-    /// fetch goes on, and later requests get its token. Default: no limit of its own (a
-    /// request waits as long as the fetch may take, the cache's
-    /// [`fetch_timeout`](crate::TokenCacheBuilder::fetch_timeout)).
+    /// running; it also bounds a `401`'s replay's wait for a new token. After it the request
+    /// fails with a [`Timeout`](crate::error::TokenErrorKind::Timeout) error that says what it
+    /// waited for and how long; the fetch goes on, and later requests get its token. A request
+    /// never waits longer than the fetch may take, whatever this says. Default: the cache's
+    /// [`max_wait`](crate::TokenCacheBuilder::max_wait),
+    /// [`DEFAULT_MAX_WAIT`](crate::cache::DEFAULT_MAX_WAIT) (10 s) unless set there.
     ///
     /// ```
     /// use std::time::Duration;

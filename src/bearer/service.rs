@@ -57,7 +57,7 @@ pub struct BearerToken<S> {
     existing: ExistingAuthorization,
     destination: DestinationPolicy,
     redirects: CrossOriginRedirects,
-    /// How long a request waits for a token at most (`None`: the fetch's own deadline).
+    /// How long a request waits for a token at most (`None`: the cache's `max_wait`).
     max_wait: Option<Duration>,
     /// The same, as each response future carries it for a `401`'s replay.
     carried_max_wait: MaxWait,
@@ -185,7 +185,7 @@ impl<S> BearerToken<S> {
         S: Service<Request<ReqBody>> + Clone,
     {
         let wait = match self.max_wait {
-            Some(max_wait) => wait.at_most(max_wait),
+            Some(max_wait) => wait.max_wait(max_wait),
             None => wait,
         };
         // `self.inner` is ready; take it for this request and leave a clone, which will be

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::ops::{Deref, DerefMut};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -53,6 +53,14 @@ pub(super) struct Core {
     pub(super) id: u64,
     /// The `cache` label of its metrics.
     pub(super) name: crate::metrics::Name,
+    /// What a caller waits for, for timeout errors: the cache's name and where its source
+    /// gets tokens (`TokenSource::describe`, asked once).
+    waited_for: String,
+    /// Where the source gets its tokens, if it says.
+    source_described: Option<String>,
+    /// Whether the running fetch is waiting for another replica's token (set by the fleet),
+    /// for timeout errors. Relaxed: a hint in a message, never a decision.
+    pub(super) waiting_on_fleet: AtomicBool,
     /// The current token. Read lock-free by every request; replaced only with `state` locked.
     pub(super) current: ArcSwapOption<Entry>,
     /// Fetch coordination and the refresh timer. Locked briefly on the slow path, by a fetch
@@ -117,11 +125,23 @@ impl Core {
         source: BoxTokenSource,
         fleet: Option<Fleet>,
         config: Config,
-        name: crate::metrics::Name,
+        name: &str,
     ) -> Arc<Self> {
+        let source_described = source.describe().map(|s| crate::error::sanitize(&s));
+        let mut waited_for = format!(
+            "a token for the cache `{}`",
+            crate::error::sanitize(name)
+        );
+        if let Some(from) = &source_described {
+            waited_for.push_str(" from ");
+            waited_for.push_str(from);
+        }
         let core = Arc::new(Self {
             id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
-            name,
+            name: crate::metrics::Name::new(name),
+            waited_for,
+            source_described,
+            waiting_on_fleet: AtomicBool::new(false),
             current: ArcSwapOption::empty(),
             state: Mutex::new(Locked::default()),
             config,
@@ -210,6 +230,7 @@ impl Core {
                         let labels = Labels {
                             id: core.id,
                             name: &core.name,
+                            waiting: &core.waiting_on_fleet,
                         };
                         fleet
                             .obtain(labels, &core.config, avoid, || core.call_source())
@@ -255,7 +276,7 @@ impl Core {
                 TokenErrorKind::Other,
                 "the token source panicked",
             )),
-            Err(_elapsed) => Err(no_answer(fetch_timeout)),
+            Err(_elapsed) => Err(no_answer(self, fetch_timeout)),
         };
         let outcome = match &result {
             Ok(_) => "ok",
@@ -263,6 +284,16 @@ impl Core {
         };
         crate::metrics::token_request(&self.name, outcome, started.elapsed());
         result
+    }
+
+    /// Where the source gets its tokens, if it says.
+    pub(super) fn describe_source(&self) -> Option<String> {
+        self.source_described.clone()
+    }
+
+    /// What a caller of this cache waits for: "a token for the cache `name` from host".
+    pub(super) fn waited_for(&self) -> &str {
+        &self.waited_for
     }
 
     /// Drops the cached token if it is still the one with `generation`. With `cooldown`, at
@@ -432,11 +463,16 @@ impl Deref for Slot {
 /// A per-service view of the current token.
 pub(super) type View = arc_swap::Cache<Slot, Option<Arc<Entry>>>;
 
-/// The error of a fetch that took longer than `fetch_timeout`.
-pub(super) fn no_answer(fetch_timeout: Duration) -> TokenError {
+/// The error of a fetch of `core` that took longer than `fetch_timeout`.
+pub(super) fn no_answer(core: &Core, fetch_timeout: Duration) -> TokenError {
     TokenError::new(
         TokenErrorKind::Timeout,
-        format!("the token source gave no answer within {fetch_timeout:?}"),
+        format!(
+            "no answer within {fetch_timeout:?}, the fetch timeout, while fetching {}",
+            core.waited_for()
+        ),
     )
-    .with_hint("check that the token endpoint is reachable, or raise `fetch_timeout`")
+    .with_hint(
+        "check that the token endpoint is reachable, or raise the cache's `fetch_timeout`",
+    )
 }

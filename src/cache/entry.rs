@@ -52,6 +52,8 @@ pub(crate) struct Config {
     pub(crate) max_retry_after: Duration,
     pub(crate) fetch_timeout: Duration,
     pub(crate) invalidation_cooldown: Duration,
+    /// How long a caller waits for a fetch at most (the fetch goes on).
+    pub(crate) max_wait: Duration,
 }
 
 impl Entry {

@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -36,6 +37,8 @@ const FIRST_POLL: Duration = Duration::from_millis(10);
 pub(super) struct Labels<'a> {
     pub(super) id: u64,
     pub(super) name: &'a crate::metrics::Name,
+    /// Set while this fetch waits for another replica's token (for timeout errors).
+    pub(super) waiting: &'a std::sync::atomic::AtomicBool,
 }
 
 /// A cache's store and how it uses it.
@@ -129,7 +132,9 @@ impl Fleet {
             labels,
             spent: Duration::ZERO,
         };
-        match self.with_store(&mut calls, config, avoid).await {
+        let before_fetch = self.with_store(&mut calls, config, avoid).await;
+        labels.waiting.store(false, Ordering::Relaxed);
+        match before_fetch {
             Ok(Step::Take(obtained)) => Ok(obtained),
             Ok(Step::Fetch { lease, fence }) => {
                 let token = match fetch().await {
@@ -207,6 +212,7 @@ impl Fleet {
                     return Ok(Step::BackOff(backing_off(remaining, &reason)));
                 }
                 Lease::Held => {
+                    calls.labels.waiting.store(true, Ordering::Relaxed);
                     if !waited {
                         crate::metrics::store(calls.labels.name, crate::metrics::STORE_LEASE_HELD);
                         tracing::debug!(cache = calls.labels.id, key = %key, "another replica is fetching: waiting for its token");

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -107,7 +108,8 @@ impl Dropped {
     }
 }
 
-/// A usable token: the cached one, or the result of a fetch (waited for `max_wait` at most).
+/// A usable token: the cached one, or the result of a fetch, waited for `max_wait` at most
+/// (`None`: the cache's `max_wait`).
 pub(super) async fn entry(core: &Arc<Core>, max_wait: Option<Duration>) -> FetchResult {
     if let Some(entry) = &*core.current.load()
         && entry.is_fresh()
@@ -119,7 +121,7 @@ pub(super) async fn entry(core: &Arc<Core>, max_wait: Option<Duration>) -> Fetch
         Acquired::Wait(fetch, give_up_at) => {
             let wait = Wait::new(core, fetch, give_up_at);
             let wait = match max_wait {
-                Some(max_wait) => wait.at_most(max_wait),
+                Some(max_wait) => wait.max_wait(max_wait),
                 None => wait,
             };
             wait.entry().await
@@ -193,45 +195,52 @@ impl fmt::Debug for Handle {
     }
 }
 
-/// Waits for a running fetch, but not past its deadline: the fetch's own (its timeout plus a
-/// grace) or a shorter one from [`at_most`](Self::at_most). Giving up ends this wait only; the
-/// fetch goes on for the others.
+/// Waits for a running fetch, but not past its deadline: the cache's `max_wait` from now (or
+/// the caller's, [`max_wait`](Self::max_wait)), or the fetch's own deadline (its timeout plus a
+/// grace) if that comes first. Giving up ends this wait only; the fetch goes on for the others.
 pub(crate) struct Wait {
     fetch: FetchFuture,
+    /// When the fetch's own deadline passes.
+    fetch_deadline: Instant,
+    /// When the wait began, from which `max_wait` counts.
+    since: Instant,
     give_up_at: Instant,
-    /// What the timeout error says.
-    limit: Limit,
+    /// The fetch's timeout, for the timeout error.
+    fetch_timeout: Duration,
+    /// The longest wait, when it ends the wait before the fetch's deadline.
+    max_wait: Option<Duration>,
     /// Made at the first poll inside a runtime, so a future polled elsewhere cannot panic.
     deadline: Option<Pin<Box<Sleep>>>,
     cache_id: u64,
 }
 
-#[derive(Clone, Copy)]
-enum Limit {
-    /// The fetch's timeout.
-    Fetch(Duration),
-    /// The caller's longest wait.
-    MaxWait(Duration),
-}
-
 impl Wait {
-    fn new(core: &Core, fetch: FetchFuture, give_up_at: Instant) -> Self {
-        Self {
+    fn new(core: &Core, fetch: FetchFuture, fetch_deadline: Instant) -> Self {
+        let wait = Self {
             fetch,
-            give_up_at,
-            limit: Limit::Fetch(core.config.fetch_timeout),
+            fetch_deadline,
+            since: Instant::now(),
+            give_up_at: fetch_deadline,
+            fetch_timeout: core.config.fetch_timeout,
+            max_wait: None,
             deadline: None,
             cache_id: core.id,
-        }
+        };
+        wait.max_wait(core.config.max_wait)
     }
 
-    /// Gives up after `max_wait` from now, if that comes before the fetch's deadline.
-    pub(crate) fn at_most(mut self, max_wait: Duration) -> Self {
-        if let Some(at) = Instant::now().checked_add(max_wait)
-            && at < self.give_up_at
-        {
-            self.give_up_at = at;
-            self.limit = Limit::MaxWait(max_wait);
+    /// Gives up `max_wait` after the wait began (instead of the cache's `max_wait`), or at the
+    /// fetch's own deadline if that comes first.
+    pub(crate) fn max_wait(mut self, max_wait: Duration) -> Self {
+        match self.since.checked_add(max_wait) {
+            Some(at) if at < self.fetch_deadline => {
+                self.give_up_at = at;
+                self.max_wait = Some(max_wait);
+            }
+            _ => {
+                self.give_up_at = self.fetch_deadline;
+                self.max_wait = None;
+            }
         }
         self
     }
@@ -255,17 +264,45 @@ impl Wait {
         std::future::poll_fn(|cx| self.poll_entry(cx)).await
     }
 
+    /// What the caller waited for, how long, and what goes on: built only when a wait ends
+    /// so, from the live cache (a registry lookup).
     fn timeout_error(&self) -> TokenError {
-        match self.limit {
-            Limit::Fetch(fetch_timeout) => no_answer(fetch_timeout),
-            Limit::MaxWait(max_wait) => TokenError::new(
-                TokenErrorKind::Timeout,
-                format!(
-                    "no token within the layer's max_wait of {max_wait:?}; the token fetch \
-                     goes on for later requests"
+        let core = registered(self.cache_id);
+        let waited_for = core
+            .as_deref()
+            .map_or("a token from a cache that is gone", Core::waited_for);
+        match self.max_wait {
+            None => match &core {
+                Some(core) => no_answer(core, self.fetch_timeout),
+                None => TokenError::new(
+                    TokenErrorKind::Timeout,
+                    format!(
+                        "no answer within {:?}, the fetch timeout, while fetching {waited_for}",
+                        self.fetch_timeout
+                    ),
                 ),
-            )
-            .with_hint("check that the token endpoint is reachable, or raise `max_wait`"),
+            },
+            Some(max_wait) => {
+                let fleet = core
+                    .as_deref()
+                    .is_some_and(|core| core.waiting_on_fleet.load(Ordering::Relaxed));
+                TokenError::new(
+                    TokenErrorKind::Timeout,
+                    format!(
+                        "no token within {max_wait:?}, the longest wait (`max_wait`): waited for \
+                         {waited_for}{}; the fetch goes on, and later requests get its token",
+                        if fleet {
+                            ", which another replica is fetching (through the token store)"
+                        } else {
+                            ""
+                        }
+                    ),
+                )
+                .with_hint(
+                    "check that the token endpoint (or the replica holding the store's lease) \
+                     answers; to wait longer, raise `max_wait` on the layer or the cache",
+                )
+            }
         }
     }
 }

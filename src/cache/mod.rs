@@ -50,8 +50,19 @@ pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Default longest `Retry-After` that is honoured; longer ones are cut to this.
 pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(5 * 60);
 /// Default time a fetch may take before it fails with
-/// [`TokenErrorKind::Timeout`](crate::error::TokenErrorKind::Timeout).
-pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// [`TokenErrorKind::Timeout`](crate::error::TokenErrorKind::Timeout). Longer than
+/// [`DEFAULT_MAX_WAIT`]: a request gives up first, and the fetch goes on for later requests.
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(15);
+/// Default longest time a request (and [`TokenCache::token`]) waits for a token: the worst
+/// case of a request with no token cached, whatever the token endpoint, the source or a
+/// fleet's lease holder does. After it the request fails with a
+/// [`Timeout`](crate::error::TokenErrorKind::Timeout) error, and the fetch goes on for later
+/// requests. Change it with [`TokenCacheBuilder::max_wait`] or
+/// [`BearerTokenLayer::max_wait`](crate::BearerTokenLayer::max_wait).
+///
+/// The OAuth client's defaults fit inside it: 3 attempts of 3 s, 0.25 and 0.5 s apart at most,
+/// fail a fetch against a hung token endpoint within 9.75 s.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(10);
 /// Default shortest time between two tokens dropped because of `401` answers.
 pub const DEFAULT_INVALIDATION_COOLDOWN: Duration = Duration::from_secs(5);
 
@@ -110,6 +121,7 @@ impl TokenCache {
                 max_retry_after: DEFAULT_MAX_RETRY_AFTER,
                 fetch_timeout: DEFAULT_FETCH_TIMEOUT,
                 invalidation_cooldown: DEFAULT_INVALIDATION_COOLDOWN,
+                max_wait: DEFAULT_MAX_WAIT,
             },
         }
     }
@@ -171,10 +183,16 @@ impl TokenCache {
 }
 
 impl TokenSource for TokenCache {
+    /// The cached token, or the result of a fetch, waited for
+    /// [`max_wait`](TokenCacheBuilder::max_wait) at most.
     async fn token(&self) -> Result<Token, TokenError> {
         grant::entry(&self.core, None)
             .await
             .map(|entry| entry.token.clone())
+    }
+
+    fn describe(&self) -> Option<String> {
+        self.core.describe_source()
     }
 }
 
@@ -264,9 +282,34 @@ impl TokenCacheBuilder {
         self
     }
 
-    /// How long one call to the source may take. Default: [`DEFAULT_FETCH_TIMEOUT`] (30 s).
+    /// How long one call to the source may take. Default: [`DEFAULT_FETCH_TIMEOUT`] (15 s).
+    /// With a [`store`](Self::store), a fetch may also wait for another replica's token: a
+    /// lease (the fetch timeout and 2 s), a poll and a fetch timeout.
     pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
         self.config.fetch_timeout = timeout;
+        self
+    }
+
+    /// How long a caller waits for a token at most when none is cached: a request through a
+    /// layer on this cache (unless the layer sets its own
+    /// [`max_wait`](crate::BearerTokenLayer::max_wait)), a `401`'s replay, and
+    /// [`TokenCache::token`]. After it the caller gets a
+    /// [`Timeout`](crate::error::TokenErrorKind::Timeout) error that says what it waited for
+    /// and how long; the fetch goes on, and later callers get its token. A caller never waits
+    /// longer than the fetch may take, whatever this says. Default: [`DEFAULT_MAX_WAIT`]
+    /// (10 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::{StaticToken, Token, TokenCache};
+    ///
+    /// let cache = TokenCache::builder(StaticToken::new(Token::new("t")))
+    ///     .max_wait(Duration::from_secs(3))
+    ///     .build();
+    /// # let _ = cache;
+    /// ```
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.config.max_wait = max_wait;
         self
     }
 
@@ -325,12 +368,7 @@ impl TokenCacheBuilder {
     /// The cache.
     pub fn build(self) -> TokenCache {
         TokenCache {
-            core: Core::new(
-                self.source,
-                self.fleet,
-                self.config,
-                crate::metrics::Name::new(&self.name),
-            ),
+            core: Core::new(self.source, self.fleet, self.config, &self.name),
         }
     }
 }

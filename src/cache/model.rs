@@ -50,6 +50,7 @@ const CONFIG: Config = Config {
     max_retry_after: Duration::from_secs(300),
     fetch_timeout: Duration::from_secs(30),
     invalidation_cooldown: Duration::from_secs(5),
+    max_wait: Duration::from_secs(10),
 };
 
 /// What the model's token source answers, call after call (then tokens forever).

@@ -246,6 +246,7 @@ mod tests {
             max_retry_after: 60 * S,
             fetch_timeout: 30 * S,
             invalidation_cooldown: 5 * S,
+            max_wait: 10 * S,
         };
         let mut state = State::<()>::default();
         let error = TokenError::new(TokenErrorKind::Unavailable, "down");

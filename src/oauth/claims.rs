@@ -110,7 +110,7 @@ impl ClaimsCheck {
             if !aud.iter().any(|a| self.audiences.iter().any(|e| e == a)) {
                 return Err(mismatch(
                     "aud",
-                    &format!("one of {}", list(&self.audiences)),
+                    &format!("to be one of {}", list(&self.audiences)),
                     &shown(claims.get("aud")),
                     "check the scope (`<app-id-uri>/.default`) and the expected audience: Entra \
                      v1 tokens carry the app id URI, v2 tokens the application id",
@@ -133,7 +133,7 @@ impl ClaimsCheck {
             if iss != Some(issuer.as_str()) {
                 return Err(mismatch(
                     "iss",
-                    &format!("`{issuer}`"),
+                    &format!("to be `{issuer}`"),
                     &shown(claims.get("iss")),
                     "check the authority (tenant) the token was requested from",
                 ));
@@ -143,7 +143,7 @@ impl ClaimsCheck {
             let Some(exp) = exp.as_f64().filter(|e| e.is_finite()) else {
                 return Err(mismatch(
                     "exp",
-                    "a number of seconds",
+                    "to be a number of seconds",
                     &shown(Some(exp)),
                     "the token is malformed",
                 ));
@@ -156,7 +156,7 @@ impl ClaimsCheck {
             if exp <= now_secs {
                 return Err(mismatch(
                     "exp",
-                    "a time in the future",
+                    "to be a time in the future",
                     &format!("{exp} ({:.0} s ago)", now_secs - exp),
                     "the token endpoint issued an expired token, or this machine's clock is wrong",
                 ));
@@ -193,7 +193,7 @@ fn shown(value: Option<&Value>) -> String {
 fn mismatch(claim: &str, expected: &str, got: &str, hint: &'static str) -> TokenError {
     TokenError::new(
         TokenErrorKind::MalformedAnswer,
-        format!("claims check failed: `{claim}` was expected to be {expected}, but came as {got}"),
+        format!("claims check failed: `{claim}` was expected {expected}, but came as {got}"),
     )
     .with_hint(hint)
 }
@@ -265,6 +265,10 @@ mod tests {
             err.contains("`roles`") && err.contains("ProviderApi.Access") && err.contains("Reader"),
             "{err}"
         );
+        assert!(
+            err.contains("`roles` was expected to contain `ProviderApi.Access`, but came as"),
+            "{err}"
+        );
 
         let token = jwt(serde_json::json!({"aud": "api://kontrolle-plus"}));
         let err = kontrolle().check(&token, now()).unwrap_err().to_string();
@@ -290,6 +294,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`iss`") && err.contains("other"), "{err}");
+        assert!(
+            err.contains("`iss` was expected to be `https://sts.example/tenant/`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -14,14 +14,17 @@ use crate::oauth::claims::ClaimsCheck;
 use crate::oauth::client_auth::{ClientAuth, Credentials};
 use crate::oauth::request::ClientCredentialsRequest;
 use crate::oauth::response::parse_token_response_redacting;
-use crate::oauth::transport::Transport;
+use crate::oauth::transport::{Transport, endpoint_name};
 use crate::source::TokenSource;
 use crate::token::Token;
 
 /// Default lifetime of a token whose answer has no `expires_in` (never "forever").
 pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 60);
-/// Default time one attempt may take, connection to last byte.
-pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(8);
+/// Default time one attempt may take, connection to last byte. With
+/// [`DEFAULT_MAX_ATTEMPTS`] and the pauses between attempts (0.25 and 0.5 s at most), a hung
+/// token endpoint fails a fetch within 9.75 s, inside the cache's
+/// [`DEFAULT_MAX_WAIT`](crate::cache::DEFAULT_MAX_WAIT) (10 s).
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Default number of attempts for transient failures (network errors, 5xx, 429).
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 /// A `Retry-After` longer than this is not waited out within one fetch: the error goes to the
@@ -100,7 +103,10 @@ impl<T: Transport> ClientCredentials<T> {
         self
     }
 
-    /// Time one attempt may take. Default: [`DEFAULT_ATTEMPT_TIMEOUT`] (8 s).
+    /// Time one attempt may take. Default: [`DEFAULT_ATTEMPT_TIMEOUT`] (3 s). Keep
+    /// `attempts × timeout` plus the pauses between attempts (250 ms, then doubling, at most)
+    /// below the cache's [`max_wait`](crate::TokenCacheBuilder::max_wait), or a request gives
+    /// up before the last attempt ends.
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = timeout;
         self
@@ -231,12 +237,14 @@ impl<T: Transport> ClientCredentials<T> {
                 TokenError::new(
                     TokenErrorKind::Timeout,
                     format!(
-                        "the token endpoint did not answer within {:?}",
+                        "no answer from {} within {:?}, the attempt timeout",
+                        endpoint_name(self.request.token_url()),
                         self.attempt_timeout
                     ),
                 )
                 .with_hint(
-                    "check that the token endpoint is reachable, or raise the attempt timeout",
+                    "check the route to the token endpoint and its health, or raise the \
+                     attempt timeout",
                 )
             })??;
         let token = parse_token_response_redacting(
@@ -273,12 +281,18 @@ impl<T: Transport> TokenSource for ClientCredentials<T> {
         );
         tracing::Instrument::instrument(self.token_with_retries(), span).await
     }
+
+    /// The token URL's host (and port, if it names one).
+    fn describe(&self) -> Option<String> {
+        Some(endpoint_name(self.request.token_url()))
+    }
 }
 
 impl<T: Transport> ClientCredentials<T> {
     async fn token_with_retries(&self) -> Result<Token, TokenError> {
         let started = Instant::now();
         let mut attempt = 1;
+        let mut timeouts = 0;
         loop {
             let error = match self.attempt().await {
                 Ok(token) => {
@@ -293,6 +307,9 @@ impl<T: Transport> ClientCredentials<T> {
                 }
                 Err(error) => error,
             };
+            if error.kind() == TokenErrorKind::Timeout {
+                timeouts += 1;
+            }
             let wait = retry_wait(attempt, &error, fastrand::f64());
             match wait {
                 Some(wait) if attempt < self.max_attempts => {
@@ -307,6 +324,7 @@ impl<T: Transport> ClientCredentials<T> {
                     attempt += 1;
                 }
                 _ => {
+                    let error = self.after_attempts(error, attempt, timeouts, started.elapsed());
                     tracing::debug!(
                         attempts = attempt,
                         duration_ms = started.elapsed().as_millis() as u64,
@@ -316,6 +334,38 @@ impl<T: Transport> ClientCredentials<T> {
                     return Err(error);
                 }
             }
+        }
+    }
+}
+
+impl<T> ClientCredentials<T> {
+    /// The last attempt's error, told as the whole fetch's when it took more than one attempt:
+    /// how many, how long in all, and, when every one timed out, the timeout of each.
+    fn after_attempts(
+        &self,
+        error: TokenError,
+        attempts: u32,
+        timeouts: u32,
+        took: Duration,
+    ) -> TokenError {
+        if attempts < 2 {
+            return error;
+        }
+        // Whole milliseconds: "9.52s", not "9.520113s".
+        let took = Duration::from_millis(u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
+        if timeouts == attempts {
+            let host = endpoint_name(self.request.token_url());
+            error.map_message(|_| {
+                format!(
+                    "no token from {host} within {took:?}: {attempts} attempts of {:?} each \
+                     timed out",
+                    self.attempt_timeout
+                )
+            })
+        } else {
+            error.map_message(|message| {
+                format!("{message} (the last of {attempts} attempts, {took:?} in all)")
+            })
         }
     }
 }

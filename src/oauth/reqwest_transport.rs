@@ -8,13 +8,16 @@ use http::{Request, Response};
 
 use crate::error::{TokenError, TokenErrorKind};
 use crate::oauth::transport::{
-    DEFAULT_MAX_RESPONSE_BYTES, Transport, check_answer_origin, too_large, transport_error,
+    DEFAULT_MAX_RESPONSE_BYTES, Transport, check_answer_origin, endpoint_name, too_large,
+    transport_error,
 };
 
-/// Default time to establish a connection to the token endpoint.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default time for a whole token request, connection to last byte.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
+/// Default time to establish a connection (TCP and TLS) to the token endpoint.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default time for a whole token request, connection to last byte: the OAuth client's
+/// [`DEFAULT_ATTEMPT_TIMEOUT`](crate::oauth::client::DEFAULT_ATTEMPT_TIMEOUT), so that an attempt ends
+/// at the same time, whichever of the two ends it.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = crate::oauth::client::DEFAULT_ATTEMPT_TIMEOUT;
 
 /// Sends token requests with reqwest over rustls: redirects are not followed (a redirect could
 /// carry the client secret elsewhere; a 3xx answer is a [`TokenErrorKind::Configuration`]
@@ -47,6 +50,15 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
 pub struct ReqwestTransport {
     client: reqwest::Client,
     max_response_bytes: usize,
+    /// The timeouts the client was built with, for messages (unknown for a client of yours).
+    timeouts: Option<Timeouts>,
+}
+
+/// A built client's timeouts.
+#[derive(Clone, Copy, Debug)]
+struct Timeouts {
+    connect: Duration,
+    request: Duration,
 }
 
 impl ReqwestTransport {
@@ -86,6 +98,7 @@ impl ReqwestTransport {
         Self {
             client,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            timeouts: None,
         }
     }
 }
@@ -99,13 +112,13 @@ pub struct ReqwestTransportBuilder {
 }
 
 impl ReqwestTransportBuilder {
-    /// Time to connect. Default: [`DEFAULT_CONNECT_TIMEOUT`] (5 s).
+    /// Time to connect. Default: [`DEFAULT_CONNECT_TIMEOUT`] (2 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
-    /// Time for the whole request. Default: [`DEFAULT_REQUEST_TIMEOUT`] (8 s).
+    /// Time for the whole request. Default: [`DEFAULT_REQUEST_TIMEOUT`] (3 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -156,6 +169,10 @@ impl ReqwestTransportBuilder {
         Ok(ReqwestTransport {
             client,
             max_response_bytes: self.max_response_bytes,
+            timeouts: Some(Timeouts {
+                connect: self.connect_timeout,
+                request: self.timeout,
+            }),
         })
     }
 }
@@ -171,7 +188,8 @@ impl Transport for ReqwestTransport {
                 )
                 .with_source(e)
             })?;
-        let mut response = self.client.execute(request).await.map_err(reqwest_error)?;
+        let failed = |e| reqwest_error(&token_url, self.timeouts, e);
+        let mut response = self.client.execute(request).await.map_err(failed)?;
         // Redirects are off, unless the client is your own: either way, an answer from
         // another origin is refused before its body is read.
         let came_from = crate::reqwest_client::final_uri(response.url()).ok_or_else(|| {
@@ -196,7 +214,7 @@ impl Transport for ReqwestTransport {
             *headers = response.headers().clone();
         }
         let mut body = BytesMut::new();
-        while let Some(chunk) = response.chunk().await.map_err(reqwest_error)? {
+        while let Some(chunk) = response.chunk().await.map_err(failed)? {
             if body.len() + chunk.len() > self.max_response_bytes {
                 return Err(too_large(status));
             }
@@ -208,16 +226,22 @@ impl Transport for ReqwestTransport {
     }
 }
 
-fn reqwest_error(error: reqwest::Error) -> TokenError {
+/// A failed token request, named by its host: reqwest's error loses the URL (its query is
+/// not shown anywhere) and stays the source.
+fn reqwest_error(token_url: &http::Uri, timeouts: Option<Timeouts>, error: reqwest::Error) -> TokenError {
+    let error = error.without_url();
     if error.is_timeout() {
-        TokenError::new(
-            TokenErrorKind::Timeout,
-            "the token endpoint did not answer in time",
-        )
-        .with_hint("check connectivity to the token endpoint, or raise the timeouts")
-        .with_source(error)
+        let host = endpoint_name(token_url);
+        let message = match (timeouts, error.is_connect()) {
+            (Some(t), true) => format!("no connection to {host} within {:?}, the connect timeout", t.connect),
+            (Some(t), false) => format!("no answer from {host} within {:?}, the request timeout", t.request),
+            (None, _) => format!("no answer from {host} within the HTTP client's timeout"),
+        };
+        TokenError::new(TokenErrorKind::Timeout, message)
+            .with_hint("check the route to the token endpoint and its health, or raise the transport's timeouts")
+            .with_source(error)
     } else {
-        transport_error(error.into())
+        transport_error(token_url, error.into())
     }
 }
 
@@ -225,6 +249,7 @@ impl fmt::Debug for ReqwestTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReqwestTransport")
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("timeouts", &self.timeouts)
             .finish_non_exhaustive()
     }
 }

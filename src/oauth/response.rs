@@ -201,7 +201,18 @@ pub fn parse_token_response_redacting(
     // The tokens are moved out of the parsed answer, not copied, and wiped if not used.
     let mut access_token = match fields.remove("access_token") {
         Some(Value::String(s)) if !s.is_empty() => Zeroizing::new(s),
-        Some(Value::String(_)) => return Err(malformed(status, "`access_token` is empty")),
+        Some(Value::String(_)) => {
+            return Err(TokenError::new(
+                TokenErrorKind::MalformedAnswer,
+                "the token endpoint answered a token response whose `access_token` is empty",
+            )
+            .with_status(status)
+            .with_hint(
+                "the provider issued no token for this request: check with the provider that \
+                 the client is set up for the client-credentials grant and is granted the \
+                 scope or API it asks for",
+            ));
+        }
         Some(Value::Null) | None => {
             return Err(malformed(status, "the answer has no `access_token`"));
         }
@@ -416,9 +427,16 @@ fn error_from_json(
         message.push_str(description);
     }
     let message = r.redact(&message).into_owned();
+    let hint = match refused_scope(code.as_deref(), provider.description.as_deref()) {
+        Some(scope) => Cow::Owned(format!(
+            "the provider refused the scope `{scope}`; {}",
+            hint(kind, code.as_deref(), status)
+        )),
+        None => Cow::Borrowed(hint(kind, code.as_deref(), status)),
+    };
     let mut error = TokenError::new(kind, message)
         .with_status(status)
-        .with_hint(hint(kind, code.as_deref(), status));
+        .with_hint(hint);
     if let Some(code) = code {
         error = error.with_code(code);
     }
@@ -432,6 +450,31 @@ fn error_from_json(
         }
     }
     with_retry_after(error.with_detail(provider), headers, now)
+}
+
+/// The scope an `invalid_scope` answer's description names, in the providers' wordings:
+/// Entra ID's "The scope X is not valid" and "The provided value for scope X is not valid",
+/// Keycloak's "Invalid scopes: X". The description is already redacted and sanitised.
+fn refused_scope(code: Option<&str>, description: Option<&str>) -> Option<String> {
+    if !code.is_some_and(|c| c.trim().eq_ignore_ascii_case("invalid_scope")) {
+        return None;
+    }
+    let description = description?;
+    let lower = description.to_ascii_lowercase();
+    let between = |start: &str, end: &str| -> Option<&str> {
+        let from = lower.find(start)? + start.len();
+        let to = from + lower[from..].find(end)?;
+        Some(&description[from..to])
+    };
+    let scope = between("the scope ", " is not valid")
+        .or_else(|| between("the provided value for scope ", " is not valid"))
+        .or_else(|| {
+            let from = lower.find("invalid scopes: ")? + "invalid scopes: ".len();
+            Some(description[from..].trim_end_matches('.'))
+        })?
+        .trim()
+        .trim_matches(|c| c == '\'' || c == '"' || c == '`');
+    (!scope.is_empty()).then(|| crate::error::sanitize(scope))
 }
 
 /// The error kind: transient statuses first (they decide retries), then Entra ID's AADSTS
@@ -544,9 +587,14 @@ fn hint(kind: TokenErrorKind, code: Option<&str>, status: StatusCode) -> &'stati
         }
         RateLimited => {
             "too many token requests: share one cache (one layer) between clients of the same \
-             credentials; the request is retried after the server's `Retry-After`"
+             credentials; the cache asks again only after the server's `Retry-After` (or its \
+             backoff), and requests without a valid token fail at once until then"
         }
-        Unavailable => "the token endpoint failed; the request is retried with backoff",
+        Unavailable => {
+            "the token endpoint failed or is down: check the provider's status; the cache asks \
+             again after its backoff (or the server's `Retry-After`), and requests without a \
+             valid token fail at once until then"
+        }
         Timeout => "the token endpoint did not answer in time; check connectivity and timeouts",
         Configuration if status.is_redirection() => {
             "the token endpoint redirected, and redirects are not followed (the client secret \
@@ -906,6 +954,70 @@ mod tests {
             body.as_bytes(),
             SystemTime::now(),
         )
+    }
+
+    #[test]
+    fn invalid_scope_names_the_refused_scope_when_the_provider_does() {
+        // Entra ID's wordings (AADSTS70011 with the scope, AADSTS1002012) and Keycloak's.
+        for (description, scope) in [
+            (
+                "AADSTS70011: The provided value for the input parameter 'scope' is not valid. \
+                 The scope api://kontrolle-plus/read openid is not valid.",
+                "api://kontrolle-plus/read openid",
+            ),
+            (
+                "AADSTS1002012: The provided value for scope api://kontrolle-plus is not valid. \
+                 Client credential flows must have a scope value with /.default suffixed to the \
+                 resource identifier (application ID URI).",
+                "api://kontrolle-plus",
+            ),
+            ("Invalid scopes: inspect admin", "inspect admin"),
+        ] {
+            let body = serde_json::json!({"error": "invalid_scope", "error_description": description});
+            let err = error(400, &body.to_string());
+            let hint = err.hint().unwrap();
+            assert!(
+                hint.starts_with(&format!("the provider refused the scope `{scope}`; ")),
+                "{hint}"
+            );
+            assert!(hint.contains("<app-id-uri>/.default"), "{hint}");
+        }
+        // A description that names no scope: the hint as before, naming none.
+        let err = error(
+            400,
+            r#"{"error":"invalid_scope","error_description":"AADSTS70011: The provided value for the input parameter 'scope' is not valid."}"#,
+        );
+        assert!(err.hint().unwrap().starts_with("check the scope value"), "{err}");
+        // Another code's description is not read for a scope.
+        let err = error(
+            400,
+            r#"{"error":"invalid_request","error_description":"The scope x is not valid."}"#,
+        );
+        assert!(!err.hint().unwrap().contains("refused the scope"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_token_is_not_blamed_on_a_login_page() {
+        let err = parse(200, r#"{"access_token":"","token_type":"Bearer"}"#).unwrap_err();
+        assert_eq!(err.kind(), TokenErrorKind::MalformedAnswer);
+        assert!(err.message().contains("`access_token` is empty"), "{err}");
+        let hint = err.hint().unwrap();
+        assert!(!hint.contains("login page"), "{hint}");
+        assert!(hint.contains("issued no token"), "{hint}");
+    }
+
+    #[test]
+    fn unavailable_and_rate_limited_hints_do_not_promise_a_retry_of_the_request() {
+        for (status, body) in [
+            (503, ""),
+            (500, r#"{"error":"server_error"}"#),
+            (429, ""),
+        ] {
+            let err = error(status, body);
+            let hint = err.hint().unwrap();
+            assert!(!hint.contains("request is retried"), "{status}: {hint}");
+            assert!(hint.contains("fail at once until then"), "{status}: {hint}");
+        }
     }
 
     #[test]

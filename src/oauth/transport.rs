@@ -121,10 +121,10 @@ where
 {
     async fn send(&self, request: Request<Vec<u8>>) -> Result<Response<Bytes>, TokenError> {
         let mut service = self.service.clone();
+        let token_url = request.uri().clone();
         poll_fn(|cx| service.poll_ready(cx))
             .await
-            .map_err(|e| transport_error(e.into()))?;
-        let token_url = request.uri().clone();
+            .map_err(|e| transport_error(&token_url, e.into()))?;
         let response = service
             // The body holds the client secret or assertion: wiped when the HTTP client drops
             // it (copies the client makes on the way are its own).
@@ -132,7 +132,7 @@ where
                 request.map(|body| ReqBody::from(Bytes::from_owner(zeroize::Zeroizing::new(body)))),
             )
             .await
-            .map_err(|e| transport_error(e.into()))?;
+            .map_err(|e| transport_error(&token_url, e.into()))?;
         let (parts, body) = response.into_parts();
         let status = parts.status;
         // Before anything of the body is read: where the answer came from, and its size.
@@ -154,7 +154,7 @@ where
                 if e.is::<LengthLimitError>() {
                     too_large(self.max_response_bytes, status)
                 } else {
-                    transport_error(e)
+                    transport_error(&token_url, e)
                 }
             })?
             .to_bytes();
@@ -162,17 +162,105 @@ where
     }
 }
 
-/// The token request failed on the way there or back.
-pub(crate) fn transport_error(error: BoxError) -> TokenError {
+/// The host (and port, if the URL names one) of `token_url`, for messages: never its path,
+/// query or user information.
+pub(crate) fn endpoint_name(token_url: &Uri) -> String {
+    match (token_url.host(), token_url.port_u16()) {
+        (Some(host), Some(port)) => crate::error::sanitize(&format!("{host}:{port}")),
+        (Some(host), None) => crate::error::sanitize(host),
+        (None, _) => "the token endpoint".to_owned(),
+    }
+}
+
+/// The longest cause quoted in a message.
+const MAX_CAUSE: usize = 120;
+
+/// The token request to `token_url` failed on the way there or back. The message names the
+/// host and the cause in words (the innermost error's, such as "connection refused" or
+/// "invalid peer certificate: UnknownIssuer"), the hint what to check for that cause; the
+/// error itself stays the source.
+pub(crate) fn transport_error(token_url: &Uri, error: BoxError) -> TokenError {
+    let (cause, hint) = cause(&*error, token_url);
     TokenError::new(
         TokenErrorKind::Transport,
-        "the token request did not reach the token endpoint, or its answer was lost",
+        format!(
+            "the token request to {} failed: {cause}",
+            endpoint_name(token_url)
+        ),
     )
-    .with_hint(
-        "check the token URL, DNS, proxies, TLS trust (root certificates) and that the endpoint \
-         is up",
-    )
+    .with_hint(hint)
     .with_source(error)
+}
+
+/// The innermost cause of `error` in words, and what to check for it.
+pub(crate) fn cause(
+    error: &(dyn std::error::Error + 'static),
+    token_url: &Uri,
+) -> (String, &'static str) {
+    let mut innermost = error;
+    let mut io_kind = None;
+    loop {
+        if let Some(io) = innermost.downcast_ref::<std::io::Error>() {
+            io_kind = Some(io.kind());
+        }
+        match innermost.source() {
+            Some(next) => innermost = next,
+            None => break,
+        }
+    }
+    let mut words = innermost.to_string();
+    // "Connection refused (os error 111)": the number says nothing more.
+    if let Some(at) = words.find(" (os error ")
+        && words.ends_with(')')
+    {
+        words.truncate(at);
+    }
+    // A sentence's capital, not a name's ("Connection refused", not "UnknownIssuer").
+    let mut chars = words.chars();
+    if let (Some(first), Some(second)) = (chars.next(), chars.next())
+        && first.is_ascii_uppercase()
+        && second.is_ascii_lowercase()
+    {
+        words.replace_range(..1, &first.to_ascii_lowercase().to_string());
+    }
+    // An HTTP client's own error may quote the URL; its query is not shown.
+    if let Some(query) = token_url.query().filter(|q| !q.is_empty()) {
+        words = words.replace(query, crate::error::REDACTED);
+    }
+    let words = crate::error::sanitize_with(words.trim(), MAX_CAUSE, |cut| cut);
+    let lower = words.to_ascii_lowercase();
+    use std::io::ErrorKind;
+    let hint = if io_kind == Some(ErrorKind::ConnectionRefused) || lower.contains("refused") {
+        "nothing accepts connections there: check the token URL's host and port, and that the \
+         token endpoint is up"
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    {
+        "the TLS connection failed: check that the token URL is the provider's, and that its \
+         certificate's issuer is trusted (for a private CA, add it as a root certificate of the \
+         transport)"
+    } else if lower.contains("dns") || lower.contains("lookup") || lower.contains("resolve") {
+        "the host name did not resolve: check the token URL's host, and the DNS or proxy \
+         settings"
+    } else if io_kind == Some(ErrorKind::TimedOut) || lower.contains("timed out") {
+        "no connection in time: check the route to the token endpoint (firewall, proxy)"
+    } else if matches!(
+        io_kind,
+        Some(ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::UnexpectedEof)
+    ) || lower.contains("closed")
+        || lower.contains("reset")
+    {
+        "the connection was closed before the answer came: check proxies on the way and the \
+         endpoint's health"
+    } else {
+        "check the token URL, DNS, proxies, TLS trust (root certificates) and that the endpoint \
+         is up"
+    };
+    let words = if words.is_empty() {
+        "no cause given".to_owned()
+    } else {
+        words
+    };
+    (words, hint)
 }
 
 /// Refuses an answer that did not come from the token URL's origin (scheme, host and port): a

@@ -200,8 +200,8 @@ async fn waiting_requests_use_a_ready_service() {
 
 #[tokio::test(start_paused = true)]
 async fn max_wait_bounds_a_request_and_the_fetch_goes_on() {
-    // The token endpoint takes 20 s; the layer waits 2 s at most.
-    let source = Scripted::numbered(Duration::from_secs(20), Duration::from_secs(3600));
+    // The token endpoint takes 12 s; the layer waits 2 s at most.
+    let source = Scripted::numbered(Duration::from_secs(12), Duration::from_secs(3600));
     let service = BearerTokenLayer::new(source.clone())
         .max_wait(Duration::from_secs(2))
         .layer(ok_api(Seen::default()));
@@ -216,18 +216,29 @@ async fn max_wait_bounds_a_request_and_the_fetch_goes_on() {
         panic!("expected a token error, got {err:?}")
     };
     assert_eq!(err.kind(), TokenErrorKind::Timeout);
-    assert!(err.to_string().contains("max_wait of 2s"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("no token within 2s, the longest wait (`max_wait`)"),
+        "{err}"
+    );
     // The fetch went on: a request made once it is done gets its token, with no new fetch.
-    tokio::time::sleep(Duration::from_secs(19)).await;
+    tokio::time::sleep(Duration::from_secs(11)).await;
     let response = service.oneshot(get("https://api.example/")).await.unwrap();
     assert_eq!(response.body(), "Bearer token-0");
     assert_eq!(source.calls(), 1);
 }
 
 #[tokio::test(start_paused = true)]
-async fn without_max_wait_a_request_waits_for_the_fetch() {
+async fn a_longer_max_wait_on_the_layer_waits_for_a_slow_fetch() {
+    // The cache would give up at its default 10 s; the layer's 25 s replaces it, and the
+    // cache's fetch timeout of 30 s lets the 20 s fetch finish.
     let source = Scripted::numbered(Duration::from_secs(20), Duration::from_secs(3600));
-    let service = BearerTokenLayer::new(source.clone()).layer(ok_api(Seen::default()));
+    let cache = TokenCache::builder(source.clone())
+        .fetch_timeout(Duration::from_secs(30))
+        .build();
+    let service = BearerTokenLayer::from_cache(cache)
+        .max_wait(Duration::from_secs(25))
+        .layer(ok_api(Seen::default()));
     let started = tokio::time::Instant::now();
     let response = service.oneshot(get("https://api.example/")).await.unwrap();
     assert_eq!(response.body(), "Bearer token-0");
