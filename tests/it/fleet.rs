@@ -226,6 +226,45 @@ async fn replicas_outwait_a_dead_holders_lease_as_long_as_their_own_then_one_fet
 }
 
 #[tokio::test(start_paused = true)]
+async fn with_the_defaults_a_stuck_lease_holder_costs_a_request_the_default_bound_at_most() {
+    use tower_bearer::TokenErrorKind;
+    use tower_bearer::cache::{DEFAULT_FETCH_TIMEOUT, DEFAULT_MAX_WAIT};
+    // A replica took the lease as the defaults make it (the fetch timeout and 2 s: 17 s) and
+    // died. The waiting replicas' requests give up at the default bound; their fetches go on,
+    // outwait the dead holder's lease, and the fleet still makes one token request.
+    let source = Scripted::numbered(FETCH, Duration::from_secs(3600));
+    let store = MemoryStore::new();
+    let lease_ttl = DEFAULT_FETCH_TIMEOUT + Duration::from_secs(2);
+    let lease = store.try_lease(&key(), lease_ttl).await.unwrap();
+    assert!(matches!(lease, Lease::Won { .. }));
+    let replicas = [replica(&source, &store), replica(&source, &store)];
+    let started = tokio::time::Instant::now();
+    for result in join_all(replicas.iter().map(|c| c.token())).await {
+        let err = result.unwrap_err();
+        assert_eq!(err.kind(), TokenErrorKind::Timeout);
+        assert!(
+            err.to_string().contains(
+                "no token within 10s, the longest wait (`max_wait`): waited for a token for \
+                 the cache `default`, which another replica is fetching (through the token \
+                 store)"
+            ),
+            "{err}"
+        );
+    }
+    assert_eq!(started.elapsed(), DEFAULT_MAX_WAIT);
+    assert_eq!(source.calls(), 0);
+    // The next requests join the fetches still running: one replica takes the lease over
+    // once it expires and fetches, the other takes its token from the store.
+    for result in join_all(replicas.iter().map(|c| c.token())).await {
+        assert_eq!(value(&result.unwrap()), "token-0");
+    }
+    assert!(started.elapsed() >= lease_ttl, "after the lease");
+    assert!(started.elapsed() < 2 * DEFAULT_MAX_WAIT, "{:?}", started.elapsed());
+    assert_eq!(source.calls(), 1);
+    assert!(replicas.iter().all(|c| c.stats().store_fallbacks == 0));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_replica_waits_for_a_lease_at_most_a_lease_and_a_fetch_then_fetches_itself() {
     // A lease far longer than the replicas' own (a holder with another configuration, a stuck
     // lease): the replica fetches itself after a lease (2 + 2 s), a poll (0.5 s) and a fetch

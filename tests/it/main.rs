@@ -14,6 +14,7 @@ mod client_credentials;
 mod composition;
 mod config;
 mod emulator;
+mod error_chain;
 mod fault_matrix;
 mod fleet;
 #[cfg(feature = "redis")]
@@ -32,3 +33,4 @@ mod token_cli;
 mod token_endpoint;
 mod tonic;
 mod tracing;
+mod waits;

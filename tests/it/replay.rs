@@ -255,8 +255,11 @@ async fn replaced_is_false_once_the_cache_is_gone() {
 /// in `TokenRejected::replaced` for the token of its replay (found by a second reader).
 #[tokio::test(start_paused = true)]
 async fn max_wait_also_bounds_the_replay_wait() {
-    let source = Scripted::numbered(Duration::from_secs(20), 60 * MINUTE);
-    let cache = TokenCache::new(source.clone());
+    // Fetches take 12 s: the cache's own wait is long enough to warm it.
+    let source = Scripted::numbered(Duration::from_secs(12), 60 * MINUTE);
+    let cache = TokenCache::builder(source.clone())
+        .max_wait(Duration::from_secs(30))
+        .build();
     tower_bearer::TokenSource::token(&cache).await.unwrap(); // warm: token-0
     let log = Arc::default();
     let client = ServiceBuilder::new()
