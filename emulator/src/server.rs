@@ -265,11 +265,15 @@ fn kontrolle(state: &State, req: &TokenRequest) -> Answer {
         );
     }
     if req.field("scope") != Some(&format!("{}/.default", config.app_id_uri)) {
-        return entra_error(
-            "invalid_scope",
-            70_011,
-            "The provided value for the input parameter 'scope' is not valid.",
-        );
+        // Entra ID names the scope it refused, when there was one.
+        let description = match req.field("scope") {
+            Some(scope) if !scope.is_empty() => format!(
+                "The provided value for the input parameter 'scope' is not valid. The scope \
+                 {scope} is not valid."
+            ),
+            _ => "The provided value for the input parameter 'scope' is not valid.".to_owned(),
+        };
+        return entra_error("invalid_scope", 70_011, &description);
     }
     let lifetime = config.token_lifetime.as_secs();
     let token = jwt(json!({

@@ -28,7 +28,8 @@ pub(crate) struct Carried {
 }
 
 /// The layer's `max_wait` in the room the response future has spare (whole milliseconds,
-/// `u32::MAX` for none): a `401`'s replay waits for a new token no longer than a request does.
+/// `u32::MAX` for none of its own: the cache's then): a `401`'s replay waits for a new token no
+/// longer than a request does.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct MaxWait(u32);
 

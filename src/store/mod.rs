@@ -26,6 +26,9 @@
 //! - A replica that finds the lease held waits for a lease, a poll and a fetch timeout before
 //!   it fetches itself: long enough for a dead holder's lease to expire and for the replica that
 //!   takes it over to fetch, so a crashed holder costs one token request, not one per replica.
+//!   The fetch waits; a request waits no longer than its
+//!   [`max_wait`](crate::TokenCacheBuilder::max_wait) (10 s by default), and later requests get
+//!   the token the fetch brings.
 //! - A save is fenced by the generation the holder saw when it took the lease: a holder whose
 //!   lease lapsed (a fetch slower than the lease, a paused process) never overwrites a newer
 //!   token.

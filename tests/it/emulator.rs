@@ -125,6 +125,13 @@ async fn kontrolle_plus_wrong_scope_and_missing_role() {
         .unwrap_err();
     assert_eq!(err.kind(), TokenErrorKind::Configuration);
     assert_eq!(err.code(), Some("invalid_scope"));
+    // The emulator names the refused scope as Entra ID does; the hint names it too.
+    assert!(
+        err.hint()
+            .unwrap()
+            .starts_with("the provider refused the scope `api://someone-else/.default`; "),
+        "{err}"
+    );
     assert!(err.support_refs().any(|(name, _)| name == "correlation_id"));
     let said = err.detail::<tower_bearer::oauth::ProviderError>().unwrap();
     assert!(said.correlation_id.is_some());
