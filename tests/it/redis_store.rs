@@ -211,16 +211,21 @@ async fn loaded(store: &RedisStore, key: &StoreKey) -> Option<Stored> {
 
 /// The store's contract: MemoryStore's semantics, and the TTL read from Redis.
 async fn contract(a: &RedisStore, b: &RedisStore, raw: &mut Raw, key: &StoreKey) {
-    // Empty: no token, and the first lease has fence 0.
+    // Empty: no token, and the first lease's fence is the server's clock in microseconds
+    // (above any generation saved before a data loss).
     assert!(loaded(a, key).await.is_none());
     let (lease_a, fence) = won(a, key, 10 * SECOND).await;
-    assert_eq!(fence, 0);
+    let g = fence;
+    assert!(
+        g > 1_700_000_000_000_000,
+        "fence {g} is not Redis' TIME in µs"
+    );
     assert_eq!(b.try_lease(key, 10 * SECOND).await.unwrap(), Lease::Held);
     // Releasing with another holder's id does nothing.
     b.release(key, &LeaseId::random()).await.unwrap();
     assert_eq!(b.try_lease(key, 10 * SECOND).await.unwrap(), Lease::Held);
 
-    // The save stores generation 1 with the token's remaining lifetime as the TTL, and
+    // The save stores generation g + 1 with the token's remaining lifetime as the TTL, and
     // releases the lease.
     let saved = a
         .save(
@@ -231,11 +236,11 @@ async fn contract(a: &RedisStore, b: &RedisStore, raw: &mut Raw, key: &StoreKey)
         )
         .await
         .unwrap();
-    assert_eq!(saved, Saved::Stored(1));
+    assert_eq!(saved, Saved::Stored(g + 1));
     let pttl = raw.pttl(key.as_str()).await;
     assert!((50_000..=60_000).contains(&pttl), "PTTL {pttl}");
     let stored = loaded(b, key).await.expect("stored");
-    assert_eq!(stored.generation, 1);
+    assert_eq!(stored.generation, g + 1);
     assert_eq!(access(&stored.token), "redis-token-a-5f0e2b");
     assert_eq!(stored.token.scope(), Some("api.read"));
     assert_eq!(stored.token.lifetime(), Some(60 * SECOND));
@@ -257,10 +262,10 @@ async fn contract(a: &RedisStore, b: &RedisStore, raw: &mut Raw, key: &StoreKey)
     // Fencing: A's lease lapses, B takes over and saves; A's late save is refused and B's
     // token stays.
     let (lease_a, fence_a) = won(a, key, Duration::from_millis(100)).await;
-    assert_eq!(fence_a, 1);
+    assert_eq!(fence_a, g + 1);
     tokio::time::sleep(Duration::from_millis(250)).await;
     let (lease_b, fence_b) = won(b, key, 10 * SECOND).await;
-    assert_eq!(fence_b, 1);
+    assert_eq!(fence_b, g + 1);
     let saved = b
         .save(
             key,
@@ -270,10 +275,10 @@ async fn contract(a: &RedisStore, b: &RedisStore, raw: &mut Raw, key: &StoreKey)
         )
         .await
         .unwrap();
-    assert_eq!(saved, Saved::Stored(2));
+    assert_eq!(saved, Saved::Stored(g + 2));
     // A third holder takes the lease; A's stale save neither writes nor frees it.
     let (lease_c, fence_c) = won(b, key, 10 * SECOND).await;
-    assert_eq!(fence_c, 2);
+    assert_eq!(fence_c, g + 2);
     let late = a
         .save(
             key,
@@ -283,25 +288,25 @@ async fn contract(a: &RedisStore, b: &RedisStore, raw: &mut Raw, key: &StoreKey)
         )
         .await
         .unwrap();
-    assert_eq!(late, Saved::Newer(2));
+    assert_eq!(late, Saved::Newer(g + 2));
     let stored = loaded(a, key).await.expect("stored");
     assert_eq!(
         (stored.generation, access(&stored.token)),
-        (2, "redis-token-b-93c4d1")
+        (g + 2, "redis-token-b-93c4d1")
     );
     assert_eq!(a.try_lease(key, 10 * SECOND).await.unwrap(), Lease::Held);
     b.release(key, &lease_c).await.unwrap();
 
     // Remove by generation: an old generation removes nothing, the current one removes it.
-    assert!(!a.remove(key, 1).await.unwrap());
+    assert!(!a.remove(key, g + 1).await.unwrap());
     assert!(loaded(a, key).await.is_some());
-    assert!(a.remove(key, 2).await.unwrap());
+    assert!(a.remove(key, g + 2).await.unwrap());
     assert!(loaded(a, key).await.is_none());
-    assert!(!a.remove(key, 2).await.unwrap());
+    assert!(!a.remove(key, g + 2).await.unwrap());
 
     // Generations keep going up after a removal.
     let (lease, fence) = won(a, key, 10 * SECOND).await;
-    assert_eq!(fence, 2);
+    assert_eq!(fence, g + 2);
     let saved = a
         .save(
             key,
@@ -311,7 +316,7 @@ async fn contract(a: &RedisStore, b: &RedisStore, raw: &mut Raw, key: &StoreKey)
         )
         .await
         .unwrap();
-    assert_eq!(saved, Saved::Stored(3));
+    assert_eq!(saved, Saved::Stored(g + 3));
     // ... and the entry expires with its token.
     assert!(loaded(b, key).await.is_some());
     tokio::time::sleep(Duration::from_millis(450)).await;
@@ -323,7 +328,7 @@ async fn contract(a: &RedisStore, b: &RedisStore, raw: &mut Raw, key: &StoreKey)
         .save(key, &lease, fence, &Token::new("redis-token-c-27aa80"))
         .await
         .unwrap();
-    assert_eq!(saved, Saved::Stored(4));
+    assert_eq!(saved, Saved::Stored(g + 4));
     assert_eq!(raw.pttl(key.as_str()).await, -1);
     let stored = loaded(b, key).await.expect("stored");
     assert_eq!(stored.token.expires_at(), None);
@@ -334,13 +339,13 @@ async fn contract(a: &RedisStore, b: &RedisStore, raw: &mut Raw, key: &StoreKey)
     let dead = Token::new("redis-token-a-5f0e2b").with_expires_at(Instant::now());
     assert_eq!(
         a.save(key, &lease, fence, &dead).await.unwrap(),
-        Saved::Stored(5)
+        Saved::Stored(g + 5)
     );
     assert!(raw.get(key.as_str()).await.is_none());
     assert!(loaded(b, key).await.is_none());
     // ... and the lease was released.
     let (lease, fence) = won(b, key, 10 * SECOND).await;
-    assert_eq!(fence, 5);
+    assert_eq!(fence, g + 5);
     b.release(key, &lease).await.unwrap();
 
     // Nothing in Redis is in the clear.
@@ -748,7 +753,9 @@ async fn redis_down_mid_run_then_back() {
     let mut server = Server::start(&[]);
     let store = store(&server.url());
     let key = unique_key("mid-run");
-    put(&store, &key, "redis-token-a-5f0e2b").await;
+    let before = put(&store, &key, "redis-token-a-5f0e2b").await;
+    // A holder that took the lease before the data loss and saves after it.
+    let (late_lease, late_fence) = won(&store, &key, 60 * SECOND).await;
 
     // Paused (SIGSTOP): calls time out.
     server.signal("-STOP");
@@ -766,8 +773,22 @@ async fn redis_down_mid_run_then_back() {
     );
     server.restart();
     assert!(eventually_loads(&store, &key).await.is_none());
+    // The counter went with the data; the next generation still lies above every one saved
+    // before, so a 401 for the old token cannot remove the new one.
     let generation = put(&store, &key, "redis-token-b-93c4d1").await;
-    assert_eq!(generation, 1, "the counter went with the data");
+    assert!(generation > before, "{generation} after {before}");
+    assert!(!store.remove(&key, before).await.unwrap());
+    // ... and the late holder's save is refused: it would overwrite a newer token.
+    let late = store
+        .save(
+            &key,
+            &late_lease,
+            late_fence,
+            &token("redis-token-c-27aa80", 60 * SECOND),
+        )
+        .await
+        .unwrap();
+    assert_eq!(late, Saved::Newer(generation));
     assert_eq!(
         access(&loaded(&store, &key).await.unwrap().token),
         "redis-token-b-93c4d1"
