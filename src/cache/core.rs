@@ -128,10 +128,7 @@ impl Core {
         name: &str,
     ) -> Arc<Self> {
         let source_described = source.describe().map(|s| crate::error::sanitize(&s));
-        let mut waited_for = format!(
-            "a token for the cache `{}`",
-            crate::error::sanitize(name)
-        );
+        let mut waited_for = format!("a token for the cache `{}`", crate::error::sanitize(name));
         if let Some(from) = &source_described {
             waited_for.push_str(" from ");
             waited_for.push_str(from);
@@ -472,7 +469,5 @@ pub(super) fn no_answer(core: &Core, fetch_timeout: Duration) -> TokenError {
             core.waited_for()
         ),
     )
-    .with_hint(
-        "check that the token endpoint is reachable, or raise the cache's `fetch_timeout`",
-    )
+    .with_hint("check that the token endpoint is reachable, or raise the cache's `fetch_timeout`")
 }

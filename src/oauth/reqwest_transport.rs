@@ -228,13 +228,23 @@ impl Transport for ReqwestTransport {
 
 /// A failed token request, named by its host: reqwest's error loses the URL (its query is
 /// not shown anywhere) and stays the source.
-fn reqwest_error(token_url: &http::Uri, timeouts: Option<Timeouts>, error: reqwest::Error) -> TokenError {
+fn reqwest_error(
+    token_url: &http::Uri,
+    timeouts: Option<Timeouts>,
+    error: reqwest::Error,
+) -> TokenError {
     let error = error.without_url();
     if error.is_timeout() {
         let host = endpoint_name(token_url);
         let message = match (timeouts, error.is_connect()) {
-            (Some(t), true) => format!("no connection to {host} within {:?}, the connect timeout", t.connect),
-            (Some(t), false) => format!("no answer from {host} within {:?}, the request timeout", t.request),
+            (Some(t), true) => format!(
+                "no connection to {host} within {:?}, the connect timeout",
+                t.connect
+            ),
+            (Some(t), false) => format!(
+                "no answer from {host} within {:?}, the request timeout",
+                t.request
+            ),
             (None, _) => format!("no answer from {host} within the HTTP client's timeout"),
         };
         TokenError::new(TokenErrorKind::Timeout, message)

@@ -973,7 +973,8 @@ mod tests {
             ),
             ("Invalid scopes: inspect admin", "inspect admin"),
         ] {
-            let body = serde_json::json!({"error": "invalid_scope", "error_description": description});
+            let body =
+                serde_json::json!({"error": "invalid_scope", "error_description": description});
             let err = error(400, &body.to_string());
             let hint = err.hint().unwrap();
             assert!(
@@ -987,7 +988,10 @@ mod tests {
             400,
             r#"{"error":"invalid_scope","error_description":"AADSTS70011: The provided value for the input parameter 'scope' is not valid."}"#,
         );
-        assert!(err.hint().unwrap().starts_with("check the scope value"), "{err}");
+        assert!(
+            err.hint().unwrap().starts_with("check the scope value"),
+            "{err}"
+        );
         // Another code's description is not read for a scope.
         let err = error(
             400,
@@ -1008,11 +1012,7 @@ mod tests {
 
     #[test]
     fn unavailable_and_rate_limited_hints_do_not_promise_a_retry_of_the_request() {
-        for (status, body) in [
-            (503, ""),
-            (500, r#"{"error":"server_error"}"#),
-            (429, ""),
-        ] {
+        for (status, body) in [(503, ""), (500, r#"{"error":"server_error"}"#), (429, "")] {
             let err = error(status, body);
             let hint = err.hint().unwrap();
             assert!(!hint.contains("request is retried"), "{status}: {hint}");

@@ -79,10 +79,8 @@ async fn through_the_layer<T: Transport + 'static>(
 async fn a_refused_connection_is_named_with_its_host_and_cause_and_chained_once() {
     let port = closed_port();
     let token_url = format!("http://127.0.0.1:{port}/tenant-5a2/oauth2/token?p=policy-q9");
-    let client = hyper_util::client::legacy::Client::builder(
-        hyper_util::rt::TokioExecutor::new(),
-    )
-    .build_http::<Full<Bytes>>();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
     let err = through_the_layer(source(&token_url, ServiceTransport::new(client))).await;
     let token_error = err.token_error().expect("a token error");
     assert_eq!(token_error.kind(), TokenErrorKind::Transport);
@@ -95,7 +93,10 @@ async fn a_refused_connection_is_named_with_its_host_and_cause_and_chained_once(
         )),
         "{top}"
     );
-    assert!(top.contains("hint: nothing accepts connections there"), "{top}");
+    assert!(
+        top.contains("hint: nothing accepts connections there"),
+        "{top}"
+    );
     for private in ["tenant-5a2", "policy-q9"] {
         assert!(
             links.iter().all(|link| !link.contains(private)),
@@ -105,7 +106,11 @@ async fn a_refused_connection_is_named_with_its_host_and_cause_and_chained_once(
     // The chain goes on with hyper's errors down to the OS's, each once.
     assert!(links.len() >= 3, "{links:#?}");
     assert!(
-        links.last().unwrap().to_lowercase().contains("connection refused"),
+        links
+            .last()
+            .unwrap()
+            .to_lowercase()
+            .contains("connection refused"),
         "{links:#?}"
     );
     assert_each_link_new(&links);
@@ -119,7 +124,9 @@ async fn an_inner_services_error_is_the_source_through_buffer_and_timeout() {
     });
     let service = ServiceBuilder::new()
         .timeout(Duration::from_secs(5))
-        .layer(BearerTokenLayer::new(StaticToken::new(Token::new(API_TOKEN))))
+        .layer(BearerTokenLayer::new(StaticToken::new(Token::new(
+            API_TOKEN,
+        ))))
         .buffer(4)
         .service(inner);
     let err: BoxError = service
@@ -157,8 +164,7 @@ mod reqwest_transport {
     async fn a_refused_connection_over_reqwest_names_host_and_cause() {
         let port = closed_port();
         let token_url = format!("http://127.0.0.1:{port}/oauth2/token?p=policy-q9");
-        let err =
-            through_the_layer(source(&token_url, ReqwestTransport::new().unwrap())).await;
+        let err = through_the_layer(source(&token_url, ReqwestTransport::new().unwrap())).await;
         assert_eq!(
             err.token_error().unwrap().kind(),
             TokenErrorKind::Transport,
@@ -172,7 +178,10 @@ mod reqwest_transport {
             "{links:#?}"
         );
         // reqwest's own error is in the chain, without the URL.
-        assert!(links.iter().all(|link| !link.contains("policy-q9")), "{links:#?}");
+        assert!(
+            links.iter().all(|link| !link.contains("policy-q9")),
+            "{links:#?}"
+        );
         assert!(links.len() >= 3, "{links:#?}");
         assert_each_link_new(&links);
     }
@@ -215,8 +224,7 @@ mod reqwest_transport {
             .next()
             .unwrap()
             .to_owned();
-        let err =
-            through_the_layer(source(&token_url, ReqwestTransport::new().unwrap())).await;
+        let err = through_the_layer(source(&token_url, ReqwestTransport::new().unwrap())).await;
         let links = chain(&err);
         let top = &links[0];
         assert!(

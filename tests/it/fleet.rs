@@ -259,7 +259,11 @@ async fn with_the_defaults_a_stuck_lease_holder_costs_a_request_the_default_boun
         assert_eq!(value(&result.unwrap()), "token-0");
     }
     assert!(started.elapsed() >= lease_ttl, "after the lease");
-    assert!(started.elapsed() < 2 * DEFAULT_MAX_WAIT, "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < 2 * DEFAULT_MAX_WAIT,
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(source.calls(), 1);
     assert!(replicas.iter().all(|c| c.stats().store_fallbacks == 0));
 }

@@ -33,9 +33,7 @@ crate::known_secrets!(
 
 /// The OAuth client with its default timeouts and retries, against a token endpoint that takes
 /// every request and never answers; counts the requests.
-fn hung_endpoint_client(
-    requests: Arc<AtomicUsize>,
-) -> impl TokenSource + 'static {
+fn hung_endpoint_client(requests: Arc<AtomicUsize>) -> impl TokenSource + 'static {
     let transport = ServiceTransport::new(service_fn(move |_: Request<Full<Bytes>>| {
         requests.fetch_add(1, Ordering::SeqCst);
         pending::<Result<Response<Full<Bytes>>, Infallible>>()
@@ -72,9 +70,8 @@ async fn a_hung_token_endpoint_fails_the_first_request_within_the_default_bound(
     assert_eq!(err.kind(), TokenErrorKind::Timeout);
     let text = err.to_string();
     // What was waited for (a token from the token URL's host), how long in all, and why.
-    let expected = format!(
-        "no token from login.example.com within {took:?}: 3 attempts of 3s each timed out"
-    );
+    let expected =
+        format!("no token from login.example.com within {took:?}: 3 attempts of 3s each timed out");
     assert!(text.contains(&expected), "{text}\nexpected: {expected}");
     assert!(text.contains("hint: "), "{text}");
     // The host only: neither the path nor the query.
