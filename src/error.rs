@@ -690,6 +690,7 @@ impl StdError for DestinationConfigError {}
 ///   error's cause (a transport's error, say reqwest's, then hyper's, then the OS's);
 ///   [`token_error`](Self::token_error) gives the [`TokenError`] itself;
 /// - [`Destination`](Self::Destination): the message is the whole story; no source;
+///   [`destination_error`](Self::destination_error) gives the [`DestinationError`];
 /// - [`Service`](Self::Service): `source()` is the inner service's error when Rust can see it
 ///   as one: a `BoxError` (`Box<dyn Error + Send + Sync>`, the error of tower's `Buffer`,
 ///   `Timeout` and most stacks), a `Box<dyn Error + Send>`, a `Box<dyn Error>`, a
@@ -697,6 +698,11 @@ impl StdError for DestinationConfigError {}
 ///   `Error<BoxError>` is an error too) are shown in the message only: map the inner error
 ///   into a `BoxError` (`MapErrLayer::new(BoxError::from)` under this layer) to chain it, or
 ///   match `Service(e)`.
+///
+/// The token and destination errors are parts of this error, not links of its chain: to find
+/// them behind tower's layers, downcast the `BoxError` to `Error<E>` (`E`: the inner service's
+/// error, or `BoxError`) and ask [`token_error`](Self::token_error) or
+/// [`destination_error`](Self::destination_error).
 ///
 /// ```
 /// use std::error::Error as _;
@@ -733,6 +739,37 @@ impl<E> Error<E> {
     pub fn token_error(&self) -> Option<&TokenError> {
         match self {
             Self::Token(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The refused destination, if that is what this is.
+    ///
+    /// ```
+    /// use tower::{BoxError, Layer, ServiceExt};
+    /// use tower_bearer::error::DestinationErrorKind;
+    /// use tower_bearer::{BearerTokenLayer, Error, StaticToken, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let client = BearerTokenLayer::new(StaticToken::new(Token::new("t"))).layer(
+    ///     tower::service_fn(|_: http::Request<()>| async {
+    ///         Ok::<_, BoxError>(http::Response::new(()))
+    ///     }),
+    /// );
+    /// let err = client
+    ///     .oneshot(http::Request::get("http://api.example/").body(()).unwrap())
+    ///     .await
+    ///     .unwrap_err();
+    /// // Behind tower's layers (a `BoxError`), downcast to the layer's error first.
+    /// let boxed: BoxError = err.into();
+    /// let ours = boxed.downcast_ref::<Error<BoxError>>().unwrap();
+    /// let refused = ours.destination_error().unwrap();
+    /// assert_eq!(refused.kind(), DestinationErrorKind::InsecureScheme);
+    /// # }
+    /// ```
+    pub fn destination_error(&self) -> Option<&DestinationError> {
+        match self {
+            Self::Destination(e) => Some(e),
             _ => None,
         }
     }

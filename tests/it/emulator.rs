@@ -407,7 +407,15 @@ mod tls {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), TokenErrorKind::Transport, "{err}");
-        assert!(err.hint().unwrap().contains("TLS trust"), "{err}");
+        assert!(
+            err.message()
+                .contains("invalid peer certificate: UnknownIssuer"),
+            "{err}"
+        );
+        assert!(
+            err.hint().unwrap().starts_with("the TLS connection failed"),
+            "{err}"
+        );
         assert_eq!(emulator.token_requests(Provider::Kpn), before);
     }
 

@@ -198,12 +198,25 @@ fn kind(err: &BoxError) -> Option<DestinationErrorKind> {
     destination(err).map(|e| e.kind())
 }
 
-/// The `DestinationError` somewhere in `err`'s chain.
+/// The `DestinationError` of the layer's error somewhere in `err`'s chain: the layer's error is
+/// `Error<E>` with the inner client's error (hyper-util's, reqwest's, a test double's), or
+/// `BoxError` when a layer inside boxes it.
 fn destination(err: &BoxError) -> Option<&DestinationError> {
+    fn ours<'a, E: std::fmt::Debug + std::fmt::Display + 'static>(
+        e: &'a (dyn StdError + 'static),
+    ) -> Option<&'a DestinationError> {
+        e.downcast_ref::<tower_bearer::Error<E>>()?
+            .destination_error()
+    }
     let mut next: Option<&(dyn StdError + 'static)> = Some(err.as_ref());
     while let Some(e) = next {
-        if let Some(found) = e.downcast_ref::<DestinationError>() {
-            return Some(found);
+        let found = ours::<hyper_util::client::legacy::Error>(e)
+            .or_else(|| ours::<BoxError>(e))
+            .or_else(|| ours::<std::convert::Infallible>(e));
+        #[cfg(feature = "reqwest")]
+        let found = found.or_else(|| ours::<reqwest::Error>(e));
+        if found.is_some() {
+            return found;
         }
         next = e.source();
     }
