@@ -49,6 +49,9 @@
 //! - **Failure without storms.** A failed refresh keeps the valid token in use and retries with
 //!   exponential backoff (honouring `Retry-After`); with no valid token, requests during the
 //!   backoff fail at once with the last error.
+//! - **Bounded waits.** A request with no token cached waits
+//!   [`DEFAULT_MAX_WAIT`](cache::DEFAULT_MAX_WAIT) (10 s) at most, then fails with a timeout
+//!   error that says what it waited for and how long; the fetch goes on for later requests.
 //! - **401 handling.** A `401` drops the token that request carried, if it is still the cached
 //!   one (and at most once per 5 s), so a burst of 401s causes one new fetch. A `403` never
 //!   causes a refresh.
