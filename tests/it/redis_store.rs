@@ -982,3 +982,92 @@ async fn a_cluster_master_fails_over_to_its_replica_mid_run() {
         "redis-token-b-93c4d1"
     );
 }
+
+/// A cluster over TLS: the nodes announce `localhost` (the certificate's name) and their TLS
+/// ports, and the store follows the slot map to them with the test CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_on_a_cluster() {
+    if !redis_installed() {
+        return;
+    }
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let fixture = |name: &str| fixtures.join(name).to_string_lossy().into_owned();
+    let tls_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let servers: Vec<Server> = tls_ports
+        .iter()
+        .map(|tls_port| {
+            Server::start(&[
+                "--tls-port",
+                &tls_port.to_string(),
+                "--tls-cert-file",
+                &fixture("server-cert.pem"),
+                "--tls-key-file",
+                &fixture("server-key.pem"),
+                // The cluster bus is mutual TLS: each node connects to the others with a
+                // client certificate (self-signed, trusted beside the CA).
+                "--tls-client-cert-file",
+                &fixture("cluster-bus-cert.pem"),
+                "--tls-client-key-file",
+                &fixture("cluster-bus-key.pem"),
+                "--tls-ca-cert-file",
+                &fixture("cluster-bus-trust.pem"),
+                "--tls-auth-clients",
+                "optional",
+                "--tls-cluster",
+                "yes",
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-announce-hostname",
+                "localhost",
+                "--cluster-preferred-endpoint-type",
+                "hostname",
+            ])
+        })
+        .collect();
+    // Created over the TLS ports (the bus port follows the TLS port with --tls-cluster).
+    let mut create = std::process::Command::new("redis-cli");
+    create.args(["--tls", "--insecure", "-p", &tls_ports[0].to_string()]);
+    create.args(["--cluster", "create"]);
+    create.args(tls_ports.iter().map(|p| format!("127.0.0.1:{p}")));
+    create.args(["--cluster-replicas", "0", "--cluster-yes"]);
+    let created = String::from_utf8_lossy(&create.output().unwrap().stdout).into_owned();
+    assert!(created.contains("[OK]"), "cluster create: {created}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !servers
+        .iter()
+        .all(|s| cli(s.port, &["cluster", "info"]).contains("cluster_state:ok"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cluster did not reach cluster_state:ok"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let ca = std::fs::read(fixtures.join("ca-cert.pem")).unwrap();
+    let urls: Vec<String> = tls_ports
+        .iter()
+        .map(|p| format!("rediss://localhost:{p}"))
+        .collect();
+    let store = RedisStore::cluster_builder(urls.iter().cloned())
+        .encryption_key("k1", &KEY_1)
+        .tls_root_certificates(ca)
+        .build()
+        .unwrap();
+    // Keys in every node's slots.
+    for n in 0..12 {
+        let key = unique_key(&format!("cluster-tls-{n}"));
+        put(&store, &key, "redis-token-a-5f0e2b").await;
+        let stored = loaded(&store, &key).await.expect("stored over TLS");
+        assert_eq!(access(&stored.token), "redis-token-a-5f0e2b");
+    }
+    // Without the CA, the same cluster is refused (not hung).
+    let untrusted = RedisStore::cluster_builder(urls)
+        .encryption_key("k1", &KEY_1)
+        .build()
+        .unwrap();
+    let kind = fails(untrusted.load(&unique_key("cluster-tls-refused"))).await;
+    assert_ne!(kind, StoreErrorKind::Timeout);
+}
