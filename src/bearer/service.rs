@@ -37,7 +37,7 @@ pub enum ExistingAuthorization {
 ///
 /// ```
 /// use std::convert::Infallible;
-/// use http::{Request, Response, Uri};
+/// use http::{Request, Response};
 /// use tower::{service_fn, ServiceExt};
 /// use tower_bearer::{BearerToken, StaticToken, Token, TokenCache};
 ///
