@@ -86,7 +86,11 @@
 //! # Order
 //!
 //! Put the middleware after (inside) a retry middleware such as `reqwest-retry`'s
-//! `RetryTransientMiddleware`: each attempt then gets the current token and its own checks.
+//! `RetryTransientMiddleware` (`.with(retry).with(auth)`): each attempt then gets the current
+//! token and its own checks. The retry takes our errors as fatal (they are not transient) and
+//! returns them wrapped in its `RetryError`, whose `Error` and `WithRetries { err, .. }` hold
+//! the `reqwest_middleware::Error` to read as above. The other order works too: the attempts
+//! then reuse the request with the token put in once, and our errors come unwrapped.
 
 use std::fmt;
 use std::time::Duration;
