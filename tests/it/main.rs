@@ -26,6 +26,7 @@ mod redirects;
 #[cfg(feature = "redis")]
 mod redis_store;
 mod replay;
+mod reqwest_middleware;
 mod robustness;
 mod stress;
 mod token_cli;
