@@ -16,6 +16,7 @@ const SPEC: Spec = Spec {
         "token_url",
         "set the token endpoint, or the authority (https://login.microsoftonline.com/<tenant>)",
     ),
+    method_from_metadata: false,
     secret_as: SecretAs::Post,
     no_credential: "set the client secret (from a secret store), or a certificate",
 };
@@ -120,9 +121,9 @@ impl KontrollePlus {
     /// or unusable (its source a [`SettingError`](super::SettingError)).
     pub fn build<T: Transport>(self, transport: T) -> Result<ClientCredentials<T>, TokenError> {
         let mut parts = self.core.finish(&SPEC)?;
-        let app_id_uri = match (self.app_id_uri, self.scopes.as_slice()) {
-            (Some(uri), []) => uri,
-            (None, [scope]) if scope.ends_with("/.default") => scope.clone(),
+        let (setting, app_id_uri) = match (self.app_id_uri, self.scopes.as_slice()) {
+            (Some(uri), []) => ("app_id_uri", uri),
+            (None, [scope]) if scope.ends_with("/.default") => ("scope", scope.clone()),
             (None, []) => {
                 return Err(missing(
                     Provider::KontrollePlus,
@@ -151,7 +152,15 @@ impl KontrollePlus {
             .trim_end_matches("/.default")
             .trim_end_matches('/')
             .to_owned();
-        parts.request = parts.request.scope(format!("{app_id_uri}/.default"));
+        if app_id_uri.split_whitespace().nth(1).is_some() {
+            return Err(invalid(
+                Provider::KontrollePlus,
+                setting,
+                "holds a space",
+                "set the one app id URI, without spaces",
+            ));
+        }
+        parts = parts.scopes(setting, [format!("{app_id_uri}/.default")])?;
         let check_claims = self.check_claims.unwrap_or(true);
         let mut source = parts.into_source(transport);
         if check_claims {

@@ -14,6 +14,7 @@ const SPEC: Spec = Spec {
     default_url: Some(KPN_TOKEN_URL),
     below_base: None,
     no_url: ("token_url", "set the token URL"),
+    method_from_metadata: false,
     secret_as: SecretAs::Post,
     no_credential: "set the client secret (from a secret store)",
 };

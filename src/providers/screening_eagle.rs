@@ -16,6 +16,7 @@ const SPEC: Spec = Spec {
         "base_url",
         "set the base URL (or the full token URL) of Screening Eagle ID",
     ),
+    method_from_metadata: false,
     secret_as: SecretAs::BasicRaw,
     no_credential: "set the client secret (from a secret store)",
 };
@@ -79,8 +80,7 @@ impl ScreeningEagle {
     /// The token source; fails with a configuration error naming the setting that is missing
     /// or unusable (its source a [`SettingError`](super::SettingError)).
     pub fn build<T: Transport>(self, transport: T) -> Result<ClientCredentials<T>, TokenError> {
-        let mut parts = self.core.finish(&SPEC)?;
-        parts.request = parts.request.scopes(self.scopes);
+        let parts = self.core.finish(&SPEC)?.scopes("scope", self.scopes)?;
         Ok(parts.into_source(transport))
     }
 }
