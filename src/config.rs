@@ -1033,7 +1033,11 @@ fn config_error(error: TokenError, syntax: &Syntax) -> TokenError {
             &format!("set {}", syntax.assign("allow_insecure_http", "true")),
         );
     let fix = match field {
-        "client_secret" => format!("{fix}: {}", syntax.secret_ref(field, field)),
+        // The configuration has no private key: only the secret's references.
+        "client_secret" => format!(
+            "set the client secret (from a secret store): {}",
+            syntax.secret_ref(field, field)
+        ),
         _ => format!("{fix}: {}", syntax.assign(field, "...")),
     };
     TokenError::configuration(
