@@ -1078,13 +1078,19 @@ fn known_variables() -> Vec<String> {
         .collect()
 }
 
-/// The known name closest to `name` by edit distance, if close enough to be a slip (at most a
-/// third of the name, and at least 1, edits away).
+/// The known name meant by `name`: the builders' word for a field (`TOKEN_URL` for
+/// `TOKEN_ENDPOINT`), or the closest by edit distance if close enough to be a slip (at most a
+/// quarter of the name, and at least 1, edits away).
 fn closest<'a>(name: &str, known: &'a [String]) -> Option<&'a str> {
+    const SETTER_WORDS: [(&str, &str); 2] =
+        [("TOKEN_URL", "TOKEN_ENDPOINT"), ("CLIENT_SECRET_VAR", "CLIENT_SECRET_ENV")];
+    if let Some((_, field)) = SETTER_WORDS.iter().find(|(word, _)| *word == name) {
+        return known.iter().map(String::as_str).find(|k| k == field);
+    }
     known
         .iter()
         .map(|k| (edit_distance(name, k), k.as_str()))
-        .filter(|(d, _)| *d <= (name.len() / 3).max(1))
+        .filter(|(d, _)| *d <= (name.len() / 4).max(1))
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
 }
@@ -1110,6 +1116,43 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The names unknown variables are checked against are exactly those `from_lookup` reads.
+    #[test]
+    fn the_known_variables_are_those_from_lookup_reads() {
+        let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        ProviderConfig::from_lookup("P", |name| {
+            asked.borrow_mut().insert(name["P_".len()..].to_owned());
+            match name {
+                "P_PROVIDER" => Some("kpn".to_owned()),
+                "P_CLIENT_ID" => Some("id".to_owned()),
+                _ => None,
+            }
+        })
+        .unwrap();
+        let known: std::collections::BTreeSet<String> = known_variables().into_iter().collect();
+        assert_eq!(asked.into_inner(), known);
+    }
+
+    #[test]
+    fn near_names_are_suggested_and_far_ones_are_not() {
+        assert_eq!(edit_distance("SCOPES", "SCOPE"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "ab"), 2);
+        let known = known_variables();
+        for (typed, meant) in [
+            ("SCOPES", Some("SCOPE")),
+            ("CLIENTID", Some("CLIENT_ID")),
+            ("CLIENT_SECRET_FIEL", Some("CLIENT_SECRET_FILE")),
+            ("STORE_URLL", Some("STORE_URL")),
+            ("TOKEN_URL", Some("TOKEN_ENDPOINT")),
+            ("TOKN_ENDPIONT", Some("TOKEN_ENDPOINT")),
+            ("ISSUERS_URL", None),
+            ("COLOUR", None),
+        ] {
+            assert_eq!(closest(typed, &known), meant, "{typed}");
+        }
+    }
 
     /// Code written against `ProviderKind` still compiles and means the same provider, in
     /// expressions and in patterns.

@@ -92,13 +92,15 @@ pub(crate) fn check_issuer(issuer: &str, allow_insecure_http: bool) -> Result<Ur
         ClientCredentialsRequest::new(issuer)
     }
     .map_err(|e| {
-        TokenError::configuration(
-            e.message().replace("token URL", "issuer"),
-            e.hint()
-                .unwrap_or("give the issuer's https:// URL")
-                .replace("token URL", "issuer")
-                .replace("token endpoint", "issuer"),
-        )
+        let hint = match e.hint() {
+            // The plain-http and user-information hints hold for an issuer as they are.
+            Some(hint) if hint.contains("http") && !hint.contains("e.g.") => hint.to_owned(),
+            _ => String::from(
+                "give the issuer's full URL (scheme, host and path), e.g. \
+                 https://login.partner.example/tenant",
+            ),
+        };
+        TokenError::configuration(e.message().replace("token URL", "issuer"), hint)
     })?;
     Ok(request.token_url().clone())
 }
@@ -298,7 +300,8 @@ mod tests {
             ("https://as.example/t?x=1", "query or fragment"),
             ("https://as.example/t#f", "query or fragment"),
             ("https://user:pw@as.example/t", "user information"),
-            ("as.example/t", "not absolute"),
+            ("as.example/t", "not a valid URL"),
+            ("https://as.example:99999/t", "port"),
         ] {
             let err = metadata_urls(issuer).unwrap_err();
             assert_eq!(err.kind(), TokenErrorKind::Configuration, "{issuer}");
