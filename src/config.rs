@@ -55,7 +55,9 @@ use zeroize::Zeroizing;
 
 use crate::error::TokenError;
 use crate::oauth::{ClaimsCheck, ClientCredentials, Transport};
-use crate::providers::{AuthMethod, Generic, KontrollePlus, Kpn, Provider, ScreeningEagle, SettingError};
+use crate::providers::{
+    AuthMethod, Generic, KontrollePlus, Kpn, Provider, ScreeningEagle, SettingError,
+};
 use crate::{TokenCache, TokenCacheBuilder};
 
 mod store;
@@ -551,7 +553,8 @@ impl ProviderConfig {
     pub fn from_env(prefix: &str) -> Result<Self, TokenError> {
         Self::from_vars(
             prefix,
-            std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
         )
     }
 
@@ -608,11 +611,7 @@ impl ProviderConfig {
                      reads ({prefix}_PROVIDER, {prefix}_CLIENT_ID, ...)"
                 ),
             };
-            return Err(invalid(
-                name,
-                "is not a variable tower-bearer reads",
-                hint,
-            ));
+            return Err(invalid(name, "is not a variable tower-bearer reads", hint));
         }
         Ok(config)
     }
@@ -688,7 +687,9 @@ impl ProviderConfig {
                 return Err(invalid(
                     &format!("{prefix}_CLIENT_SECRET_ENV"),
                     "and _FILE are both set",
-                    format!("set only one of {prefix}_CLIENT_SECRET_ENV and {prefix}_CLIENT_SECRET_FILE"),
+                    format!(
+                        "set only one of {prefix}_CLIENT_SECRET_ENV and {prefix}_CLIENT_SECRET_FILE"
+                    ),
                 ));
             }
         };
@@ -705,18 +706,19 @@ impl ProviderConfig {
                 )
             })?),
         };
-        let allow_insecure_http = match var("ALLOW_INSECURE_HTTP").map(|v| v.trim().to_ascii_lowercase()) {
-            None => false,
-            Some(v) if v == "true" || v == "1" => true,
-            Some(v) if v == "false" || v == "0" => false,
-            Some(v) => {
-                return Err(invalid(
-                    &syntax.name("allow_insecure_http"),
-                    format!("`{}` is not true or false", crate::error::sanitize(&v)),
-                    format!("write {}", syntax.assign("allow_insecure_http", "true")),
-                ));
-            }
-        };
+        let allow_insecure_http =
+            match var("ALLOW_INSECURE_HTTP").map(|v| v.trim().to_ascii_lowercase()) {
+                None => false,
+                Some(v) if v == "true" || v == "1" => true,
+                Some(v) if v == "false" || v == "0" => false,
+                Some(v) => {
+                    return Err(invalid(
+                        &syntax.name("allow_insecure_http"),
+                        format!("`{}` is not true or false", crate::error::sanitize(&v)),
+                        format!("write {}", syntax.assign("allow_insecure_http", "true")),
+                    ));
+                }
+            };
         Ok(Self {
             provider,
             environment: var("ENVIRONMENT"),
@@ -1082,8 +1084,10 @@ fn known_variables() -> Vec<String> {
 /// `TOKEN_ENDPOINT`), or the closest by edit distance if close enough to be a slip (at most a
 /// quarter of the name, and at least 1, edits away).
 fn closest<'a>(name: &str, known: &'a [String]) -> Option<&'a str> {
-    const SETTER_WORDS: [(&str, &str); 2] =
-        [("TOKEN_URL", "TOKEN_ENDPOINT"), ("CLIENT_SECRET_VAR", "CLIENT_SECRET_ENV")];
+    const SETTER_WORDS: [(&str, &str); 2] = [
+        ("TOKEN_URL", "TOKEN_ENDPOINT"),
+        ("CLIENT_SECRET_VAR", "CLIENT_SECRET_ENV"),
+    ];
     if let Some((_, field)) = SETTER_WORDS.iter().find(|(word, _)| *word == name) {
         return known.iter().map(String::as_str).find(|k| k == field);
     }

@@ -241,7 +241,10 @@ async fn metadata(
         ),
         Provider::ScreeningEagle => (
             format!("{base}/screening-eagle"),
-            format!("{base}/screening-eagle{}", crate::SCREENING_EAGLE_TOKEN_PATH),
+            format!(
+                "{base}/screening-eagle{}",
+                crate::SCREENING_EAGLE_TOKEN_PATH
+            ),
             json!(["client_secret_basic"]),
         ),
         Provider::Kpn => (

@@ -178,7 +178,10 @@ impl<T: Transport> ClientCredentials<T> {
             .resolved
             .get_or_try_init(|| self.discover_endpoint(discovery))
             .await?;
-        Ok((&resolved.request, resolved.auth.as_ref().unwrap_or(&self.auth)))
+        Ok((
+            &resolved.request,
+            resolved.auth.as_ref().unwrap_or(&self.auth),
+        ))
     }
 
     /// Asks the issuer's metadata URLs in order (the next one only if one has none), with
@@ -195,21 +198,19 @@ impl<T: Transport> ClientCredentials<T> {
                         "check the issuer",
                     )
                 })?;
-            let response =
-                tokio::time::timeout(self.attempt_timeout, self.transport.send(request))
-                    .await
-                    .map_err(|_| {
-                        TokenError::new(
-                            TokenErrorKind::Timeout,
-                            format!(
-                                "the issuer's metadata did not come within {:?}",
-                                self.attempt_timeout
-                            ),
-                        )
-                        .with_hint(
-                            "check that the issuer is reachable, or raise the attempt timeout",
-                        )
-                    })??;
+            let response = tokio::time::timeout(self.attempt_timeout, self.transport.send(request))
+                .await
+                .map_err(|_| {
+                    TokenError::new(
+                        TokenErrorKind::Timeout,
+                        format!(
+                            "the issuer's metadata did not come within {:?}",
+                            self.attempt_timeout
+                        ),
+                    )
+                    .with_hint("check that the issuer is reachable, or raise the attempt timeout")
+                })?
+                .map_err(|e| metadata_error(url, e))?;
             match parse_metadata(
                 &discovery.issuer,
                 response.status(),
@@ -485,6 +486,26 @@ impl<T: Transport> ClientCredentials<T> {
     }
 }
 
+/// A transport's error on the way to the issuer's metadata, said as such (the transport's
+/// words are about token requests): the same kind, hint and status, the URL named.
+fn metadata_error(url: &str, error: TokenError) -> TokenError {
+    let mut said = TokenError::new(
+        error.kind(),
+        format!(
+            "the issuer's metadata at `{}`: {}",
+            crate::error::sanitize(url),
+            error.message()
+        ),
+    );
+    if let Some(hint) = error.hint() {
+        said = said.with_hint(hint.to_owned());
+    }
+    if let Some(status) = error.status() {
+        said = said.with_status(status);
+    }
+    said.with_source(error)
+}
+
 /// The shortest store key secret [`ClientCredentials::store_key`] accepts, in bytes.
 #[cfg(feature = "redis")]
 pub(crate) const MIN_STORE_SECRET_LEN: usize = 32;
@@ -541,7 +562,10 @@ impl<T> fmt::Debug for ClientCredentials<T> {
             .field("max_attempts", &self.max_attempts)
             .field("claims", &self.claims)
             .field("label", &self.label)
-            .field("issuer", &self.discovery.as_deref().map(|d| d.issuer.as_str()))
+            .field(
+                "issuer",
+                &self.discovery.as_deref().map(|d| d.issuer.as_str()),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -184,8 +184,8 @@ pub fn parse_metadata(
              metadata is a JSON object)",
         )
     };
-    let raw: RawMetadata = serde_json::from_slice(body)
-        .map_err(|_| malformed("is not a JSON object"))?;
+    let raw: RawMetadata =
+        serde_json::from_slice(body).map_err(|_| malformed("is not a JSON object"))?;
     let string = |value: Option<serde_json::Value>, field: &str| match value {
         Some(serde_json::Value::String(s)) => Ok(s),
         Some(_) => Err(malformed(&format!("has a `{field}` that is not a string"))),
@@ -355,13 +355,15 @@ mod tests {
 
     #[test]
     fn a_token_endpoint_over_plain_http_is_refused_unless_allowed() {
-        let json = r#"{"issuer":"https://as.example/tenant","token_endpoint":"http://as.example/t"}"#;
+        let json =
+            r#"{"issuer":"https://as.example/tenant","token_endpoint":"http://as.example/t"}"#;
         let err = metadata(json).unwrap_err();
         assert_eq!(err.kind(), TokenErrorKind::Configuration);
         assert!(err.message().contains("plain http://"), "{err}");
         assert!(err.hint().unwrap().contains("allow insecure http"), "{err}");
         assert!(parse_metadata(ISSUER, StatusCode::OK, json.as_bytes(), true).is_ok());
-        let json = r#"{"issuer":"https://as.example/tenant","token_endpoint":"https://u:p@as.example/t"}"#;
+        let json =
+            r#"{"issuer":"https://as.example/tenant","token_endpoint":"https://u:p@as.example/t"}"#;
         let err = metadata(json).unwrap_err();
         assert!(!err.to_string().contains("u:p"), "{err}");
     }
@@ -372,9 +374,18 @@ mod tests {
             ("", "not a JSON object"),
             ("[1]", "not a JSON object"),
             ("<html>", "not a JSON object"),
-            (r#"{"token_endpoint":"https://as.example/t"}"#, "no `issuer`"),
-            (r#"{"issuer":7,"token_endpoint":"https://as.example/t"}"#, "`issuer` that is not"),
-            (r#"{"issuer":"https://as.example/tenant"}"#, "no `token_endpoint`"),
+            (
+                r#"{"token_endpoint":"https://as.example/t"}"#,
+                "no `issuer`",
+            ),
+            (
+                r#"{"issuer":7,"token_endpoint":"https://as.example/t"}"#,
+                "`issuer` that is not",
+            ),
+            (
+                r#"{"issuer":"https://as.example/tenant"}"#,
+                "no `token_endpoint`",
+            ),
             (
                 r#"{"issuer":"https://as.example/tenant","token_endpoint":"https://as.example/t","token_endpoint_auth_methods_supported":"client_secret_post"}"#,
                 "not a list",

@@ -160,7 +160,11 @@ impl ClientCredentialsRequest {
 
     /// The same request to another token URL (one found by discovery), checked by the same
     /// rules; `grant_type` travels in the query if it did here or the new URL has it.
-    pub(crate) fn at(&self, token_url: &str, allow_insecure_http: bool) -> Result<Self, TokenError> {
+    pub(crate) fn at(
+        &self,
+        token_url: &str,
+        allow_insecure_http: bool,
+    ) -> Result<Self, TokenError> {
         let mut moved = Self::with_url(token_url, allow_insecure_http)?;
         if self.grant_type_in == GrantTypeIn::Query {
             moved = moved.grant_type_in(GrantTypeIn::Query);
@@ -383,9 +387,9 @@ impl ClientCredentialsRequest {
 /// The first character of `scope` that RFC 6749 §3.3 does not allow in a scope token (`NQCHAR`:
 /// `%x21 / %x23-5B / %x5D-7E`: no space, `"`, `\\`, control or non-ASCII character).
 pub(crate) fn illegal_scope_char(scope: &str) -> Option<char> {
-    scope
-        .chars()
-        .find(|&c| !(c == '\x21' || ('\x23'..='\x5b').contains(&c) || ('\x5d'..='\x7e').contains(&c)))
+    scope.chars().find(|&c| {
+        !(c == '\x21' || ('\x23'..='\x5b').contains(&c) || ('\x5d'..='\x7e').contains(&c))
+    })
 }
 
 /// Refuses a URL with user information (`user:password@host`): credentials do not belong in

@@ -108,9 +108,18 @@ impl BuilderCore {
                     let fix = if is_insecure(&issuer, allow) {
                         Cow::Borrowed(INSECURE_HTTP_FIX)
                     } else {
-                        Cow::Owned(e.hint().unwrap_or("give the issuer's https:// URL").to_owned())
+                        Cow::Owned(
+                            e.hint()
+                                .unwrap_or("give the issuer's https:// URL")
+                                .to_owned(),
+                        )
                     };
-                    invalid(provider, "issuer", format!("is not usable: {}", e.message()), fix)
+                    invalid(
+                        provider,
+                        "issuer",
+                        format!("is not usable: {}", e.message()),
+                        fix,
+                    )
                 })?;
                 // The template: scopes and parameters go on it; its URL, the issuer, is
                 // replaced by the discovered token endpoint.
@@ -141,7 +150,12 @@ impl BuilderCore {
         let auth = match self.credential {
             None => return Err(missing(provider, "client_secret", spec.no_credential)),
             Some(Credential::Secret(secret)) if secret.expose_secret().trim().is_empty() => {
-                return Err(invalid(provider, "client_secret", "is empty", spec.no_credential));
+                return Err(invalid(
+                    provider,
+                    "client_secret",
+                    "is empty",
+                    spec.no_credential,
+                ));
             }
             Some(Credential::Secret(secret)) => match spec.secret_as {
                 SecretAs::Post => ClientAuth::secret_post(client_id, secret),

@@ -37,11 +37,12 @@ const SPEC: Spec = Spec {
 /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
 /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
 /// # });
+/// # let client_secret = "from your secret store";
 ///
 /// let source = KontrollePlus::new()
 ///     .authority("https://login.microsoftonline.com/contoso.onmicrosoft.com")
 ///     .client_id("6731de76-14a6-49ae-97bc-6eba6914391e")
-///     .client_secret(std::env::var("CLIENT_SECRET").unwrap_or_default())
+///     .client_secret(client_secret)
 ///     .app_id_uri("api://kontrolle-plus")
 ///     .build(ServiceTransport::new(http_client))
 ///     .unwrap();

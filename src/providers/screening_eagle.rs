@@ -35,11 +35,12 @@ const SPEC: Spec = Spec {
 /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
 /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
 /// # });
+/// # let client_secret = "from your secret store";
 ///
 /// let source = ScreeningEagle::new()
 ///     .base_url("https://id.screeningeagle.com")
 ///     .client_id("my-client")
-///     .client_secret(std::env::var("CLIENT_SECRET").unwrap_or_default())
+///     .client_secret(client_secret)
 ///     .scopes(["openid", "email", "profile", "inspect"])
 ///     .build(ServiceTransport::new(http_client))
 ///     .unwrap();

@@ -353,7 +353,10 @@ fn each_misconfiguration_names_its_field_and_the_fix_in_the_syntax_of_its_source
         ),
         (
             "an issuer with a query",
-            file("generic", "issuer = \"https://login.partner.example/?tenant=7\""),
+            file(
+                "generic",
+                "issuer = \"https://login.partner.example/?tenant=7\"",
+            ),
             "`issuer`",
             "issuer = \"...\"",
         ),

@@ -147,6 +147,25 @@ async fn an_issuer_without_metadata_is_a_configuration_error_naming_both_urls() 
             && message.contains("404"),
         "{err}"
     );
+
+    // Nothing listening: a transport error, said as the metadata's.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let err = client(&emulator)
+        .issuer(&issuer)
+        .build(transport())
+        .unwrap()
+        .max_attempts(1)
+        .token()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), TokenErrorKind::Transport, "{err}");
+    assert!(
+        err.message()
+            .starts_with(&format!("the issuer's metadata at `{issuer}/.well-known/")),
+        "{err}"
+    );
 }
 
 /// Metadata that must not be used: each a typed error at the fetch, and the next fetch asks
@@ -211,7 +230,11 @@ async fn unusable_metadata_fails_the_fetch_and_is_asked_again_at_the_next() {
             i as u64 + 1,
             "{name}"
         );
-        assert_eq!(emulator.token_requests(Provider::KontrollePlus), 0, "{name}");
+        assert_eq!(
+            emulator.token_requests(Provider::KontrollePlus),
+            0,
+            "{name}"
+        );
     }
     assert!(source.token().await.unwrap().is_bearer());
     assert_eq!(emulator.metadata_requests(Provider::KontrollePlus), 6);
@@ -308,11 +331,8 @@ async fn a_method_the_endpoint_does_not_list_is_refused_before_the_secret_is_sen
 async fn private_key_jwt_signs_for_the_discovered_endpoint() {
     use tower_bearer::oauth::assertion::{Algorithm, JwtSigner};
     let emulator = Emulator::start().await.unwrap();
-    let signer = JwtSigner::from_pem(
-        include_str!("../fixtures/rsa-pkcs8.pem"),
-        Algorithm::Rs256,
-    )
-    .unwrap();
+    let signer =
+        JwtSigner::from_pem(include_str!("../fixtures/rsa-pkcs8.pem"), Algorithm::Rs256).unwrap();
     let source = Generic::new()
         .issuer(emulator.issuer(Provider::KontrollePlus))
         .client_id(emulator.client_id())
