@@ -311,7 +311,8 @@ pub struct ProviderConfig {
     /// Kontrolle+: the authority (`https://login.microsoftonline.com/<tenant>`).
     #[serde(default)]
     pub authority: Option<String>,
-    /// The token endpoint (Screening Eagle: the base URL works too, see `base_url`).
+    /// The token endpoint (Screening Eagle: the base URL works too, see `base_url`). Also
+    /// read as `token_url`, the builders' word.
     #[serde(default)]
     pub token_endpoint: Option<String>,
     /// Generic: the issuer whose metadata names the token endpoint (RFC 8414 discovery),
@@ -448,7 +449,7 @@ struct RawProviderConfig {
     environment: Option<String>,
     #[serde(default)]
     authority: Option<String>,
-    #[serde(default)]
+    #[serde(default, alias = "token_url")]
     token_endpoint: Option<String>,
     #[serde(default)]
     issuer: Option<String>,

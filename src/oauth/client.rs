@@ -782,6 +782,16 @@ mod store_key_tests {
                 "hook, identity B",
                 key(&flow(request(), hook().assertion_identity("vault:key@2"))),
             ),
+            (
+                "the same URL as the issuer to discover the endpoint from",
+                key(&crate::providers::Generic::new()
+                    .issuer(URL)
+                    .client_id(CLIENT_ID)
+                    .client_secret(SECRET)
+                    .scope("api.read api.write")
+                    .build(Never)
+                    .unwrap()),
+            ),
             ("prefix", base().store_key("payments", &FLEET).unwrap()),
             (
                 "fleet secret",
@@ -867,6 +877,13 @@ mod store_key_tests {
                 ClientAuth::client_secret_basic(CLIENT_ID, SECRET)
                     .assertion_audience("https://elsewhere.example"),
             ),
+            crate::providers::Generic::new()
+                .token_url(URL)
+                .client_id(CLIENT_ID)
+                .client_secret(SECRET)
+                .scopes(["api.write", "api.read"])
+                .build(Never)
+                .unwrap(),
             base()
                 .label("partner")
                 .attempt_timeout(Duration::from_secs(1))

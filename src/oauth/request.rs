@@ -384,6 +384,14 @@ impl ClientCredentialsRequest {
     }
 }
 
+/// Whether `url` is plain `http://` to a host that is not loopback: what a token URL may only
+/// be if insecure http is allowed.
+pub(crate) fn is_plain_http_to_remote(url: &str) -> bool {
+    url.trim()
+        .parse::<Uri>()
+        .is_ok_and(|u| u.scheme() == Some(&Scheme::HTTP) && !u.host().is_some_and(is_loopback))
+}
+
 /// The first character of `scope` that RFC 6749 §3.3 does not allow in a scope token (`NQCHAR`:
 /// `%x21 / %x23-5B / %x5D-7E`: no space, `"`, `\\`, control or non-ASCII character).
 pub(crate) fn illegal_scope_char(scope: &str) -> Option<char> {

@@ -15,9 +15,8 @@ use super::{Provider, invalid, missing};
 use crate::error::{TokenError, sanitize};
 use crate::oauth::client::Discovery;
 use crate::oauth::discovery::{check_issuer, well_known};
-use crate::oauth::request::{illegal_scope_char, redact_userinfo};
+use crate::oauth::request::{illegal_scope_char, is_plain_http_to_remote, redact_userinfo};
 use crate::oauth::{ClientAuth, ClientCredentials, ClientCredentialsRequest, Transport};
-use crate::origin::is_loopback;
 
 /// What to do about a plain `http://` URL to a host that is not loopback, in a builder's
 /// words (the configuration says it in its own).
@@ -302,9 +301,5 @@ impl Parts {
 
 /// Whether `url` is plain `http://` to a host that is not loopback, and that is not allowed.
 fn is_insecure(url: &str, allow: bool) -> bool {
-    !allow
-        && url
-            .trim()
-            .parse::<http::Uri>()
-            .is_ok_and(|u| u.scheme_str() == Some("http") && !u.host().is_some_and(is_loopback))
+    !allow && is_plain_http_to_remote(url)
 }

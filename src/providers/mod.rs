@@ -254,6 +254,13 @@ mod tests {
             format!("{:#?}", Kpn::new().client_id("id").client_secret(SECRET)),
             format!("{:?}", ScreeningEagle::new().client_secret(SECRET)),
             format!("{:#?}", ScreeningEagle::new().client_secret(SECRET)),
+            format!(
+                "{:#?}",
+                Generic::new()
+                    .issuer("https://as.example")
+                    .allow_insecure_http(true)
+                    .client_secret(SECRET)
+            ),
         ];
         for shown in shown {
             assert!(!shown.contains(SECRET), "{shown}");

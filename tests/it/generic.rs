@@ -370,6 +370,28 @@ async fn a_generic_configuration_with_an_issuer() {
     let source = config.build(transport()).unwrap();
     assert!(source.token().await.unwrap().is_bearer());
     assert_eq!(emulator.metadata_requests(Provider::KontrollePlus), 1);
+
+    // The token URL (`token_url`, the builders' word, reads as `token_endpoint`) and a method.
+    let config: ProviderConfig = toml::from_str(&format!(
+        r#"
+        provider = "generic"
+        token_url = "{}"
+        auth_method = "client_secret_post"
+        client_id = "{}"
+        client_secret = {{ file = "{}" }}
+        scope = "{}"
+        "#,
+        emulator.token_url(Provider::KontrollePlus),
+        emulator.client_id(),
+        secret.display(),
+        kontrolle_scope(&emulator),
+    ))
+    .unwrap();
+    let source = config.build(transport()).unwrap();
+    assert_eq!(source.auth().method(), "client_secret_post");
+    assert!(source.token().await.unwrap().is_bearer());
+    assert_eq!(emulator.metadata_requests(Provider::KontrollePlus), 1);
+    assert_eq!(emulator.token_requests(Provider::KontrollePlus), 2);
 }
 
 /// What `build()` refuses, naming the setting and the fix.
