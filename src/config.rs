@@ -5,7 +5,13 @@
 //! Secrets are never written in the configuration: it names an environment variable or a file
 //! that holds the secret. An inline secret (`client_secret = "..."` or `{ value = "..." }`) is
 //! refused unless explicitly allowed, and is never printed. Invalid configuration fails at build
-//! time with an error that names the field.
+//! time with an error that names the field and the fix, in the words of its source: a file's
+//! keys (`scope = "..."`) or, from [`ProviderConfig::from_env`], the variables
+//! (`PARTNER_SCOPE=...`).
+//!
+//! `provider = "generic"` is any RFC 6749 server ([`Generic`](crate::providers::Generic)):
+//! `token_endpoint` (or `token_url`), or `issuer` to discover it from the server's metadata,
+//! and `auth_method`.
 //!
 //! # A fleet's token store
 //!

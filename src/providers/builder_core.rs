@@ -20,7 +20,7 @@ use crate::oauth::{ClientAuth, ClientCredentials, ClientCredentialsRequest, Tran
 
 /// What to do about a plain `http://` URL to a host that is not loopback, in a builder's
 /// words (the configuration says it in its own).
-pub(crate) const INSECURE_HTTP_FIX: &str = "use https:// (the client secret would travel in clear text), or call \
+const INSECURE_HTTP_FIX: &str = "use https:// (the client secret would travel in clear text), or call \
      `.allow_insecure_http(true)` for a trusted network";
 
 /// The settings every provider builder has.
