@@ -9,7 +9,7 @@
 //! keys (`scope = "..."`) or, from [`ProviderConfig::from_env`], the variables
 //! (`PARTNER_SCOPE=...`).
 //!
-//! `provider = "generic"` is any RFC 6749 server ([`Generic`](crate::providers::Generic)):
+//! `provider = "generic"` is any RFC 6749 server ([`Generic`]):
 //! `token_endpoint` (or `token_url`), or `issuer` to discover it from the server's metadata,
 //! and `auth_method`.
 //!
