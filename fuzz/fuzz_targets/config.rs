@@ -42,6 +42,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = ProviderConfig::from_lookup("P", |name| {
             vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
         });
+        let _ = ProviderConfig::from_vars("P", vars.clone());
 
         // The input as the `client_secret` field (one JSON value, so that it cannot set other
         // fields), the secret planted at each `@`.

@@ -18,6 +18,7 @@ mod fault_matrix;
 mod fleet;
 #[cfg(feature = "redis")]
 mod fleet_processes;
+mod generic;
 mod interop;
 mod layer;
 mod properties;
