@@ -70,6 +70,10 @@
 //! `providers`, the supported providers' builders over it, and `config`, their configuration
 //! from files and the environment. Without it (`default-features = false`) the crate is the
 //! core alone, for token sources of your own (a vault, a file, a sidecar).
+//!
+//! With feature `reqwest-middleware`: `reqwest_auth`, the same for reqwest users who keep
+//! reqwest, as a `reqwest_middleware::Middleware` over the same cache, destination policy and
+//! `401` handling.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
@@ -93,6 +97,9 @@ mod origin;
 pub mod providers;
 pub mod redirect;
 pub mod replay;
+#[cfg(feature = "reqwest-middleware")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest-middleware")))]
+pub mod reqwest_auth;
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub mod reqwest_client;
@@ -140,8 +147,13 @@ pub type ProviderError = oauth::ProviderError;
 pub use source::{BoxTokenSource, StaticToken, TokenSource, TokenSourceFn, token_source_fn};
 pub use token::Token;
 
-// Compiles the README's examples as doctests (they use the OAuth client and the Redis store;
-// the test command builds with every feature).
-#[cfg(all(doctest, feature = "oauth", feature = "redis"))]
+// Compiles the README's examples as doctests (they use the OAuth client, the Redis store and
+// the reqwest middleware; the test command builds with every feature).
+#[cfg(all(
+    doctest,
+    feature = "oauth",
+    feature = "redis",
+    feature = "reqwest-middleware"
+))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -175,7 +175,8 @@ pub(crate) fn endpoint_name(token_url: &Uri) -> String {
 /// The longest cause quoted in a message.
 const MAX_CAUSE: usize = 120;
 
-/// The token request to `token_url` failed on the way there or back. The message names the
+/// The request to `token_url` (a token request, or the issuer's metadata) failed on the way
+/// there or back. The message names the
 /// host and the cause in words (the innermost error's, such as "connection refused" or
 /// "invalid peer certificate: UnknownIssuer"), the hint what to check for that cause; the
 /// error itself stays the source.
@@ -184,7 +185,7 @@ pub(crate) fn transport_error(token_url: &Uri, error: BoxError) -> TokenError {
     TokenError::new(
         TokenErrorKind::Transport,
         format!(
-            "the token request to {} failed: {cause}",
+            "the request to {} failed: {cause}",
             endpoint_name(token_url)
         ),
     )

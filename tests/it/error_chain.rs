@@ -89,7 +89,7 @@ async fn a_refused_connection_is_named_with_its_host_and_cause_and_chained_once(
     let top = &links[0];
     assert!(
         top.contains(&format!(
-            "the token request to 127.0.0.1:{port} failed: connection refused"
+            "the request to 127.0.0.1:{port} failed: connection refused"
         )),
         "{top}"
     );
@@ -173,7 +173,7 @@ mod reqwest_transport {
         let links = chain(&err);
         assert!(
             links[0].contains(&format!(
-                "the token request to 127.0.0.1:{port} failed: connection refused"
+                "the request to 127.0.0.1:{port} failed: connection refused"
             )),
             "{links:#?}"
         );
@@ -229,7 +229,7 @@ mod reqwest_transport {
         let top = &links[0];
         assert!(
             top.contains(&format!(
-                "the token request to localhost:{port} failed: invalid peer certificate: \
+                "the request to localhost:{port} failed: invalid peer certificate: \
                  UnknownIssuer"
             )),
             "{links:#?}"

@@ -19,6 +19,7 @@ mod fault_matrix;
 mod fleet;
 #[cfg(feature = "redis")]
 mod fleet_processes;
+mod generic;
 mod interop;
 mod layer;
 mod properties;
@@ -27,6 +28,7 @@ mod redirects;
 #[cfg(feature = "redis")]
 mod redis_store;
 mod replay;
+mod reqwest_middleware;
 mod robustness;
 mod stress;
 mod token_cli;

@@ -851,3 +851,223 @@ async fn replicas_with_their_own_connections_make_one_token_request() {
     let hits: u64 = replicas.iter().map(|r| r.stats().store_hits).sum();
     assert_eq!(hits, 3);
 }
+
+/// A cluster of 3 masters with a replica each, for the failover test (its own: it kills a node).
+fn cluster_with_replicas() -> Vec<Server> {
+    let servers: Vec<Server> = (0..6)
+        .map(|_| {
+            Server::start(&[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "1000",
+            ])
+        })
+        .collect();
+    let nodes: Vec<String> = servers
+        .iter()
+        .map(|s| format!("127.0.0.1:{}", s.port))
+        .collect();
+    let mut create = vec!["--cluster", "create"];
+    create.extend(nodes.iter().map(String::as_str));
+    create.extend(["--cluster-replicas", "1", "--cluster-yes"]);
+    let created = cli(servers[0].port, &create);
+    assert!(created.contains("[OK]"), "cluster create: {created}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !servers
+        .iter()
+        .all(|s| cli(s.port, &["cluster", "info"]).contains("cluster_state:ok"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cluster did not reach cluster_state:ok"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    servers
+}
+
+/// Whether `server` is a master, and holds a key in `key`'s slot.
+fn holds(server: &Server, key: &StoreKey) -> (bool, bool) {
+    let slot = server.cli(&["cluster", "keyslot", key.as_str()]);
+    let keys: u64 = server
+        .cli(&["cluster", "countkeysinslot", &slot])
+        .parse()
+        .unwrap_or(0);
+    (server.cli(&["role"]).starts_with("master"), keys > 0)
+}
+
+/// The master that holds `key` dies; its replica takes over (cluster failover), and the store
+/// finds the token there, without a new connection or a restart: no call hangs meanwhile, each
+/// fails with a typed error or succeeds, and afterwards leases and saves work again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_master_fails_over_to_its_replica_mid_run() {
+    if !redis_installed() {
+        return;
+    }
+    let mut servers = cluster_with_replicas();
+    let urls: Vec<String> = servers.iter().map(Server::url).collect();
+    let store = cluster_store(&urls);
+    let key = unique_key("failover");
+    let generation = put(&store, &key, "redis-token-a-5f0e2b").await;
+
+    // The master that holds it, once its replica has it too.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let master = loop {
+        let held: Vec<(bool, bool)> = servers.iter().map(|s| holds(s, &key)).collect();
+        if held.iter().filter(|(_, has)| *has).count() == 2 {
+            break held
+                .iter()
+                .position(|&(master, has)| master && has)
+                .unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not replicated: {held:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    servers[master].kill();
+
+    // Calls come back, typed, until the replica is promoted and serves the token.
+    let deadline = Instant::now() + 30 * SECOND;
+    let mut failed = Vec::new();
+    let stored = loop {
+        match tokio::time::timeout(HANG, store.load(&key)).await {
+            Err(_) => panic!("a load hung during the failover"),
+            Ok(Ok(Some(stored))) => break stored,
+            Ok(Ok(None)) => panic!("the promoted replica lost the token"),
+            Ok(Err(err)) => failed.push(err.kind()),
+        }
+        assert!(Instant::now() < deadline, "no failover: {failed:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (stored.generation, access(&stored.token)),
+        (generation, "redis-token-a-5f0e2b")
+    );
+    // The new master takes leases and saves (a call or two may still time out while the
+    // client settles on it).
+    let lease = loop {
+        match tokio::time::timeout(HANG, store.try_lease(&key, 10 * SECOND)).await {
+            Err(_) => panic!("a lease hung after the failover"),
+            Ok(Ok(Lease::Won { id, fence })) => break (id, fence),
+            Ok(Ok(other)) => panic!("no one else holds the lease: {other:?}"),
+            Ok(Err(err)) => failed.push(err.kind()),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no lease after the failover: {failed:?}"
+        );
+    };
+    assert_eq!(lease.1, generation);
+    let saved = store
+        .save(
+            &key,
+            &lease.0,
+            lease.1,
+            &token("redis-token-b-93c4d1", 60 * SECOND),
+        )
+        .await
+        .unwrap();
+    assert_eq!(saved, Saved::Stored(generation + 1));
+    assert!(
+        failed.iter().all(|k| *k != StoreErrorKind::Other),
+        "{failed:?}"
+    );
+    assert_eq!(
+        access(&loaded(&store, &key).await.unwrap().token),
+        "redis-token-b-93c4d1"
+    );
+}
+
+/// A cluster over TLS: the nodes announce `localhost` (the certificate's name) and their TLS
+/// ports, and the store follows the slot map to them with the test CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_on_a_cluster() {
+    if !redis_installed() {
+        return;
+    }
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let fixture = |name: &str| fixtures.join(name).to_string_lossy().into_owned();
+    let tls_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let servers: Vec<Server> = tls_ports
+        .iter()
+        .map(|tls_port| {
+            Server::start(&[
+                "--tls-port",
+                &tls_port.to_string(),
+                "--tls-cert-file",
+                &fixture("server-cert.pem"),
+                "--tls-key-file",
+                &fixture("server-key.pem"),
+                // The cluster bus is mutual TLS: each node connects to the others with a
+                // client certificate (self-signed, trusted beside the CA).
+                "--tls-client-cert-file",
+                &fixture("cluster-bus-cert.pem"),
+                "--tls-client-key-file",
+                &fixture("cluster-bus-key.pem"),
+                "--tls-ca-cert-file",
+                &fixture("cluster-bus-trust.pem"),
+                "--tls-auth-clients",
+                "optional",
+                "--tls-cluster",
+                "yes",
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-announce-hostname",
+                "localhost",
+                "--cluster-preferred-endpoint-type",
+                "hostname",
+            ])
+        })
+        .collect();
+    // Created over the TLS ports (the bus port follows the TLS port with --tls-cluster).
+    let mut create = std::process::Command::new("redis-cli");
+    create.args(["--tls", "--insecure", "-p", &tls_ports[0].to_string()]);
+    create.args(["--cluster", "create"]);
+    create.args(tls_ports.iter().map(|p| format!("127.0.0.1:{p}")));
+    create.args(["--cluster-replicas", "0", "--cluster-yes"]);
+    let created = String::from_utf8_lossy(&create.output().unwrap().stdout).into_owned();
+    assert!(created.contains("[OK]"), "cluster create: {created}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !servers
+        .iter()
+        .all(|s| cli(s.port, &["cluster", "info"]).contains("cluster_state:ok"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cluster did not reach cluster_state:ok"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let ca = std::fs::read(fixtures.join("ca-cert.pem")).unwrap();
+    let urls: Vec<String> = tls_ports
+        .iter()
+        .map(|p| format!("rediss://localhost:{p}"))
+        .collect();
+    let store = RedisStore::cluster_builder(urls.iter().cloned())
+        .encryption_key("k1", &KEY_1)
+        .tls_root_certificates(ca)
+        .build()
+        .unwrap();
+    // Keys in every node's slots.
+    for n in 0..12 {
+        let key = unique_key(&format!("cluster-tls-{n}"));
+        put(&store, &key, "redis-token-a-5f0e2b").await;
+        let stored = loaded(&store, &key).await.expect("stored over TLS");
+        assert_eq!(access(&stored.token), "redis-token-a-5f0e2b");
+    }
+    // Without the CA, the same cluster is refused (not hung).
+    let untrusted = RedisStore::cluster_builder(urls)
+        .encryption_key("k1", &KEY_1)
+        .build()
+        .unwrap();
+    let kind = fails(untrusted.load(&unique_key("cluster-tls-refused"))).await;
+    assert_ne!(kind, StoreErrorKind::Timeout);
+}
