@@ -56,6 +56,62 @@
 //!   allowed), optionally only to an allow-list of hosts, and never appears in `Debug`,
 //!   `Display` or errors: a [`Fingerprint`](token::Fingerprint) stands in for it.
 //!
+//! # In a struct field
+//!
+//! The layered client is [`BearerToken<S>`](BearerToken) around your client, so it names
+//! plainly in application state:
+//!
+//! ```
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::client::legacy::connect::HttpConnector;
+//! use tonic::transport::Channel;
+//! use tonic_health::pb::health_client::HealthClient;
+//! use tower_bearer::BearerToken;
+//!
+//! #[derive(Clone)]
+//! struct AppState {
+//!     /// hyper-util: `BearerTokenLayer::new(source).layer(client)`.
+//!     partner: BearerToken<Client<HttpConnector, Full<Bytes>>>,
+//!     /// tonic: a generated client over the layered `Channel`.
+//!     health: HealthClient<BearerToken<Channel>>,
+//! }
+//! ```
+//!
+//! reqwest users name `reqwest_middleware::ClientWithMiddleware` (feature
+//! `reqwest-middleware`, see `reqwest_auth`). A longer stack (a replay, a redirect policy, a
+//! timeout) erases to one type with tower's `BoxCloneService`; the layer's errors
+//! ([`Error`]) convert into `tower::BoxError`:
+//!
+//! ```
+//! use bytes::Bytes;
+//! use http::{Request, Response};
+//! use http_body_util::Full;
+//! use hyper::body::Incoming;
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::rt::TokioExecutor;
+//! use tower::util::BoxCloneService;
+//! use tower::{BoxError, ServiceBuilder, ServiceExt};
+//! use tower_bearer::replay::ReplayUnauthorizedLayer;
+//! use tower_bearer::{BearerTokenLayer, StaticToken, Token};
+//!
+//! /// The partner API client, whatever is stacked inside.
+//! type PartnerClient = BoxCloneService<Request<Full<Bytes>>, Response<Incoming>, BoxError>;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let http = Client::builder(TokioExecutor::new()).build_http();
+//! let partner: PartnerClient = ServiceBuilder::new()
+//!     .layer(ReplayUnauthorizedLayer::new())
+//!     .layer(BearerTokenLayer::new(StaticToken::new(Token::new("t"))))
+//!     .timeout(std::time::Duration::from_secs(10))
+//!     .service(http)
+//!     .map_err(BoxError::from)
+//!     .boxed_clone();
+//! # let _ = partner;
+//! # }
+//! ```
+//!
 //! # Layout
 //!
 //! [`BearerTokenLayer`], [`BearerToken`] and [`ResponseFuture`] are the middleware; [`cache`]
