@@ -114,19 +114,35 @@
 //!
 //! # Layout
 //!
-//! [`BearerTokenLayer`], [`BearerToken`] and [`ResponseFuture`] are the middleware; [`cache`]
-//! the token cache;
-//! [`source`] the [`TokenSource`] trait and simple sources; [`token`] the [`Token`];
-//! [`error`] the errors. These are the core, which names no protocol.
+//! The core, which names no protocol:
 //!
-//! With feature `oauth` (on by default): `oauth`, the OAuth 2.0 client-credentials client,
-//! `providers`, the supported providers' builders over it, and `config`, their configuration
-//! from files and the environment. Without it (`default-features = false`) the crate is the
-//! core alone, for token sources of your own (a vault, a file, a sidecar).
+//! | module | what |
+//! | --- | --- |
+//! | the crate root | the middleware: [`BearerTokenLayer`], its service [`BearerToken`] and [`ResponseFuture`] |
+//! | [`cache`] | [`TokenCache`]: single-flight, refresh ahead, backoff, `401` invalidation |
+//! | [`source`] | the [`TokenSource`] trait, [`StaticToken`], [`token_source_fn`], [`BoxTokenSource`] |
+//! | [`token`] | [`Token`] and its [`Fingerprint`](token::Fingerprint) |
+//! | [`error`] | [`Error`], [`TokenError`] and its kinds, [`DestinationError`] |
+//! | [`replay`] | [`ReplayUnauthorizedLayer`](replay::ReplayUnauthorizedLayer): a `401` replayed once with the new token (opt-in) |
+//! | [`redirect`] | what a redirect may do with the token; with feature `follow-redirect`, tower-http's redirect policy pinned to the origin |
+//! | [`store`] | the [`TokenStore`](store::TokenStore) a fleet of replicas shares, [`MemoryStore`](store::MemoryStore); with feature `redis`, `RedisStore` |
+//! | [`metrics`] | the names of the counters and histograms (feature `metrics`) |
 //!
-//! With feature `reqwest-middleware`: `reqwest_auth`, the same for reqwest users who keep
-//! reqwest, as a `reqwest_middleware::Middleware` over the same cache, destination policy and
-//! `401` handling.
+//! With feature `oauth` (on by default): `oauth`, the OAuth 2.0 client-credentials client
+//! (the request, the response, client authentication, `private_key_jwt` assertions, discovery,
+//! the transport), `providers`, the supported providers' builders over it and the generic one,
+//! and `config`, their configuration from files and the environment. Without it
+//! (`default-features = false`) the crate is the core alone, for token sources of your own (a
+//! vault, a file, a sidecar).
+//!
+//! With feature `reqwest`: `reqwest_client`, a Tower service over a `reqwest::Client`, and
+//! `oauth::ReqwestTransport`, the default HTTPS transport for token requests. With feature
+//! `reqwest-middleware`: `reqwest_auth`, the same for reqwest users who keep reqwest, as a
+//! `reqwest_middleware::Middleware` over the same cache, destination policy and `401` handling.
+//!
+//! The loopback provider emulator that the examples, tests and benches run against is the
+//! workspace's crate `tower-bearer-emulator` (`emulator/`); the load and callgrind harnesses
+//! are in `tools/`.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]

@@ -70,7 +70,7 @@ impl FromStr for AuthMethod {
 ///   endpoint from the server's metadata (RFC 8414, or OpenID Connect Discovery) at the first
 ///   token request;
 /// - who: [`client_id`](Self::client_id) and [`client_secret`](Self::client_secret) (or a
-///   [`private_key`](Self::private_key), feature `private-key-jwt`), sent as
+///   `private_key`, feature `private-key-jwt`), sent as
 ///   [`auth_method`](Self::auth_method) says; by default `client_secret_basic`, or, when
 ///   discovering, `client_secret_post` if the metadata says the endpoint does not take Basic;
 /// - what: [`scope`](Self::scope), [`resource`](Self::resource) (RFC 8707),
