@@ -15,6 +15,7 @@ mod composition;
 mod config;
 mod emulator;
 mod error_chain;
+mod examples;
 mod fault_matrix;
 mod fleet;
 #[cfg(feature = "redis")]
