@@ -12,7 +12,7 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::cache::{Ticket, Wait};
+use crate::cache::{Refusal, Ticket, Wait};
 use crate::error::{DestinationError, DestinationErrorKind, Error};
 use crate::origin::{LocationTarget, Origin, is_absolute_path, judge_location};
 use crate::redirect::{CrossOriginRedirects, FinalUri, RedirectLocation};
@@ -258,7 +258,10 @@ fn inspect<ResBody>(
                 from = %Origin::of(uri).map_or_else(|| "?".to_owned(), |o| o.to_string()),
                 "401 from another origin than the token was sent to (a followed redirect): token kept"
             );
-        } else if let Some(dropped) = carried.ticket.refused(carried.max_wait.get()) {
+        } else if let Some(dropped) = carried
+            .ticket
+            .refused(Refusal::Unauthorized, carried.max_wait.get())
+        {
             response
                 .extensions_mut()
                 .insert(TokenRejected::new(dropped));

@@ -18,6 +18,8 @@ mod fault_matrix;
 mod fleet;
 #[cfg(feature = "redis")]
 mod fleet_processes;
+#[cfg(feature = "grpc")]
+mod grpc;
 mod interop;
 mod layer;
 mod properties;
