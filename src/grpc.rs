@@ -13,7 +13,7 @@
 //! fetches a new token. Any other status (`PERMISSION_DENIED` included: a new token would not
 //! have more rights) changes nothing.
 //!
-//! Put it *inside* [`BearerTokenLayer`](crate::BearerTokenLayer) (after it in a
+//! Put it *inside* [`BearerTokenLayer`] (after it in a
 //! `ServiceBuilder`), made from that layer: it recognises the token by the `Authorization`
 //! header the bearer layer set, so a request that went without the layer's token (withheld,
 //! or with an `Authorization` of its own) never drops it.
@@ -70,7 +70,7 @@
 //! It does not retry the refused call: a gRPC call's request body is a stream, and tonic
 //! consumes it. The call fails with `UNAUTHENTICATED`; the next call carries a new token. A
 //! trailers-only refusal that dropped the token is marked with
-//! [`TokenRejected`](crate::replay::TokenRejected), for a retry of your own at the HTTP level.
+//! [`TokenRejected`], for a retry of your own at the HTTP level.
 
 use std::fmt;
 use std::future::Future;
@@ -102,7 +102,26 @@ pub struct GrpcUnauthenticatedLayer {
 impl GrpcUnauthenticatedLayer {
     /// For the tokens of `bearer` (its cache, and its
     /// [`max_wait`](crate::BearerTokenLayer::max_wait) for
-    /// [`TokenRejected::replaced`]). Put it inside `bearer`.
+    /// [`TokenRejected::replaced`]). Put it inside `bearer`:
+    ///
+    /// ```no_run
+    /// use tonic::transport::Channel;
+    /// use tonic_health::pb::health_client::HealthClient;
+    /// use tower::ServiceBuilder;
+    /// use tower_bearer::grpc::GrpcUnauthenticatedLayer;
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let channel = Channel::from_static("https://grpc.partner.example").connect().await?;
+    /// let bearer = BearerTokenLayer::new(StaticToken::new(Token::new("t")))
+    ///     .origin("https://grpc.partner.example")?;
+    /// let grpc = GrpcUnauthenticatedLayer::new(&bearer);
+    /// let client = HealthClient::new(ServiceBuilder::new().layer(bearer).layer(grpc).service(channel));
+    /// # let _ = client;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(bearer: &BearerTokenLayer) -> Self {
         Self {
             cache: bearer.cache().clone(),

@@ -51,7 +51,8 @@
 //!   backoff fail at once with the last error.
 //! - **401 handling.** A `401` drops the token that request carried, if it is still the cached
 //!   one (and at most once per 5 s), so a burst of 401s causes one new fetch. A `403` never
-//!   causes a refresh.
+//!   causes a refresh. With `grpc::GrpcUnauthenticatedLayer` (feature `grpc`), a gRPC
+//!   `UNAUTHENTICATED` does the same.
 //! - **No leaks.** The token is never sent over plain `http://` except to loopback (unless
 //!   allowed), optionally only to an allow-list of hosts, and never appears in `Debug`,
 //!   `Display` or errors: a [`Fingerprint`](token::Fingerprint) stands in for it.
@@ -67,6 +68,9 @@
 //! `providers`, the supported providers' builders over it, and `config`, their configuration
 //! from files and the environment. Without it (`default-features = false`) the crate is the
 //! core alone, for token sources of your own (a vault, a file, a sidecar).
+//!
+//! With feature `grpc`: `grpc`, the layer (inside the bearer layer) that drops a token a gRPC
+//! server refuses with `UNAUTHENTICATED`, as a `401` does.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
@@ -140,8 +144,8 @@ pub type ProviderError = oauth::ProviderError;
 pub use source::{BoxTokenSource, StaticToken, TokenSource, TokenSourceFn, token_source_fn};
 pub use token::Token;
 
-// Compiles the README's examples as doctests (they use the OAuth client and the Redis store;
-// the test command builds with every feature).
-#[cfg(all(doctest, feature = "oauth", feature = "redis"))]
+// Compiles the README's examples as doctests (they use the OAuth client, the Redis store and
+// the gRPC layer; the test command builds with every feature).
+#[cfg(all(doctest, feature = "oauth", feature = "redis", feature = "grpc"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -306,12 +306,12 @@ async fn permission_denied_never_drops_the_token() {
     assert_eq!(emulator.token_requests(Provider::Kpn), 1);
 }
 
+/// A streamed body: frames of data, then trailers.
+type Streamed = StreamBody<BoxStream<'static, Result<Frame<Bytes>, Infallible>>>;
+
 /// An answer as a gRPC server sends it: `grpc-status` in the headers (trailers-only), or a
 /// message and then trailers.
-fn grpc_answer(
-    status: &'static str,
-    in_trailers: bool,
-) -> Response<StreamBody<BoxStream<'static, Result<Frame<Bytes>, Infallible>>>> {
+fn grpc_answer(status: &'static str, in_trailers: bool) -> Response<Streamed> {
     let mut response = Response::builder().header("content-type", "application/grpc");
     let frames: Vec<Result<Frame<Bytes>, Infallible>> = if in_trailers {
         let mut trailers = HeaderMap::new();
