@@ -79,7 +79,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use http::header::AUTHORIZATION;
-use http::{HeaderMap, HeaderValue, Request, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -89,8 +89,8 @@ use crate::bearer::BearerTokenLayer;
 use crate::cache::{Handle, Refusal, Ticket, TokenCache};
 use crate::replay::TokenRejected;
 
-/// The gRPC status header and trailer.
-const GRPC_STATUS: &str = "grpc-status";
+/// The gRPC status header and trailer, parsed once (a `&str` key is parsed at each lookup).
+static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 
 /// Drops the token a gRPC server refused with `UNAUTHENTICATED`; see the [module docs](self).
 #[derive(Clone)]
@@ -259,7 +259,7 @@ where
         let watch = match this.ticket.take() {
             None => None,
             // One lookup: a trailers-only answer has its status in the headers.
-            Some(ticket) => match response.headers().get(GRPC_STATUS) {
+            Some(ticket) => match response.headers().get(&GRPC_STATUS) {
                 Some(status) => {
                     if unauthenticated(status) {
                         refused_in_headers(&mut response, ticket, *this.max_wait);
@@ -298,7 +298,7 @@ fn refused_in_headers<B>(response: &mut Response<B>, ticket: Ticket, max_wait: O
 /// (the answer has been handed on already, so nothing marks it).
 #[inline(never)]
 fn refused_in_trailers(trailers: &HeaderMap, ticket: Ticket) {
-    if trailers.get(GRPC_STATUS).is_some_and(unauthenticated) {
+    if trailers.get(&GRPC_STATUS).is_some_and(unauthenticated) {
         // Nothing waits for a replacement: no one holds the dropped token.
         drop(ticket.refused(Refusal::GrpcUnauthenticated, None));
     }
