@@ -270,7 +270,8 @@ impl TokenCacheBuilder {
         self
     }
 
-    /// Shortest time between two tokens dropped because of `401` answers, so an API that
+    /// Shortest time between two tokens dropped because of `401` answers (or gRPC
+    /// `UNAUTHENTICATED` ones, with the `grpc` layer), so an API that
     /// refuses every token (wrong audience, client not allow-listed) does not cause a token
     /// request per API request. Default: [`DEFAULT_INVALIDATION_COOLDOWN`] (5 seconds).
     pub fn invalidation_cooldown(mut self, cooldown: Duration) -> Self {
