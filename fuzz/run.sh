@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 seconds=${1:-10}
 runs=${2:-0}
 mkdir -p logs
-for target in token_response error_response claims config token_request; do
+for target in token_response error_response claims config token_request store_value discovery; do
     mkdir -p "corpus/$target"
     args=(-max_len=4096)
     if [ "$runs" -gt 0 ]; then args+=(-runs="$runs"); else args+=(-max_total_time="$seconds"); fi

@@ -5,7 +5,13 @@
 //! Secrets are never written in the configuration: it names an environment variable or a file
 //! that holds the secret. An inline secret (`client_secret = "..."` or `{ value = "..." }`) is
 //! refused unless explicitly allowed, and is never printed. Invalid configuration fails at build
-//! time with an error that names the field.
+//! time with an error that names the field and the fix, in the words of its source: a file's
+//! keys (`scope = "..."`) or, from [`ProviderConfig::from_env`], the variables
+//! (`PARTNER_SCOPE=...`).
+//!
+//! `provider = "generic"` is any RFC 6749 server ([`Generic`]):
+//! `token_endpoint` (or `token_url`), or `issuer` to discover it from the server's metadata,
+//! and `auth_method`.
 //!
 //! # A fleet's token store
 //!
@@ -55,8 +61,9 @@ use zeroize::Zeroizing;
 
 use crate::error::TokenError;
 use crate::oauth::{ClaimsCheck, ClientCredentials, Transport};
-use crate::providers::builder_core::{BuilderCore, Credential, SecretAs, Spec};
-use crate::providers::{KontrollePlus, Kpn, Provider, ScreeningEagle, SettingError};
+use crate::providers::{
+    AuthMethod, Generic, KontrollePlus, Kpn, Provider, ScreeningEagle, SettingError,
+};
 use crate::{TokenCache, TokenCacheBuilder};
 
 mod store;
@@ -310,9 +317,19 @@ pub struct ProviderConfig {
     /// Kontrolle+: the authority (`https://login.microsoftonline.com/<tenant>`).
     #[serde(default)]
     pub authority: Option<String>,
-    /// The token endpoint (Screening Eagle: the base URL works too, see `base_url`).
+    /// The token endpoint (Screening Eagle: the base URL works too, see `base_url`). Also
+    /// read as `token_url`, the builders' word.
     #[serde(default)]
     pub token_endpoint: Option<String>,
+    /// Generic: the issuer whose metadata names the token endpoint (RFC 8414 discovery),
+    /// instead of `token_endpoint`.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Generic: how the client authenticates (`client_secret_basic`, `client_secret_post`).
+    /// Default: `client_secret_basic` (with an issuer: `client_secret_post` if its token
+    /// endpoint does not take Basic).
+    #[serde(default)]
+    pub auth_method: Option<AuthMethod>,
     /// Screening Eagle ID: the base URL.
     #[serde(default)]
     pub base_url: Option<String>,
@@ -334,6 +351,11 @@ pub struct ProviderConfig {
     /// default: configuration files end up in repositories and logs.
     #[serde(default)]
     pub allow_inline_secret: bool,
+    /// Accepts plain `http://` URLs to hosts that are not loopback (the token endpoint, the
+    /// authority, the base URL, the issuer). Off by default: the client secret would travel in
+    /// clear text; only for a network you trust.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
     /// The token store a fleet of replicas shares (`[store]`, feature `redis`), used by
     /// [`cache_builder`](Self::cache_builder).
     #[serde(default)]
@@ -341,6 +363,59 @@ pub struct ProviderConfig {
     /// What was wrong with `client_secret`, reported by `build` (never its value).
     #[serde(skip)]
     client_secret_problem: Option<&'static str>,
+    /// Where the configuration came from: errors name fields and fixes in its syntax.
+    #[serde(skip)]
+    syntax: Syntax,
+}
+
+/// Where a configuration came from, so that an error says what to change in the words of that
+/// source: a file's keys (`scope = "..."`) or the environment's variables (`PARTNER_SCOPE=...`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+enum Syntax {
+    /// A file (TOML, JSON, YAML, ...), read through serde.
+    #[default]
+    File,
+    /// `<PREFIX>_*` environment variables.
+    Env(String),
+}
+
+impl Syntax {
+    /// How the source names `field` (`store.url` in a file; `<PREFIX>_STORE_URL`).
+    fn name(&self, field: &str) -> String {
+        match self {
+            Self::File => field.to_owned(),
+            Self::Env(prefix) => format!("{prefix}_{}", field.replace('.', "_").to_uppercase()),
+        }
+    }
+
+    /// How the source sets `field` to `value`: `` `key = "value"` `` (a bare `true` or
+    /// `false` unquoted), or `` `<PREFIX>_FIELD=value` ``.
+    fn assign(&self, field: &str, value: &str) -> String {
+        match self {
+            Self::File => {
+                let key = field.rsplit('.').next().unwrap_or(field);
+                if value == "true" || value == "false" {
+                    format!("`{key} = {value}`")
+                } else {
+                    format!("`{key} = \"{value}\"`")
+                }
+            }
+            Self::Env(_) => format!("`{}={value}`", self.name(field)),
+        }
+    }
+
+    /// How the source refers to the secret of `field` (`key` as a file writes it).
+    fn secret_ref(&self, field: &str, key: &str) -> String {
+        match self {
+            Self::File => format!("`{key} = {{ env = \"VAR\" }}` or `{{ file = \"path\" }}`"),
+            Self::Env(_) => {
+                let name = self.name(field);
+                format!(
+                    "`{name}_ENV=VAR` (the variable that holds the secret) or `{name}_FILE=path`"
+                )
+            }
+        }
+    }
 }
 
 impl fmt::Debug for ProviderConfig {
@@ -354,6 +429,8 @@ impl fmt::Debug for ProviderConfig {
             .field("environment", &self.environment)
             .field("authority", &url(&self.authority))
             .field("token_endpoint", &url(&self.token_endpoint))
+            .field("issuer", &url(&self.issuer))
+            .field("auth_method", &self.auth_method)
             .field("base_url", &url(&self.base_url))
             .field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret)
@@ -361,6 +438,7 @@ impl fmt::Debug for ProviderConfig {
             .field("audience", &self.audience)
             .field("required_role", &self.required_role)
             .field("allow_inline_secret", &self.allow_inline_secret)
+            .field("allow_insecure_http", &self.allow_insecure_http)
             .field("store", &self.store)
             .field("client_secret_problem", &self.client_secret_problem)
             .finish()
@@ -377,8 +455,12 @@ struct RawProviderConfig {
     environment: Option<String>,
     #[serde(default)]
     authority: Option<String>,
-    #[serde(default)]
+    #[serde(default, alias = "token_url")]
     token_endpoint: Option<String>,
+    #[serde(default)]
+    issuer: Option<String>,
+    #[serde(default)]
+    auth_method: Option<AuthMethod>,
     #[serde(default)]
     base_url: Option<String>,
     client_id: String,
@@ -392,6 +474,8 @@ struct RawProviderConfig {
     required_role: Option<String>,
     #[serde(default)]
     allow_inline_secret: bool,
+    #[serde(default)]
+    allow_insecure_http: bool,
     #[serde(default)]
     store: Option<StoreConfig>,
 }
@@ -408,6 +492,8 @@ impl From<RawProviderConfig> for ProviderConfig {
             environment: raw.environment,
             authority: raw.authority,
             token_endpoint: raw.token_endpoint,
+            issuer: raw.issuer,
+            auth_method: raw.auth_method,
             base_url: raw.base_url,
             client_id: raw.client_id,
             client_secret,
@@ -415,8 +501,10 @@ impl From<RawProviderConfig> for ProviderConfig {
             audience: raw.audience,
             required_role: raw.required_role,
             allow_inline_secret: raw.allow_inline_secret,
+            allow_insecure_http: raw.allow_insecure_http,
             store: raw.store,
             client_secret_problem,
+            syntax: Syntax::File,
         }
     }
 }
@@ -444,9 +532,14 @@ fn invalid(
 
 impl ProviderConfig {
     /// Reads a configuration from environment variables named `<PREFIX>_<FIELD>`:
-    /// `PROVIDER`, `ENVIRONMENT`, `AUTHORITY`, `TOKEN_ENDPOINT`, `BASE_URL`, `CLIENT_ID`,
-    /// `CLIENT_SECRET_ENV` (the name of the variable holding the secret) or
-    /// `CLIENT_SECRET_FILE`, `SCOPE` (space-separated), `AUDIENCE`, `REQUIRED_ROLE`.
+    /// `PROVIDER`, `ENVIRONMENT`, `AUTHORITY`, `TOKEN_ENDPOINT`, `ISSUER`, `BASE_URL`,
+    /// `CLIENT_ID`, `CLIENT_SECRET_ENV` (the name of the variable holding the secret) or
+    /// `CLIENT_SECRET_FILE`, `AUTH_METHOD`, `SCOPE` (space-separated), `AUDIENCE`,
+    /// `REQUIRED_ROLE`, `ALLOW_INSECURE_HTTP` (`true`/`false`).
+    ///
+    /// Any other `<PREFIX>_*` variable is refused, naming the closest known one
+    /// (`PARTNER_SCOPES`: did you mean `PARTNER_SCOPE`?), unless a `*_ENV` variable names it
+    /// as the one that holds a secret. Errors name the variables to set, in their syntax.
     ///
     /// The fleet's token store ([`StoreConfig`]), if any `STORE_*` variable is set:
     /// `STORE_URL` (a URL without a password) or `STORE_URL_ENV` / `STORE_URL_FILE`,
@@ -465,7 +558,69 @@ impl ProviderConfig {
     /// # let _ = config;
     /// ```
     pub fn from_env(prefix: &str) -> Result<Self, TokenError> {
-        Self::from_lookup(prefix, |name| std::env::var(name).ok())
+        Self::from_vars(
+            prefix,
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        )
+    }
+
+    /// Like [`from_env`](Self::from_env), from a list of variables (all of them, or those of
+    /// the prefix): an unknown `<PREFIX>_*` variable is refused with the closest known name.
+    ///
+    /// ```
+    /// use tower_bearer::config::ProviderConfig;
+    ///
+    /// let vars = [
+    ///     ("PARTNER_PROVIDER", "generic"),
+    ///     ("PARTNER_ISSUER", "https://login.partner.example"),
+    ///     ("PARTNER_CLIENT_ID", "client-7"),
+    ///     ("PARTNER_CLIENT_SECRET_ENV", "PARTNER_SECRET"),
+    ///     ("PARTNER_SECRET", "..."), // named by PARTNER_CLIENT_SECRET_ENV: not unknown
+    ///     ("PARTNER_SCOPES", "orders.read"),
+    /// ];
+    /// let err = ProviderConfig::from_vars("PARTNER", vars).unwrap_err();
+    /// assert_eq!(err.message(), "configuration `PARTNER_SCOPES`: is not a variable tower-bearer reads");
+    /// assert_eq!(err.hint(), Some("did you mean `PARTNER_SCOPE`? Rename it, or remove it"));
+    /// ```
+    pub fn from_vars<I, K, V>(prefix: &str, vars: I) -> Result<Self, TokenError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let start = format!("{prefix}_");
+        let vars: Vec<(String, String)> = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .filter(|(k, _)| k.starts_with(&start))
+            .collect();
+        let config = Self::from_lookup(prefix, |name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })?;
+        // The variables a `*_ENV` variable names hold secrets: they are not unknown.
+        let named: Vec<&str> = vars
+            .iter()
+            .filter(|(k, _)| k.ends_with("_ENV"))
+            .flat_map(|(_, v)| v.split(','))
+            .map(|v| v.rsplit('=').next().unwrap_or(v).trim())
+            .collect();
+        let known = known_variables();
+        for (name, _) in &vars {
+            let suffix = &name[start.len()..];
+            if known.iter().any(|k| k == suffix) || named.contains(&name.as_str()) {
+                continue;
+            }
+            let hint = match closest(suffix, &known) {
+                Some(close) => format!("did you mean `{prefix}_{close}`? Rename it, or remove it"),
+                None => format!(
+                    "remove it, or rename it to one of the variables `ProviderConfig::from_env` \
+                     reads ({prefix}_PROVIDER, {prefix}_CLIENT_ID, ...)"
+                ),
+            };
+            return Err(invalid(name, "is not a variable tower-bearer reads", hint));
+        }
+        Ok(config)
     }
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup` (a secret
@@ -513,6 +668,7 @@ impl ProviderConfig {
                 )
             })
         };
+        let syntax = Syntax::Env(prefix.to_owned());
         let provider: Provider = required("PROVIDER")?.parse().map_err(|e: TokenError| {
             invalid(
                 &format!("{prefix}_PROVIDER"),
@@ -524,7 +680,10 @@ impl ProviderConfig {
             return Err(invalid(
                 &format!("{prefix}_CLIENT_SECRET"),
                 "holds a secret where a reference is expected",
-                "name the variable that holds the secret in <PREFIX>_CLIENT_SECRET_ENV, or a file in <PREFIX>_CLIENT_SECRET_FILE",
+                format!(
+                    "name the variable that holds the secret: {}",
+                    syntax.secret_ref("client_secret", "client_secret")
+                ),
             ));
         }
         let client_secret = match (var("CLIENT_SECRET_ENV"), var("CLIENT_SECRET_FILE")) {
@@ -535,15 +694,45 @@ impl ProviderConfig {
                 return Err(invalid(
                     &format!("{prefix}_CLIENT_SECRET_ENV"),
                     "and _FILE are both set",
-                    "set only one of them",
+                    format!(
+                        "set only one of {prefix}_CLIENT_SECRET_ENV and {prefix}_CLIENT_SECRET_FILE"
+                    ),
                 ));
             }
         };
+        let auth_method = match var("AUTH_METHOD") {
+            None => None,
+            Some(name) => Some(name.trim().parse::<AuthMethod>().map_err(|e| {
+                invalid(
+                    &syntax.name("auth_method"),
+                    e.message(),
+                    format!(
+                        "write {} (or client_secret_post)",
+                        syntax.assign("auth_method", "client_secret_basic")
+                    ),
+                )
+            })?),
+        };
+        let allow_insecure_http =
+            match var("ALLOW_INSECURE_HTTP").map(|v| v.trim().to_ascii_lowercase()) {
+                None => false,
+                Some(v) if v == "true" || v == "1" => true,
+                Some(v) if v == "false" || v == "0" => false,
+                Some(v) => {
+                    return Err(invalid(
+                        &syntax.name("allow_insecure_http"),
+                        format!("`{}` is not true or false", crate::error::sanitize(&v)),
+                        format!("write {}", syntax.assign("allow_insecure_http", "true")),
+                    ));
+                }
+            };
         Ok(Self {
             provider,
             environment: var("ENVIRONMENT"),
             authority: var("AUTHORITY"),
             token_endpoint: var("TOKEN_ENDPOINT"),
+            issuer: var("ISSUER"),
+            auth_method,
             base_url: var("BASE_URL"),
             client_id: required("CLIENT_ID")?,
             client_secret,
@@ -553,14 +742,17 @@ impl ProviderConfig {
             audience: var("AUDIENCE"),
             required_role: var("REQUIRED_ROLE"),
             allow_inline_secret: false,
+            allow_insecure_http,
             store: StoreConfig::from_vars(prefix, var)?,
             client_secret_problem: None,
+            syntax,
         })
     }
 
     /// Reads the secret the configuration refers to.
     fn secret(&self) -> Result<SecretString, TokenError> {
         read_secret(
+            &self.syntax,
             "client_secret",
             "client_secret",
             self.client_secret.as_ref(),
@@ -574,12 +766,33 @@ impl ProviderConfig {
     /// names the configuration field to fix. The `[store]` section is not read here: hand
     /// the source to [`cache_builder`](Self::cache_builder).
     pub fn build<T: Transport>(&self, transport: T) -> Result<ClientCredentials<T>, TokenError> {
+        let syntax = &self.syntax;
+        if self.provider != Provider::Generic {
+            for (field, set) in [
+                ("issuer", self.issuer.is_some()),
+                ("auth_method", self.auth_method.is_some()),
+            ] {
+                if set {
+                    return Err(invalid(
+                        &syntax.name(field),
+                        format!("is for provider generic, not {}", self.provider.as_str()),
+                        format!(
+                            "remove it ({} uses its own), or use {}",
+                            self.provider,
+                            syntax.assign("provider", "generic")
+                        ),
+                    ));
+                }
+            }
+        }
         let secret = self.secret()?;
+        let insecure = self.allow_insecure_http;
         let source = match self.provider {
             Provider::KontrollePlus => {
                 let mut builder = KontrollePlus::new()
                     .client_id(&self.client_id)
-                    .secret(secret);
+                    .secret(secret)
+                    .allow_insecure_http(insecure);
                 builder = match &self.token_endpoint {
                     Some(url) => builder.token_url(url),
                     None => builder,
@@ -602,6 +815,7 @@ impl ProviderConfig {
                 let mut builder = ScreeningEagle::new()
                     .client_id(&self.client_id)
                     .secret(secret)
+                    .allow_insecure_http(insecure)
                     .scopes(&self.scope);
                 if let Some(url) = &self.token_endpoint {
                     builder = builder.token_url(url);
@@ -612,7 +826,10 @@ impl ProviderConfig {
                 builder.build(transport)
             }
             Provider::Kpn => {
-                let mut builder = Kpn::new().client_id(&self.client_id).secret(secret);
+                let mut builder = Kpn::new()
+                    .client_id(&self.client_id)
+                    .secret(secret)
+                    .allow_insecure_http(insecure);
                 if let Some(url) = &self.token_endpoint {
                     builder = builder.token_url(url);
                 }
@@ -620,7 +837,7 @@ impl ProviderConfig {
             }
             Provider::Generic => self.generic(secret, transport),
         }
-        .map_err(config_error)?;
+        .map_err(|e| config_error(e, syntax))?;
         Ok(match &self.environment {
             Some(env) => source.label(format!("{}/{env}", self.provider.as_str())),
             None => source,
@@ -691,7 +908,12 @@ impl ProviderConfig {
         };
         #[cfg(feature = "redis")]
         {
-            let opened = store.open(self.provider, self.allow_inline_secret, &source)?;
+            let opened = store.open(
+                self.provider,
+                self.allow_inline_secret,
+                &source,
+                &self.syntax,
+            )?;
             Ok(TokenCache::builder(source)
                 .store(opened.store, opened.key)
                 .store_timeouts(opened.timeout, opened.budget, opened.retry))
@@ -708,30 +930,27 @@ impl ProviderConfig {
         }
     }
 
-    /// Any RFC 6749 server: `client_secret_basic`, the scopes asked for, and the claims named
-    /// checked.
+    /// Any RFC 6749 server ([`Generic`]): the token endpoint or the issuer, the method, the
+    /// scopes asked for, and the claims named checked.
     fn generic<T: Transport>(
         &self,
         secret: SecretString,
         transport: T,
     ) -> Result<ClientCredentials<T>, TokenError> {
-        const GENERIC: Spec = Spec {
-            provider: Provider::Generic,
-            default_url: None,
-            below_base: None,
-            no_url: ("token_url", "set the token endpoint URL"),
-            secret_as: SecretAs::Basic,
-            no_credential: "set the client secret",
-        };
-        let mut parts = BuilderCore {
-            token_url: self.token_endpoint.clone(),
-            base_url: None,
-            client_id: Some(self.client_id.clone()),
-            credential: Some(Credential::Secret(secret)),
+        let mut builder = Generic::new()
+            .client_id(&self.client_id)
+            .secret(secret)
+            .allow_insecure_http(self.allow_insecure_http)
+            .scopes(&self.scope);
+        if let Some(url) = &self.token_endpoint {
+            builder = builder.token_url(url);
         }
-        .finish(&GENERIC)?;
-        parts.request = parts.request.scopes(&self.scope);
-        let mut source = parts.into_source(transport).label("oauth2");
+        if let Some(issuer) = &self.issuer {
+            builder = builder.issuer(issuer);
+        }
+        if let Some(method) = self.auth_method {
+            builder = builder.auth_method(method);
+        }
         if self.audience.is_some() || self.required_role.is_some() {
             let mut check = ClaimsCheck::new();
             if let Some(audience) = &self.audience {
@@ -740,9 +959,9 @@ impl ProviderConfig {
             if let Some(role) = &self.required_role {
                 check = check.require_role(role);
             }
-            source = source.check_claims(check);
+            builder = builder.check_claims(check);
         }
-        Ok(source)
+        Ok(builder.build(transport)?.label("oauth2"))
     }
 }
 
@@ -751,13 +970,17 @@ impl ProviderConfig {
 /// if `inline` allows it. `problem` is what was wrong with the field as read. No error holds
 /// the secret.
 fn read_secret(
+    syntax: &Syntax,
     field: &str,
     key: &str,
     reference: Option<&SecretRef>,
     problem: Option<&str>,
     inline: bool,
 ) -> Result<SecretString, TokenError> {
-    let fix = format!("set `{key} = {{ env = \"VAR\" }}` or `{{ file = \"path\" }}`");
+    let reference_fix = syntax.secret_ref(field, key);
+    let fix = format!("set {reference_fix}");
+    let named = syntax.name(field);
+    let field = named.as_str();
     if let Some(problem) = problem {
         return Err(invalid(field, problem, fix));
     }
@@ -790,14 +1013,17 @@ fn read_secret(
         Some(SecretRef::Value(_)) => Err(invalid(
             field,
             "holds the secret itself",
-            "refer to it with `{ env = \"VAR\" }` or `{ file = \"path\" }` (or set \
-             `allow_inline_secret = true` if you must)",
+            format!(
+                "refer to it with {reference_fix} (or set {} if you must)",
+                syntax.assign("allow_inline_secret", "true")
+            ),
         )),
     }
 }
 
-/// A builder's error, said in the configuration's words: the field to fix, not the setter.
-fn config_error(error: TokenError) -> TokenError {
+/// A builder's error, said in the configuration's words: the field to fix (a file's key, or
+/// the environment variable), and the fix in that syntax.
+fn config_error(error: TokenError, syntax: &Syntax) -> TokenError {
     let Some(setting) =
         std::error::Error::source(&error).and_then(|source| source.downcast_ref::<SettingError>())
     else {
@@ -808,23 +1034,136 @@ fn config_error(error: TokenError) -> TokenError {
         "app_id_uri" => "scope",
         other => other,
     };
+    let fix = error
+        .hint()
+        .unwrap_or("see the provider's settings")
+        .replace(
+            "call `.allow_insecure_http(true)`",
+            &format!("set {}", syntax.assign("allow_insecure_http", "true")),
+        );
+    let fix = match field {
+        // The configuration has no private key: only the secret's references.
+        "client_secret" => format!(
+            "set the client secret (from a secret store): {}",
+            syntax.secret_ref(field, field)
+        ),
+        _ => format!("{fix}: {}", syntax.assign(field, "...")),
+    };
     TokenError::configuration(
         format!(
-            "configuration `{field}` ({}): {}",
+            "configuration `{}` ({}): {}",
+            syntax.name(field),
             setting.provider(),
             setting.problem()
         ),
-        error
-            .hint()
-            .unwrap_or("see the provider's settings")
-            .to_owned(),
+        fix,
     )
     .with_source(setting.clone())
+}
+
+/// Every `<PREFIX>_*` variable [`ProviderConfig::from_lookup`] reads, after the prefix.
+fn known_variables() -> Vec<String> {
+    const PROVIDER: [&str; 15] = [
+        "PROVIDER",
+        "ENVIRONMENT",
+        "AUTHORITY",
+        "TOKEN_ENDPOINT",
+        "ISSUER",
+        "BASE_URL",
+        "CLIENT_ID",
+        "CLIENT_SECRET",
+        "CLIENT_SECRET_ENV",
+        "CLIENT_SECRET_FILE",
+        "AUTH_METHOD",
+        "SCOPE",
+        "AUDIENCE",
+        "REQUIRED_ROLE",
+        "ALLOW_INSECURE_HTTP",
+    ];
+    PROVIDER
+        .iter()
+        .map(|v| (*v).to_owned())
+        .chain(store::VARIABLES.iter().map(|v| format!("STORE_{v}")))
+        .collect()
+}
+
+/// The known name meant by `name`: the builders' word for a field (`TOKEN_URL` for
+/// `TOKEN_ENDPOINT`), or the closest by edit distance if close enough to be a slip (at most a
+/// quarter of the name, and at least 1, edits away).
+fn closest<'a>(name: &str, known: &'a [String]) -> Option<&'a str> {
+    const SETTER_WORDS: [(&str, &str); 2] = [
+        ("TOKEN_URL", "TOKEN_ENDPOINT"),
+        ("CLIENT_SECRET_VAR", "CLIENT_SECRET_ENV"),
+    ];
+    if let Some((_, field)) = SETTER_WORDS.iter().find(|(word, _)| *word == name) {
+        return known.iter().map(String::as_str).find(|k| k == field);
+    }
+    known
+        .iter()
+        .map(|k| (edit_distance(name, k), k.as_str()))
+        .filter(|(d, _)| *d <= (name.len() / 4).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance between two ASCII-ish names (by `char`).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The names unknown variables are checked against are exactly those `from_lookup` reads.
+    #[test]
+    fn the_known_variables_are_those_from_lookup_reads() {
+        let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        ProviderConfig::from_lookup("P", |name| {
+            asked.borrow_mut().insert(name["P_".len()..].to_owned());
+            match name {
+                "P_PROVIDER" => Some("kpn".to_owned()),
+                "P_CLIENT_ID" => Some("id".to_owned()),
+                _ => None,
+            }
+        })
+        .unwrap();
+        let known: std::collections::BTreeSet<String> = known_variables().into_iter().collect();
+        assert_eq!(asked.into_inner(), known);
+    }
+
+    #[test]
+    fn near_names_are_suggested_and_far_ones_are_not() {
+        assert_eq!(edit_distance("SCOPES", "SCOPE"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "ab"), 2);
+        let known = known_variables();
+        for (typed, meant) in [
+            ("SCOPES", Some("SCOPE")),
+            ("CLIENTID", Some("CLIENT_ID")),
+            ("CLIENT_SECRET_FIEL", Some("CLIENT_SECRET_FILE")),
+            ("STORE_URLL", Some("STORE_URL")),
+            ("TOKEN_URL", Some("TOKEN_ENDPOINT")),
+            ("TOKN_ENDPIONT", Some("TOKEN_ENDPOINT")),
+            ("ISSUERS_URL", None),
+            ("COLOUR", None),
+        ] {
+            assert_eq!(closest(typed, &known), meant, "{typed}");
+        }
+    }
 
     /// Code written against `ProviderKind` still compiles and means the same provider, in
     /// expressions and in patterns.

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use http::header::HOST;
-use http::{HeaderMap, Request, Uri};
+use http::{Extensions, HeaderMap, Request, Uri};
 
 use crate::error::{DestinationConfigError, DestinationError, DestinationErrorKind};
 use crate::origin::{Origin, default_port, is_loopback};
@@ -193,25 +193,56 @@ pub(crate) struct DestinationPolicy {
 
 impl DestinationPolicy {
     /// Whether `request` may carry the token.
+    #[inline]
+    pub(crate) fn check<B>(&self, request: &Request<B>) -> Result<Verdict, DestinationError> {
+        self.check_parts(request.uri(), request.headers(), request.extensions())
+    }
+
+    /// Whether a request with this URI, these headers and these extensions may carry the
+    /// token: the one check of the layer and of the reqwest middleware (whose requests are not
+    /// `http::Request`s).
     ///
     /// The common case (no allow-list, no named origin, an `https` URI, no extensions) is
     /// decided inline; everything else out of line.
     #[inline]
-    pub(crate) fn check<B>(&self, request: &Request<B>) -> Result<Verdict, DestinationError> {
+    pub(crate) fn check_parts(
+        &self,
+        uri: &Uri,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+    ) -> Result<Verdict, DestinationError> {
         // `scheme_str` rather than comparing `Scheme`s, whose `eq` is not inlined: `http` keeps
         // a lower-case `https` only as its standard scheme, so this is the same test.
         if self.allowed_hosts.is_none()
             && self.origin.is_none()
-            && request.uri().scheme_str() == Some("https")
-            && request.extensions().is_empty()
+            && uri.scheme_str() == Some("https")
+            && extensions.is_empty()
         {
             return Ok(Verdict::Attach);
         }
-        self.check_slow(
-            request.uri(),
-            request.headers(),
-            request.extensions().get::<PinnedOrigin>(),
-        )
+        self.check_slow(uri, headers, extensions.get::<PinnedOrigin>())
+    }
+
+    /// Sets the allow-list (see `BearerTokenLayer::allowed_hosts`).
+    pub(crate) fn set_allowed_hosts<I>(&mut self, hosts: I) -> Result<(), DestinationConfigError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        let hosts = hosts
+            .into_iter()
+            .map(|h| HostPattern::parse(h.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.allowed_hosts = Some(hosts.into());
+        Ok(())
+    }
+
+    /// Names the one origin the token is for (see `BearerTokenLayer::origin`).
+    pub(crate) fn set_origin(&mut self, origin: &str) -> Result<(), DestinationConfigError> {
+        let parsed =
+            Origin::parse(origin).map_err(|reason| DestinationConfigError::new(origin, reason))?;
+        self.origin = Some(Arc::new(parsed));
+        Ok(())
     }
 
     #[inline(never)]

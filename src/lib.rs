@@ -69,6 +69,10 @@
 //! from files and the environment. Without it (`default-features = false`) the crate is the
 //! core alone, for token sources of your own (a vault, a file, a sidecar).
 //!
+//! With feature `reqwest-middleware`: `reqwest_auth`, the same for reqwest users who keep
+//! reqwest, as a `reqwest_middleware::Middleware` over the same cache, destination policy and
+//! `401` handling.
+//!
 //! With feature `grpc`: `grpc`, the layer (inside the bearer layer) that drops a token a gRPC
 //! server refuses with `UNAUTHENTICATED`, as a `401` does.
 
@@ -97,6 +101,9 @@ mod origin;
 pub mod providers;
 pub mod redirect;
 pub mod replay;
+#[cfg(feature = "reqwest-middleware")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest-middleware")))]
+pub mod reqwest_auth;
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub mod reqwest_client;
@@ -144,8 +151,14 @@ pub type ProviderError = oauth::ProviderError;
 pub use source::{BoxTokenSource, StaticToken, TokenSource, TokenSourceFn, token_source_fn};
 pub use token::Token;
 
-// Compiles the README's examples as doctests (they use the OAuth client, the Redis store and
-// the gRPC layer; the test command builds with every feature).
-#[cfg(all(doctest, feature = "oauth", feature = "redis", feature = "grpc"))]
+// Compiles the README's examples as doctests (they use the OAuth client, the Redis store, the
+// reqwest middleware and the gRPC layer; the test command builds with every feature).
+#[cfg(all(
+    doctest,
+    feature = "oauth",
+    feature = "redis",
+    feature = "reqwest-middleware",
+    feature = "grpc"
+))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

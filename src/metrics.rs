@@ -5,7 +5,7 @@
 //! | --- | --- | --- | --- |
 //! | `tower_bearer_token_requests_total` | counter | `cache`, `outcome` (`ok`, or the [`TokenErrorKind`](crate::TokenErrorKind) name: `credentials_rejected`, `not_permitted`, `rate_limited`, `unavailable`, `timeout`, `transport`, `malformed_answer`, `configuration`, `other`) | a fetch ends |
 //! | `tower_bearer_token_request_duration_seconds` | histogram | `cache` | a fetch ends |
-//! | `tower_bearer_cache_hits_total` | counter | `cache` | requests used a cached token (counted per service without atomics, added in batches of 1024 and when the service is dropped) |
+//! | `tower_bearer_cache_hits_total` | counter | `cache` | requests used a cached token (counted per service without atomics, added in batches of 1024 and when the service is dropped; the reqwest middleware adds each request's at once) |
 //! | `tower_bearer_requests_waited_total` | counter | `cache` | a request had to wait for a token |
 //! | `tower_bearer_requests_failed_fast_total` | counter | `cache` | a request failed at once while backing off |
 //! | `tower_bearer_early_refreshes_total` | counter | `cache` | a refresh started ahead of expiry |

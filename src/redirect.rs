@@ -12,7 +12,8 @@
 //!
 //! # Safe orders
 //!
-//! Each row is tested against real loopback servers (`tests/it/redirects.rs`).
+//! Each row is tested against real loopback servers (`tests/it/redirects.rs`; the middleware's
+//! rows in `tests/it/reqwest_middleware.rs`).
 //!
 //! | composition (outermost first) | same-origin redirect | cross-origin redirect |
 //! | --- | --- | --- |
@@ -21,6 +22,8 @@
 //! | bearer, `FollowRedirect` with `PinOrigin` around any policy | followed, with the token | followed, without the token, whatever the wrapped policy does |
 //! | bearer, `ReqwestService::new` with reqwest's own redirects | followed, with the token | followed by reqwest, which drops `Authorization` |
 //! | bearer, `ReqwestService::with_default_client` | followed, with the token | not followed by reqwest; refused by the layer as above |
+//! | `BearerTokenMiddleware` (feature `reqwest-middleware`) in a `reqwest_middleware` client with reqwest's own redirects | followed, with the token | followed by reqwest, which drops `Authorization`; a `401` there keeps the token (reqwest's final URL) |
+//! | the same with `redirect::Policy::none()` | returned to the middleware, with the token | refused by the middleware as in the first row |
 //!
 //! A redirect that a follower inside stops (its limit reached) comes back to the bearer layer,
 //! which judges it as in the first row. Not safe: `FollowRedirect` *inside* the bearer layer

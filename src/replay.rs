@@ -153,7 +153,9 @@ pub struct ReplayUnauthorized<S> {
     idempotent_only: bool,
 }
 
-fn idempotent(method: &Method) -> bool {
+/// `GET`, `HEAD`, `OPTIONS`, `TRACE`, `PUT` or `DELETE` (also the reqwest middleware's
+/// `replay_idempotent_only`).
+pub(crate) fn idempotent(method: &Method) -> bool {
     matches!(
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE

@@ -10,6 +10,13 @@
 //! | Screening Eagle ID | `POST /screening-eagle/api/id/v1/auth/token` | raw HTTP Basic | JWT, `id_token`, `refresh_token`; `{"error","errorDescription"}` errors |
 //! | KPN API Store | `POST /kpn/oauth/client_credential/accesstoken?grant_type=client_credentials` | `client_secret_post` | string-typed JSON, opaque token; Apigee errors |
 //!
+//! Each provider also has an issuer ([`Emulator::issuer`]) with authorization server metadata
+//! (RFC 8414) naming its token endpoint and the client authentication methods it takes:
+//! Kontrolle+'s and KPN's at the RFC 8414 URL (`/.well-known/oauth-authorization-server`
+//! before the issuer's path), Screening Eagle ID's only at the OpenID Connect one
+//! (`<issuer>/.well-known/openid-configuration`). Its requests are counted and take faults of
+//! their own ([`Emulator::inject_metadata`]).
+//!
 //! `GET /api/<provider>/...` is a protected API: `401` for a missing, unknown or expired token
 //! (or, for Kontrolle+, a wrong audience), `403` for a Kontrolle+ token without
 //! `ProviderApi.Access`, `200` otherwise. Token requests are counted, and faults can be
@@ -271,7 +278,9 @@ impl EmulatorBuilder {
             config: Mutex::new(self),
             issued: Mutex::default(),
             faults: Mutex::default(),
+            metadata_faults: Mutex::default(),
             token_requests: Default::default(),
+            metadata_requests: Default::default(),
             api_requests: AtomicU64::new(0),
         });
         let (stop, stopped) = oneshot::channel();
@@ -316,7 +325,10 @@ pub(crate) struct State {
     pub(crate) issued: Mutex<HashMap<String, Issued>>,
     /// Faults waiting for the next token requests; locked briefly, never across `.await`.
     pub(crate) faults: Mutex<HashMap<Provider, VecDeque<Fault>>>,
+    /// Faults waiting for the next metadata requests; locked briefly, never across `.await`.
+    pub(crate) metadata_faults: Mutex<HashMap<Provider, VecDeque<Fault>>>,
     pub(crate) token_requests: [AtomicU64; 3],
+    pub(crate) metadata_requests: [AtomicU64; 3],
     pub(crate) api_requests: AtomicU64,
 }
 
@@ -380,6 +392,42 @@ impl Emulator {
     pub fn authority(&self) -> String {
         let tenant = self.config().tenant;
         format!("{}/kontrolle/{tenant}", self.state.base)
+    }
+
+    /// A provider's issuer identifier, whose metadata names its token endpoint: the
+    /// Kontrolle+ authority, the Screening Eagle ID base URL, `<base>/kpn`.
+    ///
+    /// ```
+    /// use tower_bearer_emulator::{Emulator, Provider};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let emulator = Emulator::start().await.unwrap();
+    /// assert_eq!(emulator.issuer(Provider::KontrollePlus), emulator.authority());
+    /// assert_eq!(emulator.metadata_requests(Provider::KontrollePlus), 0);
+    /// # }
+    /// ```
+    pub fn issuer(&self, provider: Provider) -> String {
+        match provider {
+            Provider::KontrollePlus => self.authority(),
+            Provider::ScreeningEagle => self.screening_eagle_base_url(),
+            Provider::Kpn => format!("{}/kpn", self.state.base),
+        }
+    }
+
+    /// Requests for `provider`'s issuer metadata (answered or not).
+    pub fn metadata_requests(&self, provider: Provider) -> u64 {
+        self.state.metadata_requests[index(provider)].load(Ordering::SeqCst)
+    }
+
+    /// Queues `fault` for the next request of `provider`'s issuer metadata (each used once,
+    /// in order); [`Fault::Body`] serves other metadata.
+    pub fn inject_metadata(&self, provider: Provider, fault: Fault) {
+        let mut faults = self
+            .state
+            .metadata_faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        faults.entry(provider).or_default().push_back(fault);
     }
 
     /// The Screening Eagle ID base URL.

@@ -1,4 +1,5 @@
-//! The emulator's HTTP side: routing, the three token endpoints, the protected API, faults.
+//! The emulator's HTTP side: routing, the three token endpoints, their issuers' metadata, the
+//! protected API, faults.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -86,6 +87,9 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Answer, Dropped
         return Ok(api(state, rest, &req));
     }
     let tenant = lock(&state.config).tenant.clone();
+    if let Some(provider) = metadata_of(&path, &tenant) {
+        return metadata(state, provider, &req).await;
+    }
     let provider = if path == format!("/kontrolle/{tenant}/oauth2/v2.0/token") {
         Provider::KontrollePlus
     } else if path == format!("/screening-eagle{}", crate::SCREENING_EAGLE_TOKEN_PATH) {
@@ -105,29 +109,8 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Answer, Dropped
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    match fault {
-        Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
-        Some(Fault::Status {
-            status,
-            retry_after,
-            body,
-        }) => {
-            let mut answer = json_answer(
-                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                body,
-            );
-            if let Some(seconds) = retry_after {
-                answer
-                    .headers_mut()
-                    .insert(RETRY_AFTER, seconds.to_string().parse().expect("digits"));
-            }
-            return Ok(answer);
-        }
-        Some(Fault::Body(body)) => return Ok(json_answer(StatusCode::OK, body)),
-        Some(Fault::Huge(size)) => return Ok(json_answer(StatusCode::OK, "x".repeat(size))),
-        Some(Fault::Drop) => return Err(Dropped),
-        Some(Fault::Hang) => std::future::pending::<()>().await,
-        None => {}
+    if let Some(answer) = apply(fault).await {
+        return answer;
     }
     if req.method() != Method::POST {
         return Ok(plain(StatusCode::METHOD_NOT_ALLOWED, "use POST"));
@@ -182,6 +165,105 @@ async fn handle(state: &State, req: Request<Incoming>) -> Result<Answer, Dropped
         Provider::ScreeningEagle => screening_eagle(state, &request),
         Provider::Kpn => kpn(state, &request),
     })
+}
+
+/// The answer a fault makes instead of the normal one, after any delay it asks for; `None`
+/// to answer normally.
+async fn apply(fault: Option<Fault>) -> Option<Result<Answer, Dropped>> {
+    match fault? {
+        Fault::Delay(delay) => {
+            tokio::time::sleep(delay).await;
+            None
+        }
+        Fault::Status {
+            status,
+            retry_after,
+            body,
+        } => {
+            let mut answer = json_answer(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                body,
+            );
+            if let Some(seconds) = retry_after {
+                answer
+                    .headers_mut()
+                    .insert(RETRY_AFTER, seconds.to_string().parse().expect("digits"));
+            }
+            Some(Ok(answer))
+        }
+        Fault::Body(body) => Some(Ok(json_answer(StatusCode::OK, body))),
+        Fault::Huge(size) => Some(Ok(json_answer(StatusCode::OK, "x".repeat(size)))),
+        Fault::Drop => Some(Err(Dropped)),
+        Fault::Hang => std::future::pending().await,
+    }
+}
+
+/// The provider whose issuer's metadata `path` asks for: Kontrolle+'s and KPN's at the RFC 8414
+/// URL (the well-known suffix before the issuer's path), Screening Eagle ID's only at the
+/// OpenID Connect one (after it).
+fn metadata_of(path: &str, tenant: &str) -> Option<Provider> {
+    const OAUTH: &str = "/.well-known/oauth-authorization-server";
+    if path == format!("{OAUTH}/kontrolle/{tenant}") {
+        Some(Provider::KontrollePlus)
+    } else if path == format!("{OAUTH}/kpn") {
+        Some(Provider::Kpn)
+    } else if path == "/screening-eagle/.well-known/openid-configuration" {
+        Some(Provider::ScreeningEagle)
+    } else {
+        None
+    }
+}
+
+/// An issuer's metadata (RFC 8414 §2): its issuer, token endpoint and the client
+/// authentication methods that endpoint takes.
+async fn metadata(
+    state: &State,
+    provider: Provider,
+    req: &Request<Incoming>,
+) -> Result<Answer, Dropped> {
+    state.metadata_requests[index(provider)].fetch_add(1, Ordering::SeqCst);
+    let fault = lock(&state.metadata_faults)
+        .get_mut(&provider)
+        .and_then(|queue| queue.pop_front());
+    if let Some(answer) = apply(fault).await {
+        return answer;
+    }
+    if req.method() != Method::GET {
+        return Ok(plain(StatusCode::METHOD_NOT_ALLOWED, "use GET"));
+    }
+    let tenant = lock(&state.config).tenant.clone();
+    let base = &state.base;
+    let (issuer, token_endpoint, methods) = match provider {
+        Provider::KontrollePlus => (
+            format!("{base}/kontrolle/{tenant}"),
+            format!("{base}/kontrolle/{tenant}/oauth2/v2.0/token"),
+            json!(["client_secret_post", "private_key_jwt"]),
+        ),
+        Provider::ScreeningEagle => (
+            format!("{base}/screening-eagle"),
+            format!(
+                "{base}/screening-eagle{}",
+                crate::SCREENING_EAGLE_TOKEN_PATH
+            ),
+            json!(["client_secret_basic"]),
+        ),
+        Provider::Kpn => (
+            format!("{base}/kpn"),
+            format!("{base}/kpn/oauth/client_credential/accesstoken?grant_type=client_credentials"),
+            json!(["client_secret_post"]),
+        ),
+    };
+    Ok(json_answer(
+        StatusCode::OK,
+        json!({
+            "issuer": issuer,
+            "token_endpoint": token_endpoint,
+            "token_endpoint_auth_methods_supported": methods,
+            "grant_types_supported": ["client_credentials"],
+            "response_types_supported": ["token"],
+        })
+        .to_string(),
+    ))
 }
 
 struct TokenRequest {

@@ -7,16 +7,16 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use http::header::{AUTHORIZATION, LOCATION};
+use http::header::AUTHORIZATION;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::cache::{Refusal, Ticket, Wait};
-use crate::error::{DestinationError, DestinationErrorKind, Error};
-use crate::origin::{LocationTarget, Origin, is_absolute_path, judge_location};
-use crate::redirect::{CrossOriginRedirects, FinalUri, RedirectLocation};
-use crate::replay::TokenRejected;
+use super::answer::{self, Sent};
+use crate::cache::{Ticket, Wait};
+use crate::error::Error;
+use crate::origin::Origin;
+use crate::redirect::CrossOriginRedirects;
 
 /// What the response check needs to know about a request that carried the token: which token
 /// (its ticket), where it went, and what to do with a redirect to another origin.
@@ -109,6 +109,16 @@ impl Carried {
             max_wait,
             sent_to: SentTo::of(request.uri()),
             redirects,
+        }
+    }
+
+    /// What the answer check needs, unpacked (a `401` or a redirect: the rare path).
+    fn sent(self) -> Sent {
+        Sent {
+            ticket: self.ticket,
+            to: self.sent_to.origin(),
+            redirects: self.redirects,
+            max_wait: self.max_wait.get(),
         }
     }
 }
@@ -213,7 +223,7 @@ where
 }
 
 /// Polls the inner future; a `401` or a redirect answering a request that carried the token
-/// goes to [`inspect`].
+/// goes to [`answer::check`].
 #[inline(always)]
 fn poll_called<F, ResBody, E>(
     future: Pin<&mut F>,
@@ -226,104 +236,13 @@ where
     let mut poll = future.poll(cx);
     if let Poll::Ready(Ok(response)) = &mut poll
         && carried.is_some()
-        && let status = response.status().as_u16()
-        && (status == 401 || (300..400).contains(&status))
+        && answer::is_checked(response.status().as_u16())
         && let Some(carried) = carried.take()
-        && let Err(refused) = inspect(response, carried)
+        && let Err(refused) = answer::check(response, carried.sent())
     {
         return Poll::Ready(Err(Error::Destination(refused)));
     }
     poll.map_err(Error::Service)
-}
-
-/// A `401` or `3xx` answered a request that carried the token.
-///
-/// - `401` from the origin the token was sent to: drop the token (if still cached, outside the
-///   cooldown) and mark the response [`TokenRejected`]. From another origin (a transport
-///   followed a redirect and says so with [`FinalUri`] or tower-http's `RequestUri`): nothing
-///   about our token, so nothing happens.
-/// - `3xx` whose `Location` is not provably the same origin: refuse it or hide the
-///   `Location`, so nothing outside follows it with the token.
-#[inline(never)]
-fn inspect<ResBody>(
-    response: &mut Response<ResBody>,
-    carried: Carried,
-) -> Result<(), DestinationError> {
-    let origin = carried.sent_to.origin();
-    let elsewhere =
-        final_uri(response).filter(|uri| origin.as_ref().is_none_or(|o| !o.matches(uri)));
-    if response.status().as_u16() == 401 {
-        if let Some(uri) = elsewhere {
-            tracing::debug!(
-                from = %Origin::of(uri).map_or_else(|| "?".to_owned(), |o| o.to_string()),
-                "401 from another origin than the token was sent to (a followed redirect): token kept"
-            );
-        } else if let Some(dropped) = carried
-            .ticket
-            .refused(Refusal::Unauthorized, carried.max_wait.get())
-        {
-            response
-                .extensions_mut()
-                .insert(TokenRejected::new(dropped));
-        }
-        return Ok(());
-    }
-    let Some(location) = response.headers().get(LOCATION) else {
-        return Ok(());
-    };
-    let target = match &origin {
-        // A path is relative to where the answer came from, which is not our origin.
-        Some(_) if elsewhere.is_some() && is_absolute_path(location.as_bytes()) => {
-            LocationTarget::Unknown
-        }
-        Some(origin) => judge_location(location.as_bytes(), origin),
-        // An origin-form request: only a path provably stays where it was.
-        None if is_absolute_path(location.as_bytes()) => LocationTarget::SameOrigin,
-        None => LocationTarget::Unknown,
-    };
-    let to = match target {
-        LocationTarget::SameOrigin => return Ok(()),
-        LocationTarget::Other(to) => Some(to.to_string()),
-        LocationTarget::Unknown => None,
-    };
-    let from = origin.map(|o| o.to_string());
-    carried
-        .ticket
-        .withheld(DestinationErrorKind::CrossOriginRedirect);
-    tracing::debug!(
-        reason = DestinationErrorKind::CrossOriginRedirect.as_str(),
-        from = from.as_deref().unwrap_or("?"),
-        to = to.as_deref().unwrap_or("?"),
-        status = response.status().as_u16(),
-        "redirect to another origin: not followed with the token"
-    );
-    match carried.redirects {
-        CrossOriginRedirects::Refuse => Err(DestinationError::cross_origin_redirect(
-            from,
-            response.status(),
-            to,
-        )),
-        CrossOriginRedirects::HideLocation => {
-            if let Some(location) = response.headers_mut().remove(LOCATION) {
-                response
-                    .extensions_mut()
-                    .insert(RedirectLocation::new(location));
-            }
-            Ok(())
-        }
-    }
-}
-
-/// The URI the response came from, if a transport that follows redirects recorded it.
-fn final_uri<B>(response: &Response<B>) -> Option<&http::Uri> {
-    if let Some(FinalUri(uri)) = response.extensions().get::<FinalUri>() {
-        return Some(uri);
-    }
-    #[cfg(feature = "follow-redirect")]
-    if let Some(tower_http::follow_redirect::RequestUri(uri)) = response.extensions().get() {
-        return Some(uri);
-    }
-    None
 }
 
 /// Waits for the token and sends the request, or reports why it was not sent.

@@ -1,16 +1,14 @@
 //! [`BearerTokenLayer`]: adds `Authorization: Bearer <token>` to every request of a service.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tower_layer::Layer;
 
 use super::service::{BearerToken, ExistingAuthorization};
 use crate::cache::TokenCache;
-use crate::destination::{DestinationPolicy, HostPattern, OtherHosts};
+use crate::destination::{DestinationPolicy, OtherHosts};
 use crate::error::DestinationConfigError;
-use crate::origin::Origin;
 use crate::redirect::CrossOriginRedirects;
 use crate::source::TokenSource;
 
@@ -149,11 +147,7 @@ impl BearerTokenLayer {
         I: IntoIterator,
         I::Item: AsRef<str>,
     {
-        let hosts = hosts
-            .into_iter()
-            .map(|h| HostPattern::parse(h.as_ref()))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.destination.allowed_hosts = Some(hosts.into());
+        self.destination.set_allowed_hosts(hosts)?;
         Ok(self)
     }
 
@@ -175,9 +169,7 @@ impl BearerTokenLayer {
     /// # Ok::<(), tower_bearer::error::DestinationConfigError>(())
     /// ```
     pub fn origin(mut self, origin: &str) -> Result<Self, DestinationConfigError> {
-        let origin =
-            Origin::parse(origin).map_err(|reason| DestinationConfigError::new(origin, reason))?;
-        self.destination.origin = Some(Arc::new(origin));
+        self.destination.set_origin(origin)?;
         Ok(self)
     }
 

@@ -4,12 +4,19 @@
 //! answer). The module is private; the three types are re-exported at the crate root, their
 //! one public path.
 //!
-//! Imports run one way: the layer builds the service, the service makes the future.
+//! Imports run one way: the layer builds the service, the service makes the future, and the
+//! future checks the answer (`answer`). The reqwest middleware uses the same destination
+//! policy, the same account of a withheld token (`withheld`) and the same answer check.
 
+mod answer;
 mod future;
 mod layer;
 mod service;
 
+#[cfg(feature = "reqwest-middleware")]
+pub(crate) use answer::{Answer, Sent, check as check_answer, is_checked};
 pub use future::ResponseFuture;
 pub use layer::BearerTokenLayer;
+#[cfg(feature = "reqwest-middleware")]
+pub(crate) use service::withheld;
 pub use service::{BearerToken, ExistingAuthorization};

@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::header::AUTHORIZATION;
-use http::{Request, Response};
+use http::{Request, Response, Uri};
 use tower_service::Service;
 
 use super::future::{Carried, MaxWait, ResponseFuture};
@@ -142,11 +142,11 @@ where
         match self.destination.check(&request) {
             Ok(Verdict::Attach) => {}
             Ok(Verdict::Skip(reason)) => {
-                self.withheld(reason, &request);
+                withheld(&self.cache, reason, request.uri());
                 return ResponseFuture::called(self.inner.call(request), None);
             }
             Err(error) => {
-                self.withheld(error.kind(), &request);
+                withheld(&self.cache, error.kind(), request.uri());
                 return ResponseFuture::failed(Error::Destination(error));
             }
         }
@@ -162,18 +162,19 @@ where
     }
 }
 
-impl<S> BearerToken<S> {
-    /// The token is not sent with `request`, for `reason`: a DEBUG event and a metric.
-    #[inline(never)]
-    fn withheld<B>(&self, reason: DestinationErrorKind, request: &Request<B>) {
-        self.cache.withheld(reason);
-        tracing::debug!(
-            reason = reason.as_str(),
-            host = %crate::error::sanitize(request.uri().host().unwrap_or("")),
-            "bearer token not sent"
-        );
-    }
+/// The token is not sent with the request to `uri`, for `reason`: a DEBUG event and a metric.
+/// (The layer and the reqwest middleware.)
+#[inline(never)]
+pub(crate) fn withheld(cache: &TokenCache, reason: DestinationErrorKind, uri: &Uri) {
+    cache.withheld(reason);
+    tracing::debug!(
+        reason = reason.as_str(),
+        host = %crate::error::sanitize(uri.host().unwrap_or("")),
+        "bearer token not sent"
+    );
+}
 
+impl<S> BearerToken<S> {
     /// No token yet: the request waits for the fetch with a ready service of its own.
     #[inline(never)]
     fn wait<ReqBody>(

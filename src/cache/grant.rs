@@ -278,7 +278,7 @@ impl Wait {
             Limit::MaxWait(max_wait) => TokenError::new(
                 TokenErrorKind::Timeout,
                 format!(
-                    "no token within the layer's max_wait of {max_wait:?}; the token fetch \
+                    "no token within max_wait of {max_wait:?}; the token fetch \
                      goes on for later requests"
                 ),
             )

@@ -126,6 +126,33 @@ impl TokenCache {
         handle.grant(&self.core, headers)
     }
 
+    /// A token for a request sent from async code (the reqwest middleware), put into the
+    /// `Authorization` of its `headers`: the cached one, or a fetch's, waited for no longer
+    /// than `max_wait` (if given) and the fetch's own deadline. The ticket reports a `401`.
+    #[cfg(feature = "reqwest-middleware")]
+    pub(crate) async fn authorize(
+        &self,
+        headers: &mut http::HeaderMap,
+        max_wait: Option<Duration>,
+    ) -> Result<Ticket, TokenError> {
+        // A handle per request: the middleware is shared (`&self`), and a handle's view of
+        // the current token is a mutable cache of its own.
+        let grant = self.grant(&mut self.handle(), headers);
+        match grant {
+            Grant::Ready(ticket) => Ok(ticket),
+            Grant::Wait(wait) => {
+                let wait = match max_wait {
+                    Some(max_wait) => wait.at_most(max_wait),
+                    None => wait,
+                };
+                let (header, ticket) = wait.await?;
+                headers.insert(http::header::AUTHORIZATION, header);
+                Ok(ticket)
+            }
+            Grant::Failed(error) => Err(error),
+        }
+    }
+
     /// A request goes without the token, for `reason`: counts it.
     pub(crate) fn withheld(&self, reason: crate::error::DestinationErrorKind) {
         crate::metrics::withheld(&self.core.name, reason.as_str());

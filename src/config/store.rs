@@ -226,7 +226,7 @@ impl From<RawStoreConfig> for StoreConfig {
 
 /// The `<PREFIX>_STORE_*` variables, after `<PREFIX>_STORE_`; any of them set makes a store
 /// section.
-const VARIABLES: [&str; 18] = [
+pub(super) const VARIABLES: [&str; 18] = [
     "URL",
     "URL_ENV",
     "URL_FILE",
@@ -404,6 +404,7 @@ impl StoreConfig {
         provider: crate::providers::Provider,
         inline: bool,
         source: &crate::oauth::ClientCredentials<T>,
+        syntax: &super::Syntax,
     ) -> Result<Opened, TokenError> {
         use crate::cache::{DEFAULT_STORE_BUDGET, DEFAULT_STORE_RETRY, DEFAULT_STORE_TIMEOUT};
         use crate::oauth::client::{
@@ -424,7 +425,14 @@ impl StoreConfig {
         // A URL without a password is not a secret: it may be written as it is.
         let url_inline = inline
             || matches!(&self.url, Some(SecretRef::Value(v)) if !holds_password(v.expose_secret()));
-        let url = super::read_secret("store.url", "url", self.url.as_ref(), None, url_inline)?;
+        let url = super::read_secret(
+            syntax,
+            "store.url",
+            "url",
+            self.url.as_ref(),
+            None,
+            url_inline,
+        )?;
         let urls: Vec<&str> = url
             .expose_secret()
             .split(',')
@@ -464,6 +472,7 @@ impl StoreConfig {
         })?;
         check_key_id("store.key_id", key_id)?;
         let key = aes_key(
+            syntax,
             "store.encryption_key",
             "encryption_key",
             self.encryption_key.as_ref(),
@@ -487,6 +496,7 @@ impl StoreConfig {
             }
             ids.push(&old.id);
             let key = aes_key(
+                syntax,
                 &format!("{field}.key"),
                 "key",
                 old.key.as_ref(),
@@ -542,6 +552,7 @@ impl StoreConfig {
         })?;
 
         let secret = super::read_secret(
+            syntax,
             "store.key_secret",
             "key_secret",
             self.key_secret.as_ref(),
@@ -585,6 +596,7 @@ const AES_KEY_HINT: &str = "give 32 random bytes as 64 hex digits (`openssl rand
 /// An AES-256 key: exactly 32 bytes, hex or base64, where `reference` says.
 #[cfg(feature = "redis")]
 fn aes_key(
+    syntax: &super::Syntax,
     field: &str,
     key: &str,
     reference: Option<&SecretRef>,
@@ -592,7 +604,7 @@ fn aes_key(
     inline: bool,
 ) -> Result<Zeroizing<Vec<u8>>, TokenError> {
     use secrecy::ExposeSecret;
-    let text = super::read_secret(field, key, reference, problem, inline)?;
+    let text = super::read_secret(syntax, field, key, reference, problem, inline)?;
     let bytes =
         key_bytes(text.expose_secret()).map_err(|NotKeyText| not_key_text(field, AES_KEY_HINT))?;
     if bytes.len() != 32 {

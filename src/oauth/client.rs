@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use crate::error::{TokenError, TokenErrorKind};
 use crate::oauth::claims::ClaimsCheck;
 use crate::oauth::client_auth::{ClientAuth, Credentials};
+use crate::oauth::discovery::{Metadata, parse_metadata, try_next};
 use crate::oauth::request::ClientCredentialsRequest;
 use crate::oauth::response::parse_token_response_redacting;
 use crate::oauth::transport::Transport;
@@ -63,6 +64,29 @@ pub struct ClientCredentials<T> {
     max_attempts: u32,
     claims: Option<ClaimsCheck>,
     label: Cow<'static, str>,
+    /// The issuer whose metadata names the token endpoint, if it is to be discovered.
+    discovery: Option<Box<Discovery>>,
+}
+
+/// Discovery of the token endpoint from the issuer's metadata, at the first token request
+/// (built by [`Generic::issuer`](crate::providers::Generic::issuer)).
+pub(crate) struct Discovery {
+    /// The issuer as configured: the metadata's `issuer` must be exactly this.
+    pub(crate) issuer: String,
+    /// The RFC 8414 URL, then the OpenID Connect one.
+    pub(crate) urls: [String; 2],
+    pub(crate) allow_insecure_http: bool,
+    /// The secret sent in the body, for an endpoint whose metadata does not list
+    /// `client_secret_basic`; `None` if the method was chosen.
+    pub(crate) post_fallback: Option<ClientAuth>,
+    /// The request to the discovered endpoint, and the authentication if it changed: set once
+    /// (a failed discovery leaves it empty, and the next fetch asks again).
+    pub(crate) resolved: tokio::sync::OnceCell<Resolved>,
+}
+
+pub(crate) struct Resolved {
+    request: ClientCredentialsRequest,
+    auth: Option<ClientAuth>,
 }
 
 impl<T: Transport> ClientCredentials<T> {
@@ -77,7 +101,15 @@ impl<T: Transport> ClientCredentials<T> {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             claims: None,
             label: Cow::Borrowed("oauth2"),
+            discovery: None,
         }
+    }
+
+    /// Finds the token endpoint from `discovery`'s issuer at the first fetch; `request` (the
+    /// template, to the issuer) gives the scopes and parameters.
+    pub(crate) fn discover(mut self, discovery: Discovery) -> Self {
+        self.discovery = Some(Box::new(discovery));
+        self
     }
 
     /// A name for this source in traces (the providers set theirs). Default: `oauth2`.
@@ -112,14 +144,136 @@ impl<T: Transport> ClientCredentials<T> {
         self
     }
 
-    /// The token request.
+    /// The token request. For a flow that discovers its token endpoint, until the first
+    /// successful discovery its [`token_url`](ClientCredentialsRequest::token_url) is the
+    /// issuer's; then it is the discovered endpoint.
     pub fn request(&self) -> &ClientCredentialsRequest {
-        &self.request
+        self.resolved().map_or(&self.request, |r| &r.request)
     }
 
-    /// The client authentication.
+    /// The client authentication (for a discovering flow, as chosen from the metadata once
+    /// discovered).
     pub fn auth(&self) -> &ClientAuth {
-        &self.auth
+        self.resolved()
+            .and_then(|r| r.auth.as_ref())
+            .unwrap_or(&self.auth)
+    }
+
+    /// The issuer whose metadata names the token endpoint, if this flow discovers it.
+    pub fn issuer(&self) -> Option<&str> {
+        self.discovery.as_deref().map(|d| d.issuer.as_str())
+    }
+
+    fn resolved(&self) -> Option<&Resolved> {
+        self.discovery.as_deref().and_then(|d| d.resolved.get())
+    }
+
+    /// The request and the authentication to use: for a discovering flow, discovered once
+    /// (concurrent first fetches share one discovery).
+    async fn endpoint(&self) -> Result<(&ClientCredentialsRequest, &ClientAuth), TokenError> {
+        let Some(discovery) = self.discovery.as_deref() else {
+            return Ok((&self.request, &self.auth));
+        };
+        let resolved = discovery
+            .resolved
+            .get_or_try_init(|| self.discover_endpoint(discovery))
+            .await?;
+        Ok((
+            &resolved.request,
+            resolved.auth.as_ref().unwrap_or(&self.auth),
+        ))
+    }
+
+    /// Asks the issuer's metadata URLs in order (the next one only if one has none), with
+    /// the transport and the attempt timeout of token requests.
+    async fn discover_endpoint(&self, discovery: &Discovery) -> Result<Resolved, TokenError> {
+        let mut statuses = Vec::new();
+        for url in &discovery.urls {
+            let request = http::Request::get(url.as_str())
+                .header(http::header::ACCEPT, "application/json")
+                .body(Vec::new())
+                .map_err(|_| {
+                    TokenError::configuration(
+                        "the issuer's metadata URL is not a valid URL",
+                        "check the issuer",
+                    )
+                })?;
+            let response = tokio::time::timeout(self.attempt_timeout, self.transport.send(request))
+                .await
+                .map_err(|_| {
+                    TokenError::new(
+                        TokenErrorKind::Timeout,
+                        format!(
+                            "the issuer's metadata did not come within {:?}",
+                            self.attempt_timeout
+                        ),
+                    )
+                    .with_hint("check that the issuer is reachable, or raise the attempt timeout")
+                })?
+                .map_err(|e| metadata_error(url, e))?;
+            match parse_metadata(
+                &discovery.issuer,
+                response.status(),
+                response.body(),
+                discovery.allow_insecure_http,
+            ) {
+                Ok(metadata) => return self.resolve(discovery, &metadata),
+                Err(error) if try_next(&error) => statuses.push(response.status()),
+                Err(error) => return Err(error),
+            }
+        }
+        Err(TokenError::configuration(
+            format!(
+                "the issuer `{}` has no metadata: `{}` answered {} and `{}` answered {}",
+                crate::error::sanitize(&discovery.issuer),
+                discovery.urls[0],
+                statuses[0],
+                discovery.urls[1],
+                statuses[1],
+            ),
+            "check the issuer (the authorization server's issuer identifier), or set the token \
+             URL instead",
+        ))
+    }
+
+    /// The request to the metadata's token endpoint, and the client authentication it
+    /// accepts: the configured one, or the secret in the body when the endpoint does not take
+    /// `client_secret_basic` and no method was chosen.
+    fn resolve(&self, discovery: &Discovery, metadata: &Metadata) -> Result<Resolved, TokenError> {
+        let request = self
+            .request
+            .at(metadata.token_endpoint(), discovery.allow_insecure_http)?;
+        let method = self.auth.method();
+        let auth = match metadata.auth_methods() {
+            Some(methods) if !methods.iter().any(|m| m == method) => {
+                match discovery
+                    .post_fallback
+                    .as_ref()
+                    .filter(|post| methods.iter().any(|m| m == post.method()))
+                {
+                    Some(post) => Some(post.clone()),
+                    None => {
+                        return Err(TokenError::configuration(
+                            format!(
+                                "the token endpoint accepts {}, not `{method}` (its metadata's \
+                                 token_endpoint_auth_methods_supported)",
+                                crate::error::sanitize(&format!("{methods:?}")),
+                            ),
+                            "set the auth method to one it accepts: client_secret_basic or \
+                             client_secret_post with a secret, private_key_jwt with a key",
+                        ));
+                    }
+                }
+            }
+            _ => None,
+        };
+        tracing::debug!(
+            issuer = %discovery.issuer,
+            token_url = %request.token_url(),
+            auth = auth.as_ref().unwrap_or(&self.auth).method(),
+            "token endpoint discovered"
+        );
+        Ok(Resolved { request, auth })
     }
 
     /// The key under which a fleet shares this flow's tokens in a
@@ -142,7 +296,10 @@ impl<T: Transport> ClientCredentials<T> {
     ///   found from the name without `secret`); for `private_key_jwt` with a
     ///   `JwtSigner`, the SHA-256 of its public key, its certificate's `x5t#S256` and its `kid`;
     ///   for an assertion hook, [`ClientAuth::assertion_identity`], which is then required;
-    /// - the assertion identity, if one was set.
+    /// - the assertion identity, if one was set;
+    /// - for a flow that discovers its token endpoint, the words `discovered from the issuer`
+    ///   (the URL above is then the issuer as given; the endpoint and method it finds are left
+    ///   out: every replica with that configuration finds the same).
     ///
     /// Left out, because they change how the request is sent and not the token: where
     /// `grant_type` travels, the Basic encoding, the assertion's `aud` and lifetime, timeouts,
@@ -206,25 +363,34 @@ impl<T: Transport> ClientCredentials<T> {
             ));
         }
         let mut parts = vec![Cow::Borrowed("client_credentials")];
+        // A discovering flow's template request: its URL is the issuer.
         self.request.key_parts(&mut parts);
         self.auth.key_parts(&mut parts)?;
+        if self.discovery.is_some() {
+            parts.push(Cow::Borrowed("discovered from the issuer"));
+        }
         let parts: Vec<&str> = parts.iter().map(|p| p.as_ref()).collect();
         Ok(crate::store::StoreKey::derive(prefix, &parts, secret))
     }
 
     /// One attempt: make the credentials, build, send, parse.
     async fn attempt(&self) -> Result<Token, TokenError> {
+        let (request, auth) = self.endpoint().await?;
         // Errors of this step are redacted by it.
-        let credentials = self.auth.credentials(self.request.token_url()).await?;
+        let credentials = auth.credentials(request.token_url()).await?;
         // The redactor finds the client secret, or this request's assertion, in what the
         // server echoes.
-        self.send(&credentials)
+        self.send(request, &credentials)
             .await
             .map_err(|e| e.redact(credentials.redactor()))
     }
 
-    async fn send(&self, credentials: &Credentials<'_>) -> Result<Token, TokenError> {
-        let request = self.request.http_request(credentials)?;
+    async fn send(
+        &self,
+        request: &ClientCredentialsRequest,
+        credentials: &Credentials<'_>,
+    ) -> Result<Token, TokenError> {
+        let request = request.http_request(credentials)?;
         let response = tokio::time::timeout(self.attempt_timeout, self.transport.send(request))
             .await
             .map_err(|_| {
@@ -266,9 +432,9 @@ impl<T: Transport> TokenSource for ClientCredentials<T> {
         let span = tracing::info_span!(
             "token_request",
             provider = %self.label,
-            token_url = %self.request.token_url(),
+            token_url = %self.request().token_url(),
             client_id = %self.auth.client_id(),
-            auth = self.auth.method(),
+            auth = self.auth().method(),
             scope = %self.request.requested_scopes().join(" "),
         );
         tracing::Instrument::instrument(self.token_with_retries(), span).await
@@ -318,6 +484,26 @@ impl<T: Transport> ClientCredentials<T> {
             }
         }
     }
+}
+
+/// A transport's error on the way to the issuer's metadata, said as such (the transport's
+/// words are about token requests): the same kind, hint and status, the URL named.
+fn metadata_error(url: &str, error: TokenError) -> TokenError {
+    let mut said = TokenError::new(
+        error.kind(),
+        format!(
+            "the issuer's metadata at `{}`: {}",
+            crate::error::sanitize(url),
+            error.message()
+        ),
+    );
+    if let Some(hint) = error.hint() {
+        said = said.with_hint(hint.to_owned());
+    }
+    if let Some(status) = error.status() {
+        said = said.with_status(status);
+    }
+    said.with_source(error)
 }
 
 /// The shortest store key secret [`ClientCredentials::store_key`] accepts, in bytes.
@@ -376,6 +562,10 @@ impl<T> fmt::Debug for ClientCredentials<T> {
             .field("max_attempts", &self.max_attempts)
             .field("claims", &self.claims)
             .field("label", &self.label)
+            .field(
+                "issuer",
+                &self.discovery.as_deref().map(|d| d.issuer.as_str()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -592,6 +782,16 @@ mod store_key_tests {
                 "hook, identity B",
                 key(&flow(request(), hook().assertion_identity("vault:key@2"))),
             ),
+            (
+                "the same URL as the issuer to discover the endpoint from",
+                key(&crate::providers::Generic::new()
+                    .issuer(URL)
+                    .client_id(CLIENT_ID)
+                    .client_secret(SECRET)
+                    .scope("api.read api.write")
+                    .build(Never)
+                    .unwrap()),
+            ),
             ("prefix", base().store_key("payments", &FLEET).unwrap()),
             (
                 "fleet secret",
@@ -677,6 +877,13 @@ mod store_key_tests {
                 ClientAuth::client_secret_basic(CLIENT_ID, SECRET)
                     .assertion_audience("https://elsewhere.example"),
             ),
+            crate::providers::Generic::new()
+                .token_url(URL)
+                .client_id(CLIENT_ID)
+                .client_secret(SECRET)
+                .scopes(["api.write", "api.read"])
+                .build(Never)
+                .unwrap(),
             base()
                 .label("partner")
                 .attempt_timeout(Duration::from_secs(1))

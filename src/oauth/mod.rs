@@ -9,6 +9,8 @@
 //! - `assertion`: `private_key_jwt` client assertions (feature `private-key-jwt`);
 //! - [`claims`]: an opt-in check of a JWT access token's claims ([`ClaimsCheck`]);
 //! - [`request`]: a client-credentials token request ([`ClientCredentialsRequest`]);
+//! - [`discovery`]: finding the token endpoint from the issuer's metadata (RFC 8414, OpenID
+//!   Connect Discovery);
 //! - [`client_auth`]: how the client authenticates ([`ClientAuth`]), and the credentials it
 //!   makes for one request ([`Credentials`]);
 //! - [`redact`]: removing secrets a server echoed back from errors ([`Redactor`]);
@@ -24,6 +26,7 @@ pub mod assertion;
 pub mod claims;
 pub mod client;
 pub mod client_auth;
+pub mod discovery;
 pub mod redact;
 pub mod request;
 #[cfg(feature = "reqwest")]

@@ -158,6 +158,24 @@ impl ClientCredentialsRequest {
         })
     }
 
+    /// The same request to another token URL (one found by discovery), checked by the same
+    /// rules; `grant_type` travels in the query if it did here or the new URL has it.
+    pub(crate) fn at(
+        &self,
+        token_url: &str,
+        allow_insecure_http: bool,
+    ) -> Result<Self, TokenError> {
+        let mut moved = Self::with_url(token_url, allow_insecure_http)?;
+        if self.grant_type_in == GrantTypeIn::Query {
+            moved = moved.grant_type_in(GrantTypeIn::Query);
+        }
+        moved.scopes = self.scopes.clone();
+        moved.resources = self.resources.clone();
+        moved.audience = self.audience.clone();
+        moved.params = self.params.clone();
+        Ok(moved)
+    }
+
     /// Where `grant_type` travels. Default: the body, unless the token URL's query already has
     /// it.
     pub fn grant_type_in(mut self, place: GrantTypeIn) -> Self {
@@ -274,9 +292,7 @@ impl ClientCredentialsRequest {
         credentials: &Credentials<'_>,
     ) -> Result<Request<Vec<u8>>, TokenError> {
         for scope in &self.scopes {
-            if let Some(c) = scope.chars().find(|&c| {
-                !(c == '\x21' || ('\x23'..='\x5b').contains(&c) || ('\x5d'..='\x7e').contains(&c))
-            }) {
+            if let Some(c) = illegal_scope_char(scope) {
                 return Err(TokenError::configuration(
                     format!(
                         "the scope `{}` holds {c:?}, which RFC 6749 §3.3 does not allow",
@@ -366,6 +382,22 @@ impl ClientCredentialsRequest {
     ) -> Result<Request<Vec<u8>>, TokenError> {
         self.http_request(&auth.credentials_with_assertion(assertion))
     }
+}
+
+/// Whether `url` is plain `http://` to a host that is not loopback: what a token URL may only
+/// be if insecure http is allowed.
+pub(crate) fn is_plain_http_to_remote(url: &str) -> bool {
+    url.trim()
+        .parse::<Uri>()
+        .is_ok_and(|u| u.scheme() == Some(&Scheme::HTTP) && !u.host().is_some_and(is_loopback))
+}
+
+/// The first character of `scope` that RFC 6749 §3.3 does not allow in a scope token (`NQCHAR`:
+/// `%x21 / %x23-5B / %x5D-7E`: no space, `"`, `\\`, control or non-ASCII character).
+pub(crate) fn illegal_scope_char(scope: &str) -> Option<char> {
+    scope.chars().find(|&c| {
+        !(c == '\x21' || ('\x23'..='\x5b').contains(&c) || ('\x5d'..='\x7e').contains(&c))
+    })
 }
 
 /// Refuses a URL with user information (`user:password@host`): credentials do not belong in

@@ -16,6 +16,7 @@ const SPEC: Spec = Spec {
         "token_url",
         "set the token endpoint, or the authority (https://login.microsoftonline.com/<tenant>)",
     ),
+    method_from_metadata: false,
     secret_as: SecretAs::Post,
     no_credential: "set the client secret (from a secret store), or a certificate",
 };
@@ -36,11 +37,12 @@ const SPEC: Spec = Spec {
 /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
 /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
 /// # });
+/// # let client_secret = "from your secret store";
 ///
 /// let source = KontrollePlus::new()
 ///     .authority("https://login.microsoftonline.com/contoso.onmicrosoft.com")
 ///     .client_id("6731de76-14a6-49ae-97bc-6eba6914391e")
-///     .client_secret(std::env::var("CLIENT_SECRET").unwrap_or_default())
+///     .client_secret(client_secret)
 ///     .app_id_uri("api://kontrolle-plus")
 ///     .build(ServiceTransport::new(http_client))
 ///     .unwrap();
@@ -120,9 +122,9 @@ impl KontrollePlus {
     /// or unusable (its source a [`SettingError`](super::SettingError)).
     pub fn build<T: Transport>(self, transport: T) -> Result<ClientCredentials<T>, TokenError> {
         let mut parts = self.core.finish(&SPEC)?;
-        let app_id_uri = match (self.app_id_uri, self.scopes.as_slice()) {
-            (Some(uri), []) => uri,
-            (None, [scope]) if scope.ends_with("/.default") => scope.clone(),
+        let (setting, app_id_uri) = match (self.app_id_uri, self.scopes.as_slice()) {
+            (Some(uri), []) => ("app_id_uri", uri),
+            (None, [scope]) if scope.ends_with("/.default") => ("scope", scope.clone()),
             (None, []) => {
                 return Err(missing(
                     Provider::KontrollePlus,
@@ -151,7 +153,15 @@ impl KontrollePlus {
             .trim_end_matches("/.default")
             .trim_end_matches('/')
             .to_owned();
-        parts.request = parts.request.scope(format!("{app_id_uri}/.default"));
+        if app_id_uri.split_whitespace().nth(1).is_some() {
+            return Err(invalid(
+                Provider::KontrollePlus,
+                setting,
+                "holds a space",
+                "set the one app id URI, without spaces",
+            ));
+        }
+        parts = parts.scopes(setting, [format!("{app_id_uri}/.default")])?;
         let check_claims = self.check_claims.unwrap_or(true);
         let mut source = parts.into_source(transport);
         if check_claims {

@@ -14,6 +14,7 @@ const SPEC: Spec = Spec {
     default_url: Some(KPN_TOKEN_URL),
     below_base: None,
     no_url: ("token_url", "set the token URL"),
+    method_from_metadata: false,
     secret_as: SecretAs::Post,
     no_credential: "set the client secret (from a secret store)",
 };
@@ -31,10 +32,11 @@ const SPEC: Spec = Spec {
 /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
 /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
 /// # });
+/// # let client_secret = "from your secret store";
 ///
 /// let source = Kpn::new()
 ///     .client_id("APP_CLIENT_ID")
-///     .client_secret(std::env::var("CLIENT_SECRET").unwrap_or_default())
+///     .client_secret(client_secret)
 ///     .build(ServiceTransport::new(http_client))
 ///     .unwrap();
 /// assert_eq!(source.request().token_url(), "https://api-prd.kpn.com/oauth/client_credential/accesstoken");

@@ -7,12 +7,13 @@
 //!   tokens kept;
 //! - [`Kpn`]: KPN API Store (Apigee): `grant_type` in the query string, string-typed JSON.
 //!
-//! Any other RFC 6749 server: use [`ClientCredentials`](crate::oauth::ClientCredentials)
-//! directly. [`Provider`] names them all, with the names configuration files use.
+//! Any other RFC 6749 server: [`Generic`], with the token URL or the issuer whose metadata
+//! names it (RFC 8414 discovery). [`Provider`] names them all, with the names configuration
+//! files use.
 //!
-//! The three builders share their common settings (client id, client secret, token URL or
-//! base URL): each is set the same way on each, checked at `build()`, where the token URL is
-//! formed. A setting that is missing or unusable fails `build()` with a configuration error
+//! The builders share their common settings (client id, client secret, token URL or base URL,
+//! `allow_insecure_http`): each is set the same way on each, checked at `build()`, where the
+//! token URL is formed. A setting that is missing or unusable fails `build()` with a configuration error
 //! that names it and says what to set; its source is a [`SettingError`].
 
 use std::fmt;
@@ -27,9 +28,18 @@ use crate::error::TokenError;
 macro_rules! shared_setters {
     () => {
         /// The full token URL, instead of the provider's default or base URL (a proxy, a test
-        /// double). Checked at `build()`: `https://`, or `http://` to a loopback host.
+        /// double). Checked at `build()`: `https://`, or `http://` to a loopback host (or to
+        /// any host with [`allow_insecure_http`](Self::allow_insecure_http)).
         pub fn token_url(mut self, url: impl Into<String>) -> Self {
             self.core.token_url = Some(url.into());
+            self
+        }
+
+        /// Accepts plain `http://` to a host that is not loopback (`http://` to `localhost` and
+        /// loopback addresses is always accepted). Only for a network you trust: the client
+        /// secret would travel in clear text. Default: off.
+        pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+            self.core.allow_insecure_http = allow;
             self
         }
 
@@ -53,10 +63,12 @@ macro_rules! shared_setters {
 }
 
 pub(crate) mod builder_core;
+mod generic;
 mod kontrolle_plus;
 mod kpn;
 mod screening_eagle;
 
+pub use generic::{AuthMethod, Generic};
 pub use kontrolle_plus::{KontrollePlus, PROVIDER_API_ACCESS_ROLE};
 pub use kpn::{KPN_TOKEN_URL, Kpn};
 pub use screening_eagle::{SCREENING_EAGLE_TOKEN_PATH, ScreeningEagle};
@@ -85,8 +97,7 @@ pub enum Provider {
     ScreeningEagle,
     /// KPN API Store (Apigee): [`Kpn`]. Named `kpn`.
     Kpn,
-    /// Any RFC 6749 server, with `client_secret_basic`: a
-    /// [`ClientCredentials`](crate::oauth::ClientCredentials) of your own. Named `generic`.
+    /// Any RFC 6749 server: [`Generic`]. Named `generic`.
     Generic,
 }
 
@@ -182,8 +193,8 @@ impl SettingError {
         self.provider
     }
 
-    /// The setter that needs attention (`client_id`, `client_secret`, `token_url`,
-    /// `authority`, `base_url`, `app_id_uri`, `scope`).
+    /// The setter that needs attention (`client_id`, `client_secret`, `token_url`, `issuer`,
+    /// `authority`, `base_url`, `app_id_uri`, `scope`, `auth_method`).
     pub fn setting(&self) -> &'static str {
         self.setting
     }
@@ -243,6 +254,13 @@ mod tests {
             format!("{:#?}", Kpn::new().client_id("id").client_secret(SECRET)),
             format!("{:?}", ScreeningEagle::new().client_secret(SECRET)),
             format!("{:#?}", ScreeningEagle::new().client_secret(SECRET)),
+            format!(
+                "{:#?}",
+                Generic::new()
+                    .issuer("https://as.example")
+                    .allow_insecure_http(true)
+                    .client_secret(SECRET)
+            ),
         ];
         for shown in shown {
             assert!(!shown.contains(SECRET), "{shown}");

@@ -16,6 +16,7 @@ const SPEC: Spec = Spec {
         "base_url",
         "set the base URL (or the full token URL) of Screening Eagle ID",
     ),
+    method_from_metadata: false,
     secret_as: SecretAs::BasicRaw,
     no_credential: "set the client secret (from a secret store)",
 };
@@ -34,11 +35,12 @@ const SPEC: Spec = Spec {
 /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
 /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
 /// # });
+/// # let client_secret = "from your secret store";
 ///
 /// let source = ScreeningEagle::new()
 ///     .base_url("https://id.screeningeagle.com")
 ///     .client_id("my-client")
-///     .client_secret(std::env::var("CLIENT_SECRET").unwrap_or_default())
+///     .client_secret(client_secret)
 ///     .scopes(["openid", "email", "profile", "inspect"])
 ///     .build(ServiceTransport::new(http_client))
 ///     .unwrap();
@@ -79,8 +81,7 @@ impl ScreeningEagle {
     /// The token source; fails with a configuration error naming the setting that is missing
     /// or unusable (its source a [`SettingError`](super::SettingError)).
     pub fn build<T: Transport>(self, transport: T) -> Result<ClientCredentials<T>, TokenError> {
-        let mut parts = self.core.finish(&SPEC)?;
-        parts.request = parts.request.scopes(self.scopes);
+        let parts = self.core.finish(&SPEC)?.scopes("scope", self.scopes)?;
         Ok(parts.into_source(transport))
     }
 }

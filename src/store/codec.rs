@@ -140,7 +140,17 @@ impl Keyring {
         token: &Token,
         nonce: [u8; NONCE_BYTES],
     ) -> Vec<u8> {
-        let mut contents = contents_of(token);
+        self.seal_contents(redis_key, generation, contents_of(token), nonce)
+    }
+
+    /// [`seal`](Self::seal) for contents already serialised (the fuzz target seals any bytes).
+    pub(crate) fn seal_contents(
+        &self,
+        redis_key: &str,
+        generation: u64,
+        mut contents: Zeroizing<Vec<u8>>,
+        nonce: [u8; NONCE_BYTES],
+    ) -> Vec<u8> {
         let id = self.write.id.as_bytes();
         let mut blob = Vec::with_capacity(13 + id.len() + NONCE_BYTES + contents.len() + TAG_LEN);
         blob.extend_from_slice(MAGIC);

@@ -41,6 +41,11 @@
 
 #[cfg(feature = "redis")]
 mod codec;
+// The value codec for the fuzz target `store_value` (cargo fuzz builds with `--cfg fuzzing`);
+// not part of the API.
+#[cfg(all(fuzzing, feature = "redis"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;

@@ -33,9 +33,17 @@ const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(1);
 /// After the subscriber connection failed, waits poll for this long before it is tried again.
 const SUBSCRIBER_RETRY: Duration = Duration::from_secs(1);
 
+/// With no `k:gen` (a new key, or Redis lost its data), the fence starts at the server's clock
+/// in microseconds: above every generation saved before the loss, so a holder from before it
+/// cannot overwrite a newer token and a `401` for an old token cannot remove a new one.
 const TRY_LEASE: &str = r"
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {1, redis.call('GET', KEYS[2]) or '0', ''}
+  local gen = redis.call('GET', KEYS[2])
+  if not gen then
+    local t = redis.call('TIME')
+    gen = string.format('%.0f', tonumber(t[1]) * 1000000 + tonumber(t[2]))
+  end
+  return {1, gen, ''}
 end
 local v = redis.call('GET', KEYS[1])
 if v and string.sub(v, 1, 8) == 'backoff:' then
@@ -168,8 +176,11 @@ return {v, redis.call('PTTL', KEYS[1])}
 ///
 /// Every call is one Lua script (`EVALSHA`, loaded again on `NOSCRIPT`), so each is atomic:
 ///
-/// - `try_lease`: `SET k:lease <id> NX PX <ttl>`; if it was set, returns `k:gen` (0 if unset)
-///   as the fence; if `k:lease` holds a `backoff:<reason>` marker, returns its `PTTL` and the
+/// - `try_lease`: `SET k:lease <id> NX PX <ttl>`; if it was set, returns `k:gen` as the
+///   fence, or, if `k:gen` is unset (a new key, or Redis lost its data), the server's `TIME` in
+///   microseconds, which is above every generation saved before (generations grow by one per
+///   token; the clock by a million a second), so after a data loss neither a late save nor a
+///   `401` from before it touches a newer token; if `k:lease` holds a `backoff:<reason>` marker, returns its `PTTL` and the
 ///   reason (the fleet is backing off).
 /// - `back_off`: if `k:lease` still holds this holder's id, replaces it with the marker
 ///   `backoff:<reason>` for the server's `Retry-After` (`PX`): no replica takes the lease, so
@@ -179,8 +190,7 @@ return {v, redis.call('PTTL', KEYS[1])}
 ///   nothing is written); else sets `k:gen` to `fence + 1` and `k` to the value sealed as that
 ///   generation, with `PX` = the token's remaining lifetime. Setting `fence + 1` rather than
 ///   `INCR` is the same when the holder saw the last generation, keeps the generation inside the
-///   encrypted value equal to the counter, and still only moves the counter up if `k:gen` was
-///   lost (a restart without persistence). A token with no lifetime left is not written (Redis
+///   encrypted value equal to the counter. A token with no lifetime left is not written (Redis
 ///   cannot keep a key for 0 ms): the save takes its generation and deletes the older value,
 ///   as a value expired at once would be gone.
 /// - `release`: deletes `k:lease` if it still holds this holder's id.

@@ -249,6 +249,259 @@ fn invalid_configuration_names_the_field_and_the_fix() {
     assert!(err.to_string().contains("okta"), "{err}");
 }
 
+/// Where a misconfiguration of the table below is written.
+enum Written {
+    Toml(String),
+    Env(Vec<(&'static str, String)>),
+}
+
+/// One row per misconfiguration, from a file or from `PARTNER_*` variables: reading or
+/// building fails with a configuration error whose message names the field (as the source
+/// names it) and whose hint says the fix (in the source's syntax).
+#[test]
+fn each_misconfiguration_names_its_field_and_the_fix_in_the_syntax_of_its_source() {
+    let secret = secret_file("table", "Plain-Text-S3cret");
+    let secret = secret.display().to_string();
+    let empty = secret_file("table-empty", "");
+    let empty = empty.display().to_string();
+    let toml = |body: &str| Written::Toml(body.to_owned());
+    let file = |name: &str, extra: &str| {
+        toml(&format!(
+            "provider = \"{name}\"\nclient_id = \"client-7\"\nclient_secret = {{ file = \"{secret}\" }}\n{extra}"
+        ))
+    };
+    let env = |extra: &[(&'static str, &str)]| {
+        let mut vars = vec![
+            ("PARTNER_PROVIDER", "generic".to_owned()),
+            ("PARTNER_CLIENT_ID", "client-7".to_owned()),
+            ("PARTNER_CLIENT_SECRET_FILE", secret.clone()),
+            (
+                "PARTNER_TOKEN_ENDPOINT",
+                "https://login.partner.example/oauth2/token".to_owned(),
+            ),
+        ];
+        for (name, value) in extra {
+            vars.retain(|(n, _)| n != name);
+            if !value.is_empty() {
+                vars.push((name, (*value).to_owned()));
+            }
+        }
+        Written::Env(vars)
+    };
+    let rows: Vec<(&str, Written, &str, &str)> = vec![
+        // (misconfiguration, where, the field the message names, what the hint says)
+        (
+            "an empty client id",
+            toml(&format!(
+                "provider = \"kpn\"\nclient_id = \"\"\nclient_secret = {{ file = \"{secret}\" }}"
+            )),
+            "`client_id`",
+            "client_id = \"...\"",
+        ),
+        (
+            "an empty client secret",
+            toml(&format!(
+                "provider = \"kpn\"\nclient_id = \"client-7\"\nclient_secret = {{ file = \"{empty}\" }}"
+            )),
+            "`client_secret`",
+            "client_secret = { env = \"VAR\" }",
+        ),
+        (
+            "no client secret",
+            toml("provider = \"kpn\"\nclient_id = \"client-7\""),
+            "`client_secret`",
+            "client_secret = { env = \"VAR\" }",
+        ),
+        (
+            "a scope with a quote",
+            file(
+                "generic",
+                "token_endpoint = \"https://as.example/token\"\nscope = [\"orders\\\"read\"]",
+            ),
+            "`scope`",
+            "scope = \"...\"",
+        ),
+        (
+            "a scope with a non-ASCII character",
+            file(
+                "screening-eagle",
+                "base_url = \"https://id.example\"\nscope = [\"lecture·écriture\"]",
+            ),
+            "`scope`",
+            "printable ASCII",
+        ),
+        (
+            "a preset's token endpoint over plain http",
+            file("kpn", "token_endpoint = \"http://gateway.internal/token\""),
+            "`token_endpoint`",
+            "allow_insecure_http = true",
+        ),
+        (
+            "an authority over plain http",
+            file(
+                "kontrolle",
+                "authority = \"http://login.internal/t\"\nscope = \"api://k/.default\"",
+            ),
+            "`authority`",
+            "allow_insecure_http = true",
+        ),
+        (
+            "an issuer over plain http",
+            file("generic", "issuer = \"http://login.internal\""),
+            "`issuer`",
+            "allow_insecure_http = true",
+        ),
+        (
+            "an issuer with a query",
+            file(
+                "generic",
+                "issuer = \"https://login.partner.example/?tenant=7\"",
+            ),
+            "`issuer`",
+            "issuer = \"...\"",
+        ),
+        (
+            "neither a token endpoint nor an issuer",
+            file("generic", ""),
+            "`token_endpoint`",
+            "or the issuer",
+        ),
+        (
+            "a token endpoint and an issuer",
+            file(
+                "generic",
+                "token_endpoint = \"https://as.example/token\"\nissuer = \"https://as.example\"",
+            ),
+            "`token_endpoint`",
+            "set one",
+        ),
+        (
+            "an issuer for a preset",
+            file("kpn", "issuer = \"https://as.example\""),
+            "`issuer`",
+            "provider = \"generic\"",
+        ),
+        (
+            "an unknown variable",
+            env(&[("PARTNER_SCOPES", "orders.read")]),
+            "`PARTNER_SCOPES`",
+            "did you mean `PARTNER_SCOPE`?",
+        ),
+        (
+            "an unknown store variable",
+            env(&[("PARTNER_STORE_URLL", "redis://127.0.0.1")]),
+            "`PARTNER_STORE_URLL`",
+            "did you mean `PARTNER_STORE_URL`?",
+        ),
+        (
+            "a variable like none of ours",
+            env(&[("PARTNER_COLOUR", "blue")]),
+            "`PARTNER_COLOUR`",
+            "PARTNER_PROVIDER",
+        ),
+        (
+            "a scope with a quote, from the environment",
+            env(&[("PARTNER_SCOPE", "orders\"read")]),
+            "`PARTNER_SCOPE`",
+            "`PARTNER_SCOPE=...`",
+        ),
+        (
+            "a token endpoint over plain http, from the environment",
+            env(&[("PARTNER_TOKEN_ENDPOINT", "http://gateway.internal/token")]),
+            "`PARTNER_TOKEN_ENDPOINT`",
+            "`PARTNER_ALLOW_INSECURE_HTTP=true`",
+        ),
+        (
+            "no client secret, from the environment",
+            env(&[("PARTNER_CLIENT_SECRET_FILE", "")]),
+            "`PARTNER_CLIENT_SECRET`",
+            "`PARTNER_CLIENT_SECRET_ENV=VAR`",
+        ),
+        (
+            "a secret in the variable itself",
+            env(&[("PARTNER_CLIENT_SECRET", "Plain-Text-S3cret")]),
+            "`PARTNER_CLIENT_SECRET`",
+            "`PARTNER_CLIENT_SECRET_ENV=VAR`",
+        ),
+        (
+            "an empty client secret, from the environment",
+            env(&[("PARTNER_CLIENT_SECRET_FILE", &empty)]),
+            "`PARTNER_CLIENT_SECRET`",
+            "`PARTNER_CLIENT_SECRET_ENV=VAR`",
+        ),
+        (
+            "a switch that is not true or false",
+            env(&[("PARTNER_ALLOW_INSECURE_HTTP", "yes")]),
+            "`PARTNER_ALLOW_INSECURE_HTTP`",
+            "`PARTNER_ALLOW_INSECURE_HTTP=true`",
+        ),
+        (
+            "an unknown auth method",
+            env(&[("PARTNER_AUTH_METHOD", "basic")]),
+            "`PARTNER_AUTH_METHOD`",
+            "`PARTNER_AUTH_METHOD=client_secret_basic`",
+        ),
+        (
+            "no token endpoint, from the environment",
+            env(&[("PARTNER_TOKEN_ENDPOINT", "")]),
+            "`PARTNER_TOKEN_ENDPOINT`",
+            "`PARTNER_TOKEN_ENDPOINT=...`",
+        ),
+    ];
+    for (misconfiguration, written, field, fix) in rows {
+        let err = match &written {
+            Written::Toml(text) => toml::from_str::<ProviderConfig>(text)
+                .unwrap_or_else(|e| panic!("{misconfiguration}: {e}"))
+                .build(transport()),
+            Written::Env(vars) => ProviderConfig::from_vars(
+                "PARTNER",
+                vars.iter().map(|(k, v)| (k.to_string(), v.clone())),
+            )
+            .and_then(|config| config.build(transport())),
+        }
+        .map(|_| ())
+        .expect_err(misconfiguration);
+        assert_eq!(
+            err.kind(),
+            TokenErrorKind::Configuration,
+            "{misconfiguration}: {err}"
+        );
+        assert!(
+            err.message().contains(field),
+            "{misconfiguration}: the message does not name {field}: {err}"
+        );
+        let hint = err.hint().unwrap_or_default();
+        assert!(
+            hint.contains(fix),
+            "{misconfiguration}: the hint does not say {fix}: {err}"
+        );
+        assert!(
+            !err.to_string().contains("Plain-Text-S3cret"),
+            "{misconfiguration}: {err}"
+        );
+    }
+
+    // A variable that a `*_ENV` variable names as the secret's is not unknown, and the allowed
+    // switches are read.
+    let Written::Env(mut vars) = env(&[
+        ("PARTNER_CLIENT_SECRET_FILE", ""),
+        ("PARTNER_CLIENT_SECRET_ENV", "PARTNER_SECRET"),
+        ("PARTNER_SECRET", "Plain-Text-S3cret"),
+        ("PARTNER_ALLOW_INSECURE_HTTP", "true"),
+        ("PARTNER_AUTH_METHOD", "client_secret_post"),
+        ("PARTNER_TOKEN_ENDPOINT", "http://gateway.internal/token"),
+    ]) else {
+        unreachable!()
+    };
+    vars.push(("OTHER_SCOPES", "not ours".to_owned()));
+    let config = ProviderConfig::from_vars("PARTNER", vars).unwrap();
+    assert!(config.allow_insecure_http);
+    assert_eq!(
+        config.auth_method,
+        Some(tower_bearer::providers::AuthMethod::ClientSecretPost)
+    );
+}
+
 #[tokio::test]
 async fn a_bare_string_secret_is_an_inline_value_refused_without_showing_it() {
     // What a new user writes first.

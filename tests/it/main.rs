@@ -18,6 +18,7 @@ mod fault_matrix;
 mod fleet;
 #[cfg(feature = "redis")]
 mod fleet_processes;
+mod generic;
 #[cfg(feature = "grpc")]
 mod grpc;
 mod interop;
@@ -28,6 +29,7 @@ mod redirects;
 #[cfg(feature = "redis")]
 mod redis_store;
 mod replay;
+mod reqwest_middleware;
 mod robustness;
 mod stress;
 mod token_cli;

@@ -211,16 +211,21 @@ async fn loaded(store: &RedisStore, key: &StoreKey) -> Option<Stored> {
 
 /// The store's contract: MemoryStore's semantics, and the TTL read from Redis.
 async fn contract(a: &RedisStore, b: &RedisStore, raw: &mut Raw, key: &StoreKey) {
-    // Empty: no token, and the first lease has fence 0.
+    // Empty: no token, and the first lease's fence is the server's clock in microseconds
+    // (above any generation saved before a data loss).
     assert!(loaded(a, key).await.is_none());
     let (lease_a, fence) = won(a, key, 10 * SECOND).await;
-    assert_eq!(fence, 0);
+    let g = fence;
+    assert!(
+        g > 1_700_000_000_000_000,
+        "fence {g} is not Redis' TIME in µs"
+    );
     assert_eq!(b.try_lease(key, 10 * SECOND).await.unwrap(), Lease::Held);
     // Releasing with another holder's id does nothing.
     b.release(key, &LeaseId::random()).await.unwrap();
     assert_eq!(b.try_lease(key, 10 * SECOND).await.unwrap(), Lease::Held);
 
-    // The save stores generation 1 with the token's remaining lifetime as the TTL, and
+    // The save stores generation g + 1 with the token's remaining lifetime as the TTL, and
     // releases the lease.
     let saved = a
         .save(
@@ -231,11 +236,11 @@ async fn contract(a: &RedisStore, b: &RedisStore, raw: &mut Raw, key: &StoreKey)
         )
         .await
         .unwrap();
-    assert_eq!(saved, Saved::Stored(1));
+    assert_eq!(saved, Saved::Stored(g + 1));
     let pttl = raw.pttl(key.as_str()).await;
     assert!((50_000..=60_000).contains(&pttl), "PTTL {pttl}");
     let stored = loaded(b, key).await.expect("stored");
-    assert_eq!(stored.generation, 1);
+    assert_eq!(stored.generation, g + 1);
     assert_eq!(access(&stored.token), "redis-token-a-5f0e2b");
     assert_eq!(stored.token.scope(), Some("api.read"));
     assert_eq!(stored.token.lifetime(), Some(60 * SECOND));
@@ -257,10 +262,10 @@ async fn contract(a: &RedisStore, b: &RedisStore, raw: &mut Raw, key: &StoreKey)
     // Fencing: A's lease lapses, B takes over and saves; A's late save is refused and B's
     // token stays.
     let (lease_a, fence_a) = won(a, key, Duration::from_millis(100)).await;
-    assert_eq!(fence_a, 1);
+    assert_eq!(fence_a, g + 1);
     tokio::time::sleep(Duration::from_millis(250)).await;
     let (lease_b, fence_b) = won(b, key, 10 * SECOND).await;
-    assert_eq!(fence_b, 1);
+    assert_eq!(fence_b, g + 1);
     let saved = b
         .save(
             key,
@@ -270,10 +275,10 @@ async fn contract(a: &RedisStore, b: &RedisStore, raw: &mut Raw, key: &StoreKey)
         )
         .await
         .unwrap();
-    assert_eq!(saved, Saved::Stored(2));
+    assert_eq!(saved, Saved::Stored(g + 2));
     // A third holder takes the lease; A's stale save neither writes nor frees it.
     let (lease_c, fence_c) = won(b, key, 10 * SECOND).await;
-    assert_eq!(fence_c, 2);
+    assert_eq!(fence_c, g + 2);
     let late = a
         .save(
             key,
@@ -283,25 +288,25 @@ async fn contract(a: &RedisStore, b: &RedisStore, raw: &mut Raw, key: &StoreKey)
         )
         .await
         .unwrap();
-    assert_eq!(late, Saved::Newer(2));
+    assert_eq!(late, Saved::Newer(g + 2));
     let stored = loaded(a, key).await.expect("stored");
     assert_eq!(
         (stored.generation, access(&stored.token)),
-        (2, "redis-token-b-93c4d1")
+        (g + 2, "redis-token-b-93c4d1")
     );
     assert_eq!(a.try_lease(key, 10 * SECOND).await.unwrap(), Lease::Held);
     b.release(key, &lease_c).await.unwrap();
 
     // Remove by generation: an old generation removes nothing, the current one removes it.
-    assert!(!a.remove(key, 1).await.unwrap());
+    assert!(!a.remove(key, g + 1).await.unwrap());
     assert!(loaded(a, key).await.is_some());
-    assert!(a.remove(key, 2).await.unwrap());
+    assert!(a.remove(key, g + 2).await.unwrap());
     assert!(loaded(a, key).await.is_none());
-    assert!(!a.remove(key, 2).await.unwrap());
+    assert!(!a.remove(key, g + 2).await.unwrap());
 
     // Generations keep going up after a removal.
     let (lease, fence) = won(a, key, 10 * SECOND).await;
-    assert_eq!(fence, 2);
+    assert_eq!(fence, g + 2);
     let saved = a
         .save(
             key,
@@ -311,7 +316,7 @@ async fn contract(a: &RedisStore, b: &RedisStore, raw: &mut Raw, key: &StoreKey)
         )
         .await
         .unwrap();
-    assert_eq!(saved, Saved::Stored(3));
+    assert_eq!(saved, Saved::Stored(g + 3));
     // ... and the entry expires with its token.
     assert!(loaded(b, key).await.is_some());
     tokio::time::sleep(Duration::from_millis(450)).await;
@@ -323,7 +328,7 @@ async fn contract(a: &RedisStore, b: &RedisStore, raw: &mut Raw, key: &StoreKey)
         .save(key, &lease, fence, &Token::new("redis-token-c-27aa80"))
         .await
         .unwrap();
-    assert_eq!(saved, Saved::Stored(4));
+    assert_eq!(saved, Saved::Stored(g + 4));
     assert_eq!(raw.pttl(key.as_str()).await, -1);
     let stored = loaded(b, key).await.expect("stored");
     assert_eq!(stored.token.expires_at(), None);
@@ -334,13 +339,13 @@ async fn contract(a: &RedisStore, b: &RedisStore, raw: &mut Raw, key: &StoreKey)
     let dead = Token::new("redis-token-a-5f0e2b").with_expires_at(Instant::now());
     assert_eq!(
         a.save(key, &lease, fence, &dead).await.unwrap(),
-        Saved::Stored(5)
+        Saved::Stored(g + 5)
     );
     assert!(raw.get(key.as_str()).await.is_none());
     assert!(loaded(b, key).await.is_none());
     // ... and the lease was released.
     let (lease, fence) = won(b, key, 10 * SECOND).await;
-    assert_eq!(fence, 5);
+    assert_eq!(fence, g + 5);
     b.release(key, &lease).await.unwrap();
 
     // Nothing in Redis is in the clear.
@@ -748,7 +753,9 @@ async fn redis_down_mid_run_then_back() {
     let mut server = Server::start(&[]);
     let store = store(&server.url());
     let key = unique_key("mid-run");
-    put(&store, &key, "redis-token-a-5f0e2b").await;
+    let before = put(&store, &key, "redis-token-a-5f0e2b").await;
+    // A holder that took the lease before the data loss and saves after it.
+    let (late_lease, late_fence) = won(&store, &key, 60 * SECOND).await;
 
     // Paused (SIGSTOP): calls time out.
     server.signal("-STOP");
@@ -766,8 +773,22 @@ async fn redis_down_mid_run_then_back() {
     );
     server.restart();
     assert!(eventually_loads(&store, &key).await.is_none());
+    // The counter went with the data; the next generation still lies above every one saved
+    // before, so a 401 for the old token cannot remove the new one.
     let generation = put(&store, &key, "redis-token-b-93c4d1").await;
-    assert_eq!(generation, 1, "the counter went with the data");
+    assert!(generation > before, "{generation} after {before}");
+    assert!(!store.remove(&key, before).await.unwrap());
+    // ... and the late holder's save is refused: it would overwrite a newer token.
+    let late = store
+        .save(
+            &key,
+            &late_lease,
+            late_fence,
+            &token("redis-token-c-27aa80", 60 * SECOND),
+        )
+        .await
+        .unwrap();
+    assert_eq!(late, Saved::Newer(generation));
     assert_eq!(
         access(&loaded(&store, &key).await.unwrap().token),
         "redis-token-b-93c4d1"
@@ -829,4 +850,224 @@ async fn replicas_with_their_own_connections_make_one_token_request() {
     assert_eq!(source.calls(), 1);
     let hits: u64 = replicas.iter().map(|r| r.stats().store_hits).sum();
     assert_eq!(hits, 3);
+}
+
+/// A cluster of 3 masters with a replica each, for the failover test (its own: it kills a node).
+fn cluster_with_replicas() -> Vec<Server> {
+    let servers: Vec<Server> = (0..6)
+        .map(|_| {
+            Server::start(&[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "1000",
+            ])
+        })
+        .collect();
+    let nodes: Vec<String> = servers
+        .iter()
+        .map(|s| format!("127.0.0.1:{}", s.port))
+        .collect();
+    let mut create = vec!["--cluster", "create"];
+    create.extend(nodes.iter().map(String::as_str));
+    create.extend(["--cluster-replicas", "1", "--cluster-yes"]);
+    let created = cli(servers[0].port, &create);
+    assert!(created.contains("[OK]"), "cluster create: {created}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !servers
+        .iter()
+        .all(|s| cli(s.port, &["cluster", "info"]).contains("cluster_state:ok"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cluster did not reach cluster_state:ok"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    servers
+}
+
+/// Whether `server` is a master, and holds a key in `key`'s slot.
+fn holds(server: &Server, key: &StoreKey) -> (bool, bool) {
+    let slot = server.cli(&["cluster", "keyslot", key.as_str()]);
+    let keys: u64 = server
+        .cli(&["cluster", "countkeysinslot", &slot])
+        .parse()
+        .unwrap_or(0);
+    (server.cli(&["role"]).starts_with("master"), keys > 0)
+}
+
+/// The master that holds `key` dies; its replica takes over (cluster failover), and the store
+/// finds the token there, without a new connection or a restart: no call hangs meanwhile, each
+/// fails with a typed error or succeeds, and afterwards leases and saves work again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_master_fails_over_to_its_replica_mid_run() {
+    if !redis_installed() {
+        return;
+    }
+    let mut servers = cluster_with_replicas();
+    let urls: Vec<String> = servers.iter().map(Server::url).collect();
+    let store = cluster_store(&urls);
+    let key = unique_key("failover");
+    let generation = put(&store, &key, "redis-token-a-5f0e2b").await;
+
+    // The master that holds it, once its replica has it too.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let master = loop {
+        let held: Vec<(bool, bool)> = servers.iter().map(|s| holds(s, &key)).collect();
+        if held.iter().filter(|(_, has)| *has).count() == 2 {
+            break held
+                .iter()
+                .position(|&(master, has)| master && has)
+                .unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not replicated: {held:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    servers[master].kill();
+
+    // Calls come back, typed, until the replica is promoted and serves the token.
+    let deadline = Instant::now() + 30 * SECOND;
+    let mut failed = Vec::new();
+    let stored = loop {
+        match tokio::time::timeout(HANG, store.load(&key)).await {
+            Err(_) => panic!("a load hung during the failover"),
+            Ok(Ok(Some(stored))) => break stored,
+            Ok(Ok(None)) => panic!("the promoted replica lost the token"),
+            Ok(Err(err)) => failed.push(err.kind()),
+        }
+        assert!(Instant::now() < deadline, "no failover: {failed:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (stored.generation, access(&stored.token)),
+        (generation, "redis-token-a-5f0e2b")
+    );
+    // The new master takes leases and saves (a call or two may still time out while the
+    // client settles on it).
+    let lease = loop {
+        match tokio::time::timeout(HANG, store.try_lease(&key, 10 * SECOND)).await {
+            Err(_) => panic!("a lease hung after the failover"),
+            Ok(Ok(Lease::Won { id, fence })) => break (id, fence),
+            Ok(Ok(other)) => panic!("no one else holds the lease: {other:?}"),
+            Ok(Err(err)) => failed.push(err.kind()),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no lease after the failover: {failed:?}"
+        );
+    };
+    assert_eq!(lease.1, generation);
+    let saved = store
+        .save(
+            &key,
+            &lease.0,
+            lease.1,
+            &token("redis-token-b-93c4d1", 60 * SECOND),
+        )
+        .await
+        .unwrap();
+    assert_eq!(saved, Saved::Stored(generation + 1));
+    assert!(
+        failed.iter().all(|k| *k != StoreErrorKind::Other),
+        "{failed:?}"
+    );
+    assert_eq!(
+        access(&loaded(&store, &key).await.unwrap().token),
+        "redis-token-b-93c4d1"
+    );
+}
+
+/// A cluster over TLS: the nodes announce `localhost` (the certificate's name) and their TLS
+/// ports, and the store follows the slot map to them with the test CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_on_a_cluster() {
+    if !redis_installed() {
+        return;
+    }
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let fixture = |name: &str| fixtures.join(name).to_string_lossy().into_owned();
+    let tls_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let servers: Vec<Server> = tls_ports
+        .iter()
+        .map(|tls_port| {
+            Server::start(&[
+                "--tls-port",
+                &tls_port.to_string(),
+                "--tls-cert-file",
+                &fixture("server-cert.pem"),
+                "--tls-key-file",
+                &fixture("server-key.pem"),
+                // The cluster bus is mutual TLS: each node connects to the others with a
+                // client certificate (self-signed, trusted beside the CA).
+                "--tls-client-cert-file",
+                &fixture("cluster-bus-cert.pem"),
+                "--tls-client-key-file",
+                &fixture("cluster-bus-key.pem"),
+                "--tls-ca-cert-file",
+                &fixture("cluster-bus-trust.pem"),
+                "--tls-auth-clients",
+                "optional",
+                "--tls-cluster",
+                "yes",
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-announce-hostname",
+                "localhost",
+                "--cluster-preferred-endpoint-type",
+                "hostname",
+            ])
+        })
+        .collect();
+    // Created over the TLS ports (the bus port follows the TLS port with --tls-cluster).
+    let mut create = std::process::Command::new("redis-cli");
+    create.args(["--tls", "--insecure", "-p", &tls_ports[0].to_string()]);
+    create.args(["--cluster", "create"]);
+    create.args(tls_ports.iter().map(|p| format!("127.0.0.1:{p}")));
+    create.args(["--cluster-replicas", "0", "--cluster-yes"]);
+    let created = String::from_utf8_lossy(&create.output().unwrap().stdout).into_owned();
+    assert!(created.contains("[OK]"), "cluster create: {created}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !servers
+        .iter()
+        .all(|s| cli(s.port, &["cluster", "info"]).contains("cluster_state:ok"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cluster did not reach cluster_state:ok"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let ca = std::fs::read(fixtures.join("ca-cert.pem")).unwrap();
+    let urls: Vec<String> = tls_ports
+        .iter()
+        .map(|p| format!("rediss://localhost:{p}"))
+        .collect();
+    let store = RedisStore::cluster_builder(urls.iter().cloned())
+        .encryption_key("k1", &KEY_1)
+        .tls_root_certificates(ca)
+        .build()
+        .unwrap();
+    // Keys in every node's slots.
+    for n in 0..12 {
+        let key = unique_key(&format!("cluster-tls-{n}"));
+        put(&store, &key, "redis-token-a-5f0e2b").await;
+        let stored = loaded(&store, &key).await.expect("stored over TLS");
+        assert_eq!(access(&stored.token), "redis-token-a-5f0e2b");
+    }
+    // Without the CA, the same cluster is refused (not hung).
+    let untrusted = RedisStore::cluster_builder(urls)
+        .encryption_key("k1", &KEY_1)
+        .build()
+        .unwrap();
+    let kind = fails(untrusted.load(&unique_key("cluster-tls-refused"))).await;
+    assert_ne!(kind, StoreErrorKind::Timeout);
 }
