@@ -13,10 +13,10 @@
 //! fetches a new token. Any other status (`PERMISSION_DENIED` included: a new token would not
 //! have more rights) changes nothing.
 //!
-//! Put it *inside* [`BearerTokenLayer`] (after it in a
-//! `ServiceBuilder`), made from that layer: it recognises the token by the `Authorization`
-//! header the bearer layer set, so a request that went without the layer's token (withheld,
-//! or with an `Authorization` of its own) never drops it.
+//! Put it *inside* [`BearerTokenLayer`] (after it in a `ServiceBuilder`), made from that layer:
+//! it recognises the token by the `Authorization` header the bearer layer set, so a request
+//! that went without the layer's token (withheld, or with an `Authorization` of its own) never
+//! drops it. Outside the bearer layer it would see no token, and do nothing.
 //!
 //! ```
 //! use std::convert::Infallible;
@@ -63,14 +63,16 @@
 //! cached token's header (its pointer, as the bearer layer shares the header's bytes); its
 //! answer one `grpc-status` lookup. An answer that has its status in the headers (or that
 //! answered a request without the layer's token) is passed on as it is; any other has its body
-//! watched for trailers: one branch per frame, and the trailers' `grpc-status` read once.
+//! watched for trailers: one branch per frame, and the trailers' `grpc-status` read once. The
+//! callgrind harness counts 1,536 instructions per warm request through both layers, against
+//! 1,246 through the bearer layer alone (BENCHMARKS.md).
 //!
 //! # What it does not do
 //!
 //! It does not retry the refused call: a gRPC call's request body is a stream, and tonic
 //! consumes it. The call fails with `UNAUTHENTICATED`; the next call carries a new token. A
-//! trailers-only refusal that dropped the token is marked with
-//! [`TokenRejected`], for a retry of your own at the HTTP level.
+//! trailers-only refusal that dropped the token is marked with [`TokenRejected`], for a retry
+//! of your own at the HTTP level.
 
 use std::fmt;
 use std::future::Future;
