@@ -218,3 +218,22 @@ impl Captured {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 }
+
+/// The binary of example `name`, which `cargo test --all-features` builds next to the test
+/// binaries (`target/<profile>/examples/<name>`).
+pub fn example_binary(name: &str) -> std::path::PathBuf {
+    // target/<profile>/deps/<test binary> -> target/<profile>/examples/<name>
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target/<profile>/deps/<test binary>")
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --all-features`, which builds examples",
+        path.display()
+    );
+    path
+}

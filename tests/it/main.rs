@@ -14,6 +14,7 @@ mod client_credentials;
 mod composition;
 mod config;
 mod emulator;
+mod examples;
 mod fault_matrix;
 mod fleet;
 #[cfg(feature = "redis")]
