@@ -54,7 +54,8 @@
 //!   error that says what it waited for and how long; the fetch goes on for later requests.
 //! - **401 handling.** A `401` drops the token that request carried, if it is still the cached
 //!   one (and at most once per 5 s), so a burst of 401s causes one new fetch. A `403` never
-//!   causes a refresh.
+//!   causes a refresh. With `grpc::GrpcUnauthenticatedLayer` (feature `grpc`), a gRPC
+//!   `UNAUTHENTICATED` does the same.
 //! - **No leaks.** The token is never sent over plain `http://` except to loopback (unless
 //!   allowed), optionally only to an allow-list of hosts, and never appears in `Debug`,
 //!   `Display` or errors: a [`Fingerprint`](token::Fingerprint) stands in for it.
@@ -146,6 +147,9 @@
 //! The loopback provider emulator that the examples, tests and benches run against is the
 //! workspace's crate `tower-bearer-emulator` (`emulator/`); the load and callgrind harnesses
 //! are in `tools/`.
+//!
+//! With feature `grpc`: `grpc`, the layer (inside the bearer layer) that drops a token a gRPC
+//! server refuses with `UNAUTHENTICATED`, as a `401` does.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
@@ -159,6 +163,9 @@ pub mod cache;
 pub mod config;
 mod destination;
 pub mod error;
+#[cfg(feature = "grpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
+pub mod grpc;
 pub mod metrics;
 #[cfg(feature = "oauth")]
 #[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
@@ -219,13 +226,14 @@ pub type ProviderError = oauth::ProviderError;
 pub use source::{BoxTokenSource, StaticToken, TokenSource, TokenSourceFn, token_source_fn};
 pub use token::Token;
 
-// Compiles the README's examples as doctests (they use the OAuth client, the Redis store and
-// the reqwest middleware; the test command builds with every feature).
+// Compiles the README's examples as doctests (they use the OAuth client, the Redis store, the
+// reqwest middleware and the gRPC layer; the test command builds with every feature).
 #[cfg(all(
     doctest,
     feature = "oauth",
     feature = "redis",
-    feature = "reqwest-middleware"
+    feature = "reqwest-middleware",
+    feature = "grpc"
 ))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
