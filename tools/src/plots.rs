@@ -420,7 +420,7 @@ pub fn e2e_throughput(path: &Path, rounds: &[(f64, f64)], seconds: u64) -> Resul
                 .map(move |(i, r)| ((i + 1) as f64, if pick == 0 { r.0 } else { r.1 }));
             chart
                 .draw_series(LineSeries::new(points, color.stroke_width(2)).point_size(4))?
-                .label(format!("{label}: mean {mean:.0}/s"))
+                .label(format!("{label}: mean {}/s", thousands(mean)))
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(2))
                 });
@@ -623,8 +623,8 @@ mod tests {
         ];
         e2e_throughput(&path, &rounds, 5).unwrap();
         let svg = std::fs::read_to_string(&path).unwrap();
-        assert!(svg.contains("static header (tower-http): mean 119000/s"));
-        assert!(svg.contains("BearerTokenLayer: mean 119467/s"));
+        assert!(svg.contains("static header (tower-http): mean 119,000/s"));
+        assert!(svg.contains("BearerTokenLayer: mean 119,467/s"));
         // A line of a point per round for each client, and a marker at each point.
         assert!(lines(&svg, BASELINE, "1").contains(&3));
         assert!(lines(&svg, LAYER, "1").contains(&3));
