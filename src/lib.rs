@@ -58,8 +58,10 @@
 //!
 //! # Layout
 //!
-//! [`BearerTokenLayer`], [`BearerToken`] and [`ResponseFuture`] are the middleware; [`cache`]
-//! the token cache;
+//! [`BearerTokenLayer`], [`BearerToken`] and [`ResponseFuture`] are the middleware
+//! ([`RoutedBearerTokenLayer`] and [`RoutedBearerToken`] the same for several APIs, a cache per
+//! origin); [`cache`] the token cache (with [`TokenCache::prefetch`], [`TokenCache::is_ready`]
+//! and [`TokenCache::shutdown`] for start-up, health checks and shutdown);
 //! [`source`] the [`TokenSource`] trait and simple sources; [`token`] the [`Token`];
 //! [`error`] the errors. These are the core, which names no protocol.
 //!
@@ -107,7 +109,10 @@ mod sync;
 mod tls;
 pub mod token;
 
-pub use bearer::{BearerToken, BearerTokenLayer, ExistingAuthorization, ResponseFuture};
+pub use bearer::{
+    BearerToken, BearerTokenLayer, ExistingAuthorization, ResponseFuture, RoutedBearerToken,
+    RoutedBearerTokenLayer,
+};
 
 /// Moved: the layer and its options are at the crate root.
 #[deprecated(
