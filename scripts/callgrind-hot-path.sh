@@ -1,30 +1,32 @@
 #!/usr/bin/env bash
 # Instructions per request on the warm path (callgrind), for the bare inner service, tower-http's
-# AddAuthorization, BearerToken, BearerToken over a cache with a token store, and the routed layer
-# (two origins, the request's the second); see tools/src/callgrind_hot_path.rs.
+# AddAuthorization, BearerToken, and BearerToken over a cache with a token store; see tools/src/callgrind_hot_path.rs.
+# Then the routed layer (two origins, the request's the second), a binary of its own
+# (tools/src/callgrind_routed.rs).
 # Usage: bash scripts/callgrind-hot-path.sh [requests per variant, default 100000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-100000}"
-cargo build --quiet --release -p tower-bearer-tools --bin callgrind_hot_path
+cargo build --quiet --release -p tower-bearer-tools --bin callgrind_hot_path --bin callgrind_routed
 bin="${CARGO_TARGET_DIR:-target}/release/callgrind_hot_path"
+routed_bin="${CARGO_TARGET_DIR:-target}/release/callgrind_routed"
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 # Instructions per request of each variant in one callgrind run; $2 = `store` for the layer's
 # cache with a token store (a run of its own: the same machine code, other data).
 measure() {
-    valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" "$n" "${1:-}" >/dev/null 2>&1
+    valgrind --tool=callgrind --callgrind-out-file="$out" "${binary:-$bin}" "$n" "${1:-}" >/dev/null 2>&1
     callgrind_annotate --inclusive=yes --threshold=100 "$out" 2>/dev/null |
-        awk -v n="$n" '/callgrind_hot_path::request_/ {
+        awk -v n="$n" '/callgrind_[a-z_]+::request_/ {
             gsub(",", "", $1);
-            name = $0; sub(/.*callgrind_hot_path::request_/, "", name); sub(/[ \[].*/, "", name);
+            name = $0; sub(/.*::request_/, "", name); sub(/[ \[].*/, "", name);
             printf "%s %.1f\n", name, $1 / n;
         }'
 }
 {
     measure
     measure store | awk '$1 == "bearer_token" { print "bearer_token_store", $2 }'
-    measure routed | awk '$1 == "routed" { print "routed", $2 }'
+    binary="$routed_bin" measure
 } |
     awk '
         { ir[$1] = $2 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::header::AUTHORIZATION;
+use http::header::{AUTHORIZATION, HOST};
 use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -19,7 +19,7 @@ use super::service::{ExistingAuthorization, withheld};
 use crate::cache::{Grant, Handle, TokenCache};
 use crate::destination::{DestinationPolicy, OtherHosts, Verdict};
 use crate::error::{DestinationConfigError, DestinationError, DestinationErrorKind, Error};
-use crate::origin::Origin;
+use crate::origin::{Origin, default_port, is_loopback};
 use crate::redirect::CrossOriginRedirects;
 
 /// A [`Layer`] that sends each request with the token of its origin: routes map an origin
@@ -35,7 +35,8 @@ use crate::redirect::CrossOriginRedirects;
 /// [`OtherHosts::SendWithoutToken`]. Within a route the single-cache layer's rules hold: plain
 /// `http://` only to loopback unless [allowed](Self::allow_insecure_http), the `Host` header
 /// must name the route's origin, no token to another origin a redirect points to, and a `401`
-/// drops the token of that route's cache only.
+/// drops the token of that route's cache only. A request refused or sent on for want of a
+/// route is logged at DEBUG; the withheld-token metric, labelled by cache, does not count it.
 ///
 /// ```
 /// use std::convert::Infallible;
@@ -236,6 +237,11 @@ impl<S> Layer<S> for RoutedBearerTokenLayer {
             .routes
             .iter()
             .map(|route| ServiceRoute {
+                plain: route.origin.is_https()
+                    || self.allow_insecure_http
+                    || is_loopback(route.origin.host()),
+                authority: format!("{}:{}", route.origin.host(), route.origin.port()).into(),
+                default_port: default_port(route.origin.scheme()) == Some(route.origin.port()),
                 handle: route.cache.handle(),
                 policy: DestinationPolicy {
                     allow_insecure_http: self.allow_insecure_http,
@@ -300,6 +306,14 @@ struct ServiceRoute {
     route: Route,
     handle: Handle,
     policy: DestinationPolicy,
+    /// The origin may carry the token (https, loopback, or plain http allowed): a request to
+    /// it without a `Host` header or extensions (a pinned redirect hop) needs no other check,
+    /// and skips the policy's general one (which parses the URI's origin again).
+    plain: bool,
+    /// `host:port` of the origin, for the scan of `route_of`.
+    authority: Box<str>,
+    /// The origin's port is its scheme's default: `host` alone names it too.
+    default_port: bool,
 }
 
 /// Adds the token of the request's origin to each request, then calls the inner service; made
@@ -361,21 +375,26 @@ where
         self.inner.poll_ready(cx).map_err(Error::Service)
     }
 
+    #[inline]
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         if self.existing == ExistingAuthorization::Keep
             && request.headers().contains_key(AUTHORIZATION)
         {
             return ResponseFuture::called(self.inner.call(request), None);
         }
-        // A handful of routes: a scan without allocation beats hashing the host.
-        let Some(route) = self
-            .routes
-            .iter_mut()
-            .find(|r| r.route.origin.is_origin_of(request.uri()))
-        else {
+        let Some(index) = route_of(&self.routes, request.uri()) else {
             return self.unrouted(request);
         };
-        match route.policy.check(&request) {
+        let route = &mut self.routes[index];
+        let verdict = if route.plain
+            && request.extensions().is_empty()
+            && !request.headers().contains_key(HOST)
+        {
+            Ok(Verdict::Attach)
+        } else {
+            route.policy.check(&request)
+        };
+        match verdict {
             Ok(Verdict::Attach) => {}
             Ok(Verdict::Skip(reason)) => {
                 withheld(&route.route.cache, reason, request.uri());
@@ -408,6 +427,32 @@ where
             }
             Grant::Failed(error) => ResponseFuture::failed(Error::Token(error)),
         }
+    }
+}
+
+/// The index of the route for `uri`'s origin. A handful of routes: a scan without allocation
+/// beats hashing the host. First as written (a scheme and authority compared as text, which is
+/// how clients write URIs), then by the origin's rules (user information, IPv6 spellings);
+/// both agree (`Origin::is_origin_of`), the first is a few times cheaper.
+#[inline]
+fn route_of(routes: &[ServiceRoute], uri: &http::Uri) -> Option<usize> {
+    if let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) {
+        let authority = authority.as_str();
+        if let Some(index) = routes.iter().position(|r| r.written_as(scheme, authority)) {
+            return Some(index);
+        }
+    }
+    routes.iter().position(|r| r.route.origin.is_origin_of(uri))
+}
+
+impl ServiceRoute {
+    /// Whether a URI with this scheme and authority is of this route's origin, as written: the
+    /// origin's own spelling (any case), with its port, or without it if it is the default.
+    #[inline]
+    fn written_as(&self, scheme: &str, authority: &str) -> bool {
+        scheme.eq_ignore_ascii_case(self.route.origin.scheme())
+            && (authority.eq_ignore_ascii_case(&self.authority)
+                || (self.default_port && authority.eq_ignore_ascii_case(self.route.origin.host())))
     }
 }
 

@@ -253,7 +253,9 @@ async fn a_plain_http_route_needs_loopback_or_allow_insecure_http() {
     let layer = BearerTokenLayer::routes()
         .route("http://api.internal.example", cache.clone())
         .unwrap()
-        .route("http://127.0.0.1:8080", cache)
+        .route("http://127.0.0.1:8080", cache.clone())
+        .unwrap()
+        .route("http://[::1]:8080", cache)
         .unwrap();
     let service = layer.clone().layer(ok_api(Seen::default()));
     match service
@@ -264,11 +266,16 @@ async fn a_plain_http_route_needs_loopback_or_allow_insecure_http() {
         Err(Error::Destination(e)) => assert_eq!(e.kind(), DestinationErrorKind::InsecureScheme),
         other => panic!("expected InsecureScheme, got {other:?}"),
     }
-    let response = service
-        .oneshot(get("http://127.0.0.1:8080/x"))
-        .await
-        .unwrap();
-    assert_eq!(response.body(), "Bearer token-0");
+    // As written, and by the origin's rules: another spelling of the IPv6 address, user
+    // information (which says nothing about where the request goes).
+    for uri in [
+        "http://127.0.0.1:8080/x",
+        "http://[0:0::1]:8080/x",
+        "http://user@127.0.0.1:8080/x",
+    ] {
+        let response = service.clone().oneshot(get(uri)).await.unwrap();
+        assert_eq!(response.body(), "Bearer token-0", "{uri}");
+    }
 
     let service = layer
         .allow_insecure_http(true)

@@ -26,9 +26,7 @@ use http::{Request, Response};
 use tower::{Layer, Service};
 use tower_bearer::error::TokenError;
 use tower_bearer::store::{MemoryStore, StoreKey};
-use tower_bearer::{
-    BearerToken, BearerTokenLayer, RoutedBearerToken, Token, TokenCache, TokenSource,
-};
+use tower_bearer::{BearerToken, BearerTokenLayer, Token, TokenCache, TokenSource};
 use tower_http::auth::{AddAuthorization, AddAuthorizationLayer};
 
 #[path = "../../benches/support/warm_path.rs"]
@@ -90,11 +88,6 @@ fn request_bearer_token(service: &mut BearerToken<Inner>, request: Request<()>) 
     send(service, request)
 }
 
-#[inline(never)]
-fn request_routed(service: &mut RoutedBearerToken<Inner>, request: Request<()>) -> Response<()> {
-    send(service, request)
-}
-
 fn run<S>(n: u64, service: &mut S, one: fn(&mut S, Request<()>) -> Response<()>) {
     for _ in 0..n {
         let request = make_request();
@@ -109,11 +102,7 @@ fn main() {
     // `store`: the layer's cache shares its tokens through a token store. Measured in a run
     // of its own, so that both runs measure the same machine code (a second call site of the
     // same function changes what LLVM inlines): a warm request must not touch the store.
-    // `routed`: `BearerTokenLayer::routes()` with two origins, the request's the second,
-    // instead of `BearerToken` (a run of its own for the same reason).
-    let mode = std::env::args().nth(2);
-    let with_store = mode.as_deref() == Some("store");
-    let routed = mode.as_deref() == Some("routed");
+    let with_store = std::env::args().nth(2).as_deref() == Some("store");
     let token = realistic_token();
 
     let mut bare = Inner;
@@ -126,15 +115,6 @@ fn main() {
     }
     let layer = BearerTokenLayer::from_cache(cache.build());
     let mut bearer_token = layer.layer(Inner);
-    let mut routed_token = BearerTokenLayer::routes()
-        .route(
-            "https://billing.partner.example",
-            TokenCache::new(HourToken("other".to_owned())),
-        )
-        .expect("an origin")
-        .route("https://api.partner.example", layer.cache().clone())
-        .expect("an origin")
-        .layer(Inner);
     // Warm the cache; the runtime lives on (not driven) so the refresh timer stays armed.
     let runtime = warm_up_runtime();
     runtime
@@ -145,11 +125,7 @@ fn main() {
 
     run(n, &mut bare, request_bare);
     run(n, &mut add_authorization, request_add_authorization);
-    if routed {
-        run(n, &mut routed_token, request_routed);
-    } else {
-        run(n, &mut bearer_token, request_bearer_token);
-    }
+    run(n, &mut bearer_token, request_bearer_token);
 
     // Every request used the cached token: no fetch, no wait.
     assert_eq!(layer.cache().stats(), warm);
