@@ -8,6 +8,7 @@
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -30,17 +31,55 @@ struct AppState {
 }
 
 /// `GET /controls/{id}`: asks the partner API, answers with its status.
-async fn control(State(state): State<AppState>, Path(id): Path<u32>) -> (StatusCode, String) {
+async fn control(
+    State(state): State<AppState>,
+    Path(id): Path<u32>,
+) -> Result<(StatusCode, String), PartnerError> {
     let request = http::Request::get(format!("{}/{id}", state.partner_base))
         .body(Full::default())
         .expect("valid request");
-    match state.partner.oneshot(request).await {
-        Ok(response) => (
-            StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
-            format!("partner answered {}\n", response.status()),
-        ),
-        // Typed, and free of secrets: safe to log.
-        Err(e) => (StatusCode::BAD_GATEWAY, format!("{e}\n")),
+    let response = state.partner.oneshot(request).await?;
+    Ok((
+        StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
+        format!("partner answered {}\n", response.status()),
+    ))
+}
+
+/// The partner call's error as this app's answer: `?` in a handler turns
+/// `tower_bearer::Error` into it.
+struct PartnerError(tower_bearer::Error<hyper_util::client::legacy::Error>);
+
+impl From<tower_bearer::Error<hyper_util::client::legacy::Error>> for PartnerError {
+    fn from(error: tower_bearer::Error<hyper_util::client::legacy::Error>) -> Self {
+        Self(error)
+    }
+}
+
+impl IntoResponse for PartnerError {
+    fn into_response(self) -> Response {
+        use tower_bearer::Error;
+        // The message is typed and free of secrets: safe to log and to show.
+        let message = format!("{}\n", self.0);
+        match &self.0 {
+            // No token: the provider is down or throttling (try again, when it says), or our
+            // credentials or configuration are wrong (ours to fix: a 500).
+            Error::Token(e) if e.kind().is_transient() => {
+                let mut response = (StatusCode::SERVICE_UNAVAILABLE, message).into_response();
+                if let Some(after) = e.retry_after() {
+                    response.headers_mut().insert(
+                        http::header::RETRY_AFTER,
+                        http::HeaderValue::from(after.as_secs().max(1)),
+                    );
+                }
+                response
+            }
+            Error::Token(_) => (StatusCode::INTERNAL_SERVER_ERROR, message).into_response(),
+            // The request would have taken the token where it must not go: a bug or a
+            // misconfiguration of ours.
+            Error::Destination(_) => (StatusCode::INTERNAL_SERVER_ERROR, message).into_response(),
+            // The partner could not be reached.
+            Error::Service(_) => (StatusCode::BAD_GATEWAY, message).into_response(),
+        }
     }
 }
 

@@ -51,28 +51,102 @@
 //!   backoff fail at once with the last error.
 //! - **401 handling.** A `401` drops the token that request carried, if it is still the cached
 //!   one (and at most once per 5 s), so a burst of 401s causes one new fetch. A `403` never
-//!   causes a refresh.
+//!   causes a refresh. With `grpc::GrpcUnauthenticatedLayer` (feature `grpc`), a gRPC
+//!   `UNAUTHENTICATED` does the same.
 //! - **No leaks.** The token is never sent over plain `http://` except to loopback (unless
 //!   allowed), optionally only to an allow-list of hosts, and never appears in `Debug`,
 //!   `Display` or errors: a [`Fingerprint`](token::Fingerprint) stands in for it.
 //!
+//! # In a struct field
+//!
+//! The layered client is [`BearerToken<S>`](BearerToken) around your client, so it names
+//! plainly in application state:
+//!
+//! ```
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::client::legacy::connect::HttpConnector;
+//! use tonic::transport::Channel;
+//! use tonic_health::pb::health_client::HealthClient;
+//! use tower_bearer::BearerToken;
+//!
+//! #[derive(Clone)]
+//! struct AppState {
+//!     /// hyper-util: `BearerTokenLayer::new(source).layer(client)`.
+//!     partner: BearerToken<Client<HttpConnector, Full<Bytes>>>,
+//!     /// tonic: a generated client over the layered `Channel`.
+//!     health: HealthClient<BearerToken<Channel>>,
+//! }
+//! ```
+//!
+//! reqwest users name `reqwest_middleware::ClientWithMiddleware` (feature
+//! `reqwest-middleware`, see `reqwest_auth`). A longer stack (a replay, a redirect policy, a
+//! timeout) erases to one type with tower's `BoxCloneService`; the layer's errors
+//! ([`Error`]) convert into `tower::BoxError`:
+//!
+//! ```
+//! use bytes::Bytes;
+//! use http::{Request, Response};
+//! use http_body_util::Full;
+//! use hyper::body::Incoming;
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::rt::TokioExecutor;
+//! use tower::util::BoxCloneService;
+//! use tower::{BoxError, ServiceBuilder, ServiceExt};
+//! use tower_bearer::replay::ReplayUnauthorizedLayer;
+//! use tower_bearer::{BearerTokenLayer, StaticToken, Token};
+//!
+//! /// The partner API client, whatever is stacked inside.
+//! type PartnerClient = BoxCloneService<Request<Full<Bytes>>, Response<Incoming>, BoxError>;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let http = Client::builder(TokioExecutor::new()).build_http();
+//! let partner: PartnerClient = ServiceBuilder::new()
+//!     .layer(ReplayUnauthorizedLayer::new())
+//!     .layer(BearerTokenLayer::new(StaticToken::new(Token::new("t"))))
+//!     .timeout(std::time::Duration::from_secs(10))
+//!     .service(http)
+//!     .map_err(BoxError::from)
+//!     .boxed_clone();
+//! # let _ = partner;
+//! # }
+//! ```
+//!
 //! # Layout
 //!
-//! [`BearerTokenLayer`], [`BearerToken`] and [`ResponseFuture`] are the middleware
-//! ([`RoutedBearerTokenLayer`] and [`RoutedBearerToken`] the same for several APIs, a cache per
-//! origin); [`cache`] the token cache (with [`TokenCache::prefetch`], [`TokenCache::is_ready`]
-//! and [`TokenCache::shutdown`] for start-up, health checks and shutdown);
-//! [`source`] the [`TokenSource`] trait and simple sources; [`token`] the [`Token`];
-//! [`error`] the errors. These are the core, which names no protocol.
+//! The core, which names no protocol:
 //!
-//! With feature `oauth` (on by default): `oauth`, the OAuth 2.0 client-credentials client,
-//! `providers`, the supported providers' builders over it, and `config`, their configuration
-//! from files and the environment. Without it (`default-features = false`) the crate is the
-//! core alone, for token sources of your own (a vault, a file, a sidecar).
+//! | module | what |
+//! | --- | --- |
+//! | the crate root | the middleware: [`BearerTokenLayer`], its service [`BearerToken`] and [`ResponseFuture`]; [`RoutedBearerTokenLayer`] and [`RoutedBearerToken`], the same for several APIs (a cache per origin) |
+//! | [`cache`] | [`TokenCache`]: single-flight, refresh ahead, backoff, `401` invalidation; [`prefetch`](TokenCache::prefetch), [`is_ready`](TokenCache::is_ready) and [`shutdown`](TokenCache::shutdown) for start-up, health checks and shutdown |
+//! | [`source`] | the [`TokenSource`] trait, [`StaticToken`], [`token_source_fn`], [`BoxTokenSource`] |
+//! | [`token`] | [`Token`] and its [`Fingerprint`](token::Fingerprint) |
+//! | [`error`] | [`Error`], [`TokenError`] and its kinds, [`DestinationError`] |
+//! | [`replay`] | [`ReplayUnauthorizedLayer`](replay::ReplayUnauthorizedLayer): a `401` replayed once with the new token (opt-in) |
+//! | [`redirect`] | what a redirect may do with the token; with feature `follow-redirect`, tower-http's redirect policy pinned to the origin |
+//! | [`store`] | the [`TokenStore`](store::TokenStore) a fleet of replicas shares, [`MemoryStore`](store::MemoryStore); with feature `redis`, `RedisStore` |
+//! | [`metrics`] | the names of the counters and histograms (feature `metrics`) |
 //!
-//! With feature `reqwest-middleware`: `reqwest_auth`, the same for reqwest users who keep
-//! reqwest, as a `reqwest_middleware::Middleware` over the same cache, destination policy and
-//! `401` handling.
+//! With feature `oauth` (on by default): `oauth`, the OAuth 2.0 client-credentials client
+//! (the request, the response, client authentication, `private_key_jwt` assertions, discovery,
+//! the transport), `providers`, the supported providers' builders over it and the generic one,
+//! and `config`, their configuration from files and the environment. Without it
+//! (`default-features = false`) the crate is the core alone, for token sources of your own (a
+//! vault, a file, a sidecar).
+//!
+//! With feature `reqwest`: `reqwest_client`, a Tower service over a `reqwest::Client`, and
+//! `oauth::ReqwestTransport`, the default HTTPS transport for token requests. With feature
+//! `reqwest-middleware`: `reqwest_auth`, the same for reqwest users who keep reqwest, as a
+//! `reqwest_middleware::Middleware` over the same cache, destination policy and `401` handling.
+//!
+//! The loopback provider emulator that the examples, tests and benches run against is the
+//! workspace's crate `tower-bearer-emulator` (`emulator/`); the load and callgrind harnesses
+//! are in `tools/`.
+//!
+//! With feature `grpc`: `grpc`, the layer (inside the bearer layer) that drops a token a gRPC
+//! server refuses with `UNAUTHENTICATED`, as a `401` does.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
@@ -86,6 +160,9 @@ pub mod cache;
 pub mod config;
 mod destination;
 pub mod error;
+#[cfg(feature = "grpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
+pub mod grpc;
 pub mod metrics;
 #[cfg(feature = "oauth")]
 #[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
@@ -149,13 +226,14 @@ pub type ProviderError = oauth::ProviderError;
 pub use source::{BoxTokenSource, StaticToken, TokenSource, TokenSourceFn, token_source_fn};
 pub use token::Token;
 
-// Compiles the README's examples as doctests (they use the OAuth client, the Redis store and
-// the reqwest middleware; the test command builds with every feature).
+// Compiles the README's examples as doctests (they use the OAuth client, the Redis store, the
+// reqwest middleware and the gRPC layer; the test command builds with every feature).
 #[cfg(all(
     doctest,
     feature = "oauth",
     feature = "redis",
-    feature = "reqwest-middleware"
+    feature = "reqwest-middleware",
+    feature = "grpc"
 ))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -1,10 +1,24 @@
 //! [`Token`]: what a [`TokenSource`](crate::TokenSource) hands out.
+//!
+//! Its secrets are [`SecretString`]s, read with [`ExposeSecret`]: both are re-exported here,
+//! so reading a token's value needs no direct `secrecy` dependency.
+//!
+//! ```
+//! use tower_bearer::Token;
+//! use tower_bearer::token::ExposeSecret;
+//!
+//! let token = Token::new("eyJhbGciOi...");
+//! // Deliberately, and never into a log.
+//! let value: &str = token.access_token().expose_secret();
+//! assert_eq!(value, "eyJhbGciOi...");
+//! ```
 
 use std::fmt;
 use std::time::Duration;
 
 use http::HeaderValue;
-use secrecy::{ExposeSecret, SecretString};
+/// The secret wrapper of a token's values, and the trait that reads one (from `secrecy`).
+pub use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
@@ -118,7 +132,17 @@ impl Token {
         self
     }
 
-    /// The access token. Handle with care: never log it.
+    /// The access token. Handle with care: never log it. Read it with [`ExposeSecret`].
+    ///
+    /// ```
+    /// use tower_bearer::Token;
+    /// use tower_bearer::token::ExposeSecret;
+    ///
+    /// let token = Token::new("opaque-token");
+    /// assert_eq!(token.access_token().expose_secret(), "opaque-token");
+    /// // `Debug` hides it.
+    /// assert_eq!(format!("{:?}", token.access_token()), "SecretBox<str>([REDACTED])");
+    /// ```
     pub fn access_token(&self) -> &SecretString {
         &self.access_token
     }

@@ -14,11 +14,14 @@ mod client_credentials;
 mod composition;
 mod config;
 mod emulator;
+mod examples;
 mod fault_matrix;
 mod fleet;
 #[cfg(feature = "redis")]
 mod fleet_processes;
 mod generic;
+#[cfg(feature = "grpc")]
+mod grpc;
 mod interop;
 mod layer;
 mod properties;

@@ -139,19 +139,7 @@ async fn proxy_credentials_appear_in_no_error_and_no_debug() {
 /// Runs the `token` example for the emulator's KPN endpoint with `env` (and nothing else of
 /// this process's environment) and `extra` arguments.
 async fn token_cli(emulator: &Emulator, env: &[(&str, &str)], extra: &[&str]) -> Output {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("token");
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test --all-features`, which builds examples",
-        path.display()
-    );
+    let path = crate::common::example_binary("token");
     let url = emulator.token_url(Provider::Kpn);
     let client_id = emulator.client_id();
     let mut command = tokio::process::Command::new(path);

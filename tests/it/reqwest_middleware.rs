@@ -680,20 +680,7 @@ async fn no_secret_in_debug_or_display() {
 #[cfg(feature = "reqwest")]
 #[tokio::test]
 async fn the_example_runs() {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("reqwest_middleware");
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test --all-features`, which builds examples",
-        path.display()
-    );
-    let output = tokio::process::Command::new(path)
+    let output = tokio::process::Command::new(crate::common::example_binary("reqwest_middleware"))
         .env_clear()
         .output()
         .await

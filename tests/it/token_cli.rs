@@ -2,31 +2,12 @@
 //! tests, run as a user would.
 #![cfg(feature = "reqwest")]
 
-use std::path::PathBuf;
 use std::process::Output;
 
 use tower_bearer_emulator::{Emulator, Fault, Provider};
 
-fn token_binary() -> PathBuf {
-    // target/<profile>/deps/it-<hash> -> target/<profile>/examples/token
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("token");
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test --all-features`, which builds examples",
-        path.display()
-    );
-    path
-}
-
 async fn run(args: &[&str], secret: Option<&str>) -> Output {
-    let mut command = tokio::process::Command::new(token_binary());
+    let mut command = tokio::process::Command::new(crate::common::example_binary("token"));
     command
         .args(args)
         .env_clear()
