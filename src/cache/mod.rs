@@ -213,15 +213,23 @@ impl TokenCache {
     /// once the token expired without a refresh (no request came to start one, or the token
     /// endpoint failed), after a `401` dropped it, and after [`shutdown`](Self::shutdown).
     ///
-    /// A readiness handler for Kubernetes with axum (after a
-    /// [`prefetch`](Self::prefetch) at start-up):
+    /// The cache refreshes when requests come, so a service that was idle past its token's
+    /// lifetime holds no usable token until the next request. A readiness probe that only
+    /// read `is_ready` would then take the service out of traffic, and no request would come
+    /// to fetch a new token: let the probe [`prefetch`](Self::prefetch) when no token is held
+    /// (one token request shared with everyone, or the last error at once while the cache
+    /// backs off). A readiness handler for Kubernetes with axum:
     ///
     /// ```
     /// use axum::{extract::State, http::StatusCode, routing::get, Router};
     /// use tower_bearer::{StaticToken, Token, TokenCache};
     ///
     /// async fn ready(State(cache): State<TokenCache>) -> StatusCode {
-    ///     if cache.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }
+    ///     if cache.is_ready() || cache.prefetch().await.is_ok() {
+    ///         StatusCode::OK
+    ///     } else {
+    ///         StatusCode::SERVICE_UNAVAILABLE
+    ///     }
     /// }
     ///
     /// let cache = TokenCache::new(StaticToken::new(Token::new("t")));
