@@ -152,6 +152,19 @@ impl RoutedBearerTokenLayer {
 
     /// Allows the token over plain `http://` to routes whose host is not loopback. Off by
     /// default; see [`BearerTokenLayer::allow_insecure_http`](crate::BearerTokenLayer::allow_insecure_http).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::{BearerTokenLayer, ExistingAuthorization, StaticToken, Token, TokenCache};
+    /// use tower_bearer::redirect::CrossOriginRedirects;
+    ///
+    /// let cache = TokenCache::new(StaticToken::new(Token::new("t")));
+    /// let layer = BearerTokenLayer::routes()
+    ///     .route("http://api.internal.example", cache)?
+    ///     .allow_insecure_http(true);
+    /// # let _ = layer;
+    /// # Ok::<(), tower_bearer::error::DestinationConfigError>(())
+    /// ```
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
         self.allow_insecure_http = allow;
         self
@@ -159,6 +172,19 @@ impl RoutedBearerTokenLayer {
 
     /// How long a request waits for a token at most; see
     /// [`BearerTokenLayer::max_wait`](crate::BearerTokenLayer::max_wait).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::{BearerTokenLayer, ExistingAuthorization, StaticToken, Token, TokenCache};
+    /// use tower_bearer::redirect::CrossOriginRedirects;
+    ///
+    /// let cache = TokenCache::new(StaticToken::new(Token::new("t")));
+    /// let layer = BearerTokenLayer::routes()
+    ///     .route("http://api.internal.example", cache)?
+    ///     .max_wait(Duration::from_secs(2));
+    /// # let _ = layer;
+    /// # Ok::<(), tower_bearer::error::DestinationConfigError>(())
+    /// ```
     pub fn max_wait(mut self, max_wait: Duration) -> Self {
         self.max_wait = Some(max_wait);
         self
@@ -166,6 +192,19 @@ impl RoutedBearerTokenLayer {
 
     /// What to do with a request that already has an `Authorization` header.
     /// Default: [`ExistingAuthorization::Overwrite`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::{BearerTokenLayer, ExistingAuthorization, StaticToken, Token, TokenCache};
+    /// use tower_bearer::redirect::CrossOriginRedirects;
+    ///
+    /// let cache = TokenCache::new(StaticToken::new(Token::new("t")));
+    /// let layer = BearerTokenLayer::routes()
+    ///     .route("http://api.internal.example", cache)?
+    ///     .existing_authorization(ExistingAuthorization::Keep);
+    /// # let _ = layer;
+    /// # Ok::<(), tower_bearer::error::DestinationConfigError>(())
+    /// ```
     pub fn existing_authorization(mut self, existing: ExistingAuthorization) -> Self {
         self.existing = existing;
         self
@@ -173,6 +212,19 @@ impl RoutedBearerTokenLayer {
 
     /// What to do when an answer redirects to another origin. Default:
     /// [`CrossOriginRedirects::Refuse`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::{BearerTokenLayer, ExistingAuthorization, StaticToken, Token, TokenCache};
+    /// use tower_bearer::redirect::CrossOriginRedirects;
+    ///
+    /// let cache = TokenCache::new(StaticToken::new(Token::new("t")));
+    /// let layer = BearerTokenLayer::routes()
+    ///     .route("http://api.internal.example", cache)?
+    ///     .cross_origin_redirects(CrossOriginRedirects::HideLocation);
+    /// # let _ = layer;
+    /// # Ok::<(), tower_bearer::error::DestinationConfigError>(())
+    /// ```
     pub fn cross_origin_redirects(mut self, redirects: CrossOriginRedirects) -> Self {
         self.redirects = redirects;
         self
@@ -218,12 +270,36 @@ impl RoutedBearerTokenLayer {
             .map(drop)
     }
 
-    /// Whether every route's cache [is ready](TokenCache::is_ready): for readiness checks.
+    /// Whether every route's cache [is ready](TokenCache::is_ready): for readiness checks
+    /// (with a [`prefetch`](Self::prefetch) when it is not: see [`TokenCache::is_ready`]).
+    ///
+    /// ```
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let layer = BearerTokenLayer::routes()
+    ///     .route("https://a.example", TokenCache::new(StaticToken::new(Token::new("a"))))?;
+    /// let ready = layer.is_ready() || layer.prefetch().await.is_ok();
+    /// assert!(ready);
+    /// # Ok(()) }
+    /// ```
     pub fn is_ready(&self) -> bool {
         self.routes.iter().all(|r| r.cache.is_ready())
     }
 
     /// [`TokenCache::shutdown`] for every route's cache.
+    ///
+    /// ```
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let cache = TokenCache::new(StaticToken::new(Token::new("a")));
+    /// let layer = BearerTokenLayer::routes().route("https://a.example", cache.clone())?;
+    /// layer.prefetch().await?;
+    /// layer.shutdown();
+    /// assert!(!cache.is_ready());
+    /// # Ok(()) }
+    /// ```
     pub fn shutdown(&self) {
         self.routes.iter().for_each(|r| r.cache.shutdown());
     }
