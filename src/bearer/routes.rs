@@ -32,7 +32,9 @@ use crate::redirect::CrossOriginRedirects;
 /// or with a path-only URI, gets no token: it fails with a
 /// [`HostNotAllowed`](crate::error::DestinationErrorKind::HostNotAllowed) error, or goes out
 /// without a token if [`other_hosts`](Self::other_hosts) says
-/// [`OtherHosts::SendWithoutToken`]. Within a route the single-cache layer's rules hold: plain
+/// [`OtherHosts::SendWithoutToken`]. (A tonic `Channel` hands its layers path-only URIs: give
+/// each channel a [`BearerTokenLayer`](crate::BearerTokenLayer) with its
+/// [`origin`](crate::BearerTokenLayer::origin) instead.) Within a route the single-cache layer's rules hold: plain
 /// `http://` only to loopback unless [allowed](Self::allow_insecure_http), the `Host` header
 /// must name the route's origin, no token to another origin a redirect points to, and a `401`
 /// drops the token of that route's cache only. A request refused or sent on for want of a
