@@ -494,7 +494,7 @@ where
             }
             Grant::Wait(wait) => {
                 let wait = match self.max_wait {
-                    Some(max_wait) => wait.at_most(max_wait),
+                    Some(max_wait) => wait.max_wait(max_wait),
                     None => wait,
                 };
                 // `self.inner` is ready; take it for this request and leave a clone, which
