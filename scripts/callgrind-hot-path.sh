@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per request on the warm path (callgrind), for the bare inner service, tower-http's
-# AddAuthorization, BearerToken, and BearerToken over a cache with a token store; see tools/src/callgrind_hot_path.rs.
+# AddAuthorization, BearerToken, BearerToken over a cache with a token store, and BearerToken with
+# GrpcUnauthenticatedLayer inside it; see tools/src/callgrind_hot_path.rs.
 # Usage: bash scripts/callgrind-hot-path.sh [requests per variant, default 100000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,13 +21,19 @@ measure() {
             printf "%s %.1f\n", name, $1 / n;
         }'
 }
-{ measure; measure store | awk '$1 == "bearer_token" { print "bearer_token_store", $2 }'; } |
+{
+    measure
+    measure store | awk '$1 == "bearer_token" { print "bearer_token_store", $2 }'
+    # The layer with GrpcUnauthenticatedLayer inside it: a build of its own (feature `grpc`).
+    cargo build --quiet --release -p tower-bearer-tools --bin callgrind_hot_path --features grpc
+    measure | awk '$1 == "bearer_token_grpc"'
+} |
     awk '
         { ir[$1] = $2 }
         END {
             printf "%-20s %10s\n", "variant", "Ir/request";
-            split("bare add_authorization bearer_token bearer_token_store", order, " ");
-            for (i = 1; i <= 4; i++) printf "%-20s %10.1f\n", order[i], ir[order[i]];
+            split("bare add_authorization bearer_token bearer_token_store bearer_token_grpc", order, " ");
+            for (i = 1; i <= 5; i++) printf "%-20s %10.1f\n", order[i], ir[order[i]];
             if (ir["add_authorization"] > 0)
                 printf "bearer_token / add_authorization = %.3f\n", ir["bearer_token"] / ir["add_authorization"];
         }'

@@ -51,7 +51,8 @@
 //!   backoff fail at once with the last error.
 //! - **401 handling.** A `401` drops the token that request carried, if it is still the cached
 //!   one (and at most once per 5 s), so a burst of 401s causes one new fetch. A `403` never
-//!   causes a refresh.
+//!   causes a refresh. With `grpc::GrpcUnauthenticatedLayer` (feature `grpc`), a gRPC
+//!   `UNAUTHENTICATED` does the same.
 //! - **No leaks.** The token is never sent over plain `http://` except to loopback (unless
 //!   allowed), optionally only to an allow-list of hosts, and never appears in `Debug`,
 //!   `Display` or errors: a [`Fingerprint`](token::Fingerprint) stands in for it.
@@ -114,19 +115,38 @@
 //!
 //! # Layout
 //!
-//! [`BearerTokenLayer`], [`BearerToken`] and [`ResponseFuture`] are the middleware; [`cache`]
-//! the token cache;
-//! [`source`] the [`TokenSource`] trait and simple sources; [`token`] the [`Token`];
-//! [`error`] the errors. These are the core, which names no protocol.
+//! The core, which names no protocol:
 //!
-//! With feature `oauth` (on by default): `oauth`, the OAuth 2.0 client-credentials client,
-//! `providers`, the supported providers' builders over it, and `config`, their configuration
-//! from files and the environment. Without it (`default-features = false`) the crate is the
-//! core alone, for token sources of your own (a vault, a file, a sidecar).
+//! | module | what |
+//! | --- | --- |
+//! | the crate root | the middleware: [`BearerTokenLayer`], its service [`BearerToken`] and [`ResponseFuture`] |
+//! | [`cache`] | [`TokenCache`]: single-flight, refresh ahead, backoff, `401` invalidation |
+//! | [`source`] | the [`TokenSource`] trait, [`StaticToken`], [`token_source_fn`], [`BoxTokenSource`] |
+//! | [`token`] | [`Token`] and its [`Fingerprint`](token::Fingerprint) |
+//! | [`error`] | [`Error`], [`TokenError`] and its kinds, [`DestinationError`] |
+//! | [`replay`] | [`ReplayUnauthorizedLayer`](replay::ReplayUnauthorizedLayer): a `401` replayed once with the new token (opt-in) |
+//! | [`redirect`] | what a redirect may do with the token; with feature `follow-redirect`, tower-http's redirect policy pinned to the origin |
+//! | [`store`] | the [`TokenStore`](store::TokenStore) a fleet of replicas shares, [`MemoryStore`](store::MemoryStore); with feature `redis`, `RedisStore` |
+//! | [`metrics`] | the names of the counters and histograms (feature `metrics`) |
 //!
-//! With feature `reqwest-middleware`: `reqwest_auth`, the same for reqwest users who keep
-//! reqwest, as a `reqwest_middleware::Middleware` over the same cache, destination policy and
-//! `401` handling.
+//! With feature `oauth` (on by default): `oauth`, the OAuth 2.0 client-credentials client
+//! (the request, the response, client authentication, `private_key_jwt` assertions, discovery,
+//! the transport), `providers`, the supported providers' builders over it and the generic one,
+//! and `config`, their configuration from files and the environment. Without it
+//! (`default-features = false`) the crate is the core alone, for token sources of your own (a
+//! vault, a file, a sidecar).
+//!
+//! With feature `reqwest`: `reqwest_client`, a Tower service over a `reqwest::Client`, and
+//! `oauth::ReqwestTransport`, the default HTTPS transport for token requests. With feature
+//! `reqwest-middleware`: `reqwest_auth`, the same for reqwest users who keep reqwest, as a
+//! `reqwest_middleware::Middleware` over the same cache, destination policy and `401` handling.
+//!
+//! The loopback provider emulator that the examples, tests and benches run against is the
+//! workspace's crate `tower-bearer-emulator` (`emulator/`); the load and callgrind harnesses
+//! are in `tools/`.
+//!
+//! With feature `grpc`: `grpc`, the layer (inside the bearer layer) that drops a token a gRPC
+//! server refuses with `UNAUTHENTICATED`, as a `401` does.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
@@ -140,6 +160,9 @@ pub mod cache;
 pub mod config;
 mod destination;
 pub mod error;
+#[cfg(feature = "grpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
+pub mod grpc;
 pub mod metrics;
 #[cfg(feature = "oauth")]
 #[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
@@ -200,13 +223,14 @@ pub type ProviderError = oauth::ProviderError;
 pub use source::{BoxTokenSource, StaticToken, TokenSource, TokenSourceFn, token_source_fn};
 pub use token::Token;
 
-// Compiles the README's examples as doctests (they use the OAuth client, the Redis store and
-// the reqwest middleware; the test command builds with every feature).
+// Compiles the README's examples as doctests (they use the OAuth client, the Redis store, the
+// reqwest middleware and the gRPC layer; the test command builds with every feature).
 #[cfg(all(
     doctest,
     feature = "oauth",
     feature = "redis",
-    feature = "reqwest-middleware"
+    feature = "reqwest-middleware",
+    feature = "grpc"
 ))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -9,7 +9,7 @@
 //! | `tower_bearer_requests_waited_total` | counter | `cache` | a request had to wait for a token |
 //! | `tower_bearer_requests_failed_fast_total` | counter | `cache` | a request failed at once while backing off |
 //! | `tower_bearer_early_refreshes_total` | counter | `cache` | a refresh started ahead of expiry |
-//! | `tower_bearer_invalidations_total` | counter | `cache` | a `401` dropped a token |
+//! | `tower_bearer_invalidations_total` | counter | `cache` | a `401` (or, with the `grpc` layer, a gRPC `UNAUTHENTICATED`) dropped a token |
 //! | `tower_bearer_tokens_withheld_total` | counter | `cache`, `reason` (`insecure_scheme`, `host_not_allowed`, `host_mismatch`, `cross_origin_redirect`) | a request went without the token or was refused, or a redirect was not followed with it |
 //! | `tower_bearer_store_total` | counter | `cache`, `outcome` (`hit`, `miss`, `lease_won`, `lease_held`, `wait_expired`, `save_fenced`, `backing_off`, `failed`) | a fetch of a cache with a [token store](crate::store) took a stored token, found none it could take (each read), won or found the lease held, gave up waiting for another replica, found a newer token when saving, found the fleet backing off after another replica's `Retry-After`, or met a failing store |
 //! | `tower_bearer_store_unreadable_total` | counter | | a [`RedisStore`](crate::store) read a value it could not decrypt or parse (ignored, replaced by the next save) |

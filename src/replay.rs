@@ -62,12 +62,14 @@ use tower_service::Service;
 use crate::cache::Dropped;
 use crate::token::Fingerprint;
 
-/// Response extension: this `401` answered a request that carried the bearer layer's token, to
-/// the origin that token was meant for, and the cache dropped that token because of it.
+/// Response extension: this `401` (or gRPC `UNAUTHENTICATED`) answered a request that carried
+/// the bearer layer's token, to the origin that token was meant for, and the cache dropped that
+/// token because of it.
 ///
-/// Set by [`BearerToken`](crate::BearerToken) only; [`ReplayUnauthorized`] replays only
-/// responses that carry it, and only once [`replaced`](Self::replaced) says a token with
-/// another value is available. Use it the same way in a replay of your own.
+/// Set by [`BearerToken`](crate::BearerToken), and by the `grpc` layer on a trailers-only
+/// `UNAUTHENTICATED` (an HTTP `200`) that dropped the token; [`ReplayUnauthorized`] replays
+/// only `401` responses that carry it, and only once [`replaced`](Self::replaced) says a token
+/// with another value is available. Use it the same way in a replay of your own.
 ///
 /// ```
 /// use tower_bearer::replay::TokenRejected;

@@ -293,6 +293,19 @@ impl EmulatorBuilder {
     }
 }
 
+/// What the protected API makes of a token ([`Emulator::check_token`]); the reason is what its
+/// `error_description` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenCheck {
+    /// `200`: a token the emulator issued for this provider, unexpired, not revoked.
+    Accepted,
+    /// `401`: unknown (never issued, or revoked), expired, another provider's, or (Kontrolle+)
+    /// for another audience.
+    Unauthorized(&'static str),
+    /// `403`: a Kontrolle+ token without the `ProviderApi.Access` role.
+    Forbidden(&'static str),
+}
+
 /// What the emulator knows about a token it issued.
 #[derive(Clone, Debug)]
 pub(crate) struct Issued {
@@ -499,6 +512,25 @@ impl Emulator {
         let revoked = issued.len();
         issued.clear();
         revoked
+    }
+
+    /// What the protected API would answer to `token` for `provider`'s API, without a request
+    /// (not counted in [`api_requests`](Self::api_requests)): for a test server of another
+    /// protocol (a gRPC server's interceptor, say) that accepts the emulator's tokens.
+    ///
+    /// ```
+    /// use tower_bearer_emulator::{Emulator, Provider, TokenCheck};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let emulator = Emulator::start().await.unwrap();
+    /// assert!(matches!(
+    ///     emulator.check_token(Provider::Kpn, "never-issued"),
+    ///     TokenCheck::Unauthorized("unknown token")
+    /// ));
+    /// # }
+    /// ```
+    pub fn check_token(&self, provider: Provider, token: &str) -> TokenCheck {
+        server::judge(&self.state, provider, token)
     }
 
     /// Changes the roles of Kontrolle+ tokens issued from now on.

@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::{Fault, Issued, Provider, State, index};
+use crate::{Fault, Issued, Provider, State, TokenCheck, index};
 
 type Answer = Response<Full<Bytes>>;
 
@@ -596,33 +596,45 @@ fn api(state: &State, rest: &str, req: &Request<Incoming>) -> Answer {
     else {
         return unauthorized("no bearer token");
     };
+    match judge(state, provider, token) {
+        TokenCheck::Accepted => json_answer(
+            StatusCode::OK,
+            json!({ "ok": true, "provider": provider.to_string() }).to_string(),
+        ),
+        TokenCheck::Unauthorized(why) => unauthorized(why),
+        TokenCheck::Forbidden(why) => json_answer(
+            StatusCode::FORBIDDEN,
+            json!({ "error": "forbidden", "error_description": why }).to_string(),
+        ),
+    }
+}
+
+/// What the protected API makes of `token` for `provider`'s API (the one check, for the HTTP
+/// API and [`Emulator::check_token`](crate::Emulator::check_token)).
+pub(super) fn judge(state: &State, provider: Provider, token: &str) -> TokenCheck {
     let Some(issued) = lock(&state.issued).get(token).cloned() else {
-        return unauthorized("unknown token");
+        return TokenCheck::Unauthorized("unknown token");
     };
     if issued.expires_at <= Instant::now() {
-        return unauthorized("token expired");
+        return TokenCheck::Unauthorized("token expired");
     }
     if issued.provider != provider {
-        return unauthorized("token issued by another provider");
+        return TokenCheck::Unauthorized("token issued by another provider");
     }
     if provider == Provider::KontrollePlus {
         let config = lock(&state.config);
         if issued.audience != config.app_id_uri {
-            return unauthorized("audience mismatch");
+            return TokenCheck::Unauthorized("audience mismatch");
         }
-        let role = crate::PROVIDER_API_ACCESS_ROLE;
-        if !issued.roles.iter().any(|r| r == role) {
-            return json_answer(
-                StatusCode::FORBIDDEN,
-                json!({ "error": "forbidden", "error_description": format!("missing role {role}") })
-                    .to_string(),
-            );
+        if !issued
+            .roles
+            .iter()
+            .any(|r| r == crate::PROVIDER_API_ACCESS_ROLE)
+        {
+            return TokenCheck::Forbidden("missing role ProviderApi.Access");
         }
     }
-    json_answer(
-        StatusCode::OK,
-        json!({ "ok": true, "provider": provider.to_string() }).to_string(),
-    )
+    TokenCheck::Accepted
 }
 
 fn jwt(claims: Value) -> String {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use http::header::LOCATION;
 use http::{Extensions, HeaderMap, Response, StatusCode, Uri};
 
-use crate::cache::Ticket;
+use crate::cache::{Refusal, Ticket};
 use crate::error::{DestinationError, DestinationErrorKind};
 use crate::origin::{LocationTarget, Origin, is_absolute_path, judge_location};
 use crate::redirect::{CrossOriginRedirects, FinalUri, RedirectLocation};
@@ -90,7 +90,7 @@ pub(crate) fn check<A: Answer>(answer: &mut A, sent: Sent) -> Result<(), Destina
                 from = %Origin::of(&uri).map_or_else(|| "?".to_owned(), |o| o.to_string()),
                 "401 from another origin than the token was sent to (a followed redirect): token kept"
             );
-        } else if let Some(dropped) = sent.ticket.refused(sent.max_wait) {
+        } else if let Some(dropped) = sent.ticket.refused(Refusal::Unauthorized, sent.max_wait) {
             answer.extensions_mut().insert(TokenRejected::new(dropped));
         }
         return Ok(());

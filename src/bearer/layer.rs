@@ -192,6 +192,13 @@ impl BearerTokenLayer {
     pub fn cache(&self) -> &TokenCache {
         &self.cache
     }
+
+    /// The layer's [`max_wait`](Self::max_wait), for a layer that reports refusals of its
+    /// tokens (`grpc`): what waits for their replacement waits no longer than a request.
+    #[cfg(feature = "grpc")]
+    pub(crate) fn wait_limit(&self) -> Option<Duration> {
+        self.max_wait
+    }
 }
 
 impl<S> Layer<S> for BearerTokenLayer {

@@ -265,27 +265,38 @@ impl Core {
         result
     }
 
-    /// Drops the cached token if it is still the one with `generation`. With `cooldown`, at
-    /// most one token is dropped per `invalidation_cooldown`, so an API that refuses every
-    /// token does not cause one token request per API request.
+    /// Drops the cached token if it is still the one with `generation`. For a server's
+    /// `refusal`, at most one token is dropped per `invalidation_cooldown`, so an API that
+    /// refuses every token does not cause one token request per API request; without one (a
+    /// caller's [`TokenCache::invalidate`](super::TokenCache::invalidate)) there is no cooldown.
     /// Returns the dropped token.
-    pub(super) fn invalidate(&self, generation: u64, cooldown: bool) -> Option<Arc<Entry>> {
+    pub(super) fn invalidate(
+        &self,
+        generation: u64,
+        refusal: Option<Refusal>,
+    ) -> Option<Arc<Entry>> {
         let now = Instant::now();
         let mut state = lock(&self.state);
         let current = self.current.load();
-        let cooldown = cooldown.then_some(self.config.invalidation_cooldown);
+        let cooldown = refusal.map(|_| self.config.invalidation_cooldown);
         match state.invalidate(now, current.as_deref(), generation, cooldown) {
             Invalidation::NotCurrent => None,
             Invalidation::Cooldown => {
                 tracing::debug!(
                     cache = self.id,
-                    "401 within the invalidation cooldown: token kept"
+                    "{} within the invalidation cooldown: token kept",
+                    Refusal::name(refusal)
                 );
                 None
             }
             Invalidation::Drop => {
                 if let Some(entry) = &*current {
-                    tracing::info!(cache = self.id, token = %entry.token.fingerprint(), "token refused (401): dropped");
+                    tracing::info!(
+                        cache = self.id,
+                        token = %entry.token.fingerprint(),
+                        "token refused ({}): dropped",
+                        Refusal::name(refusal)
+                    );
                     if entry.stored.is_some() {
                         state.refused_in_store = entry.stored;
                     }
@@ -413,6 +424,28 @@ struct ClearFetch {
 impl Drop for ClearFetch {
     fn drop(&mut self) {
         lock(&self.core.state).ended(self.id);
+    }
+}
+
+/// How a server refused a token a request carried: it names the refusal in logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// An HTTP `401 Unauthorized`.
+    Unauthorized,
+    /// A gRPC `grpc-status: 16` (`UNAUTHENTICATED`), in a response's headers or trailers.
+    #[cfg(feature = "grpc")]
+    GrpcUnauthenticated,
+}
+
+impl Refusal {
+    /// The refusal as logs name it; `None` is a caller's own invalidation.
+    fn name(refusal: Option<Self>) -> &'static str {
+        match refusal {
+            Some(Self::Unauthorized) => "401",
+            #[cfg(feature = "grpc")]
+            Some(Self::GrpcUnauthenticated) => "grpc-status 16",
+            None => "TokenCache::invalidate",
+        }
     }
 }
 

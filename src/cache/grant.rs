@@ -17,6 +17,7 @@ use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue};
 use tokio::time::{Instant, Sleep};
 
+pub(crate) use super::core::Refusal;
 use super::core::{Acquired, Core, FetchFuture, FetchResult, Slot, View, no_answer, registered};
 use super::entry::Entry;
 use crate::error::{DestinationErrorKind, TokenError, TokenErrorKind};
@@ -51,13 +52,14 @@ impl Ticket {
         }
     }
 
-    /// The request that carried this token got a `401` from the origin the token was meant
-    /// for: drops the token if it is still the cached one (outside the invalidation cooldown)
-    /// and returns it. `max_wait` bounds the wait of [`Dropped::replaced`], as it bounds the
-    /// wait of the request.
-    pub(crate) fn refused(self, max_wait: Option<Duration>) -> Option<Dropped> {
+    /// The server the token was meant for refused the request that carried it (a `401`, a
+    /// gRPC `UNAUTHENTICATED`): drops the token if it is still the cached one (outside the
+    /// invalidation cooldown; logged and counted) and returns it. `max_wait` bounds the wait
+    /// of [`Dropped::replaced`], as it bounds the wait of the request. The one way a refusal
+    /// reaches the cache, whichever layer saw it.
+    pub(crate) fn refused(self, refusal: Refusal, max_wait: Option<Duration>) -> Option<Dropped> {
         let core = registered(self.cache_id)?;
-        let entry = core.invalidate(self.generation, true)?;
+        let entry = core.invalidate(self.generation, Some(refusal))?;
         Some(Dropped {
             core: Arc::downgrade(&core),
             entry,
@@ -158,6 +160,21 @@ impl Handle {
             return Grant::Ready(Ticket::of(self.cache_id, entry));
         }
         self.grant_slow(core, headers)
+    }
+
+    /// The ticket of the cached token if `authorization` is its header (fresh or not): for a
+    /// layer inside the bearer layer, which sees the header it set but not its grant. `None`
+    /// for a header that is not the current token's (the request's own, or a token replaced
+    /// since). Reads no other memory than a grant does.
+    #[cfg(feature = "grpc")]
+    #[inline]
+    pub(crate) fn ticket(&mut self, authorization: &HeaderValue) -> Option<Ticket> {
+        let entry = self.view.load().as_ref()?;
+        // The bearer layer cloned this very header, which shares its bytes: comparing the
+        // pointers settles it without reading the token.
+        let same = std::ptr::eq(entry.header.as_bytes(), authorization.as_bytes())
+            || entry.header == *authorization;
+        same.then(|| Ticket::of(self.cache_id, entry))
     }
 
     /// No fresh token at hand: asks the core, which may have to fetch one.

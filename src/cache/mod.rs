@@ -37,7 +37,7 @@ use core::Core;
 use entry::Config;
 use fleet::Fleet;
 pub use fleet::{DEFAULT_STORE_BUDGET, DEFAULT_STORE_RETRY, DEFAULT_STORE_TIMEOUT};
-pub(crate) use grant::{Dropped, Grant, Handle, Ticket, Wait};
+pub(crate) use grant::{Dropped, Grant, Handle, Refusal, Ticket, Wait};
 
 /// Default time before expiry at which a token is refreshed (capped at half its lifetime).
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
@@ -177,7 +177,7 @@ impl TokenCache {
             }
             _ => return false,
         };
-        self.core.invalidate(generation, false).is_some()
+        self.core.invalidate(generation, None).is_some()
     }
 
     /// What the cache has done so far.
@@ -297,7 +297,8 @@ impl TokenCacheBuilder {
         self
     }
 
-    /// Shortest time between two tokens dropped because of `401` answers, so an API that
+    /// Shortest time between two tokens dropped because of `401` answers (or gRPC
+    /// `UNAUTHENTICATED` ones, with the `grpc` layer), so an API that
     /// refuses every token (wrong audience, client not allow-listed) does not cause a token
     /// request per API request. Default: [`DEFAULT_INVALIDATION_COOLDOWN`] (5 seconds).
     pub fn invalidation_cooldown(mut self, cooldown: Duration) -> Self {

@@ -69,7 +69,7 @@ pub struct ClientCredentials<T> {
 }
 
 /// Discovery of the token endpoint from the issuer's metadata, at the first token request
-/// (built by [`Generic::issuer`](crate::providers::Generic::issuer)).
+/// (built by `providers::Generic::issuer`).
 pub(crate) struct Discovery {
     /// The issuer as configured: the metadata's `issuer` must be exactly this.
     pub(crate) issuer: String,
@@ -784,13 +784,13 @@ mod store_key_tests {
             ),
             (
                 "the same URL as the issuer to discover the endpoint from",
-                key(&crate::providers::Generic::new()
-                    .issuer(URL)
-                    .client_id(CLIENT_ID)
-                    .client_secret(SECRET)
-                    .scope("api.read api.write")
-                    .build(Never)
-                    .unwrap()),
+                key(&base().discover(Discovery {
+                    issuer: URL.to_owned(),
+                    urls: crate::oauth::discovery::metadata_urls(URL).unwrap(),
+                    allow_insecure_http: false,
+                    post_fallback: None,
+                    resolved: tokio::sync::OnceCell::new(),
+                })),
             ),
             ("prefix", base().store_key("payments", &FLEET).unwrap()),
             (
@@ -877,13 +877,6 @@ mod store_key_tests {
                 ClientAuth::client_secret_basic(CLIENT_ID, SECRET)
                     .assertion_audience("https://elsewhere.example"),
             ),
-            crate::providers::Generic::new()
-                .token_url(URL)
-                .client_id(CLIENT_ID)
-                .client_secret(SECRET)
-                .scopes(["api.write", "api.read"])
-                .build(Never)
-                .unwrap(),
             base()
                 .label("partner")
                 .attempt_timeout(Duration::from_secs(1))

@@ -84,7 +84,7 @@ impl FromStr for AuthMethod {
 ///   endpoint from the server's metadata (RFC 8414, or OpenID Connect Discovery) at the first
 ///   token request;
 /// - who: [`client_id`](Self::client_id) and [`client_secret`](Self::client_secret) (or a
-///   [`private_key`](Self::private_key), feature `private-key-jwt`), sent as
+///   `private_key`, feature `private-key-jwt`), sent as
 ///   [`auth_method`](Self::auth_method) says; by default `client_secret_basic`, or, when
 ///   discovering, `client_secret_post` if the metadata says the endpoint does not take Basic;
 /// - what: [`scope`](Self::scope), [`resource`](Self::resource) (RFC 8707),
@@ -444,5 +444,57 @@ impl fmt::Debug for Generic {
             .field("audience", &self.audience)
             .field("claims", &self.claims)
             .finish()
+    }
+}
+
+#[cfg(all(test, feature = "redis"))]
+mod tests {
+    use super::*;
+    use crate::TokenErrorKind;
+    use crate::oauth::{ClientAuth, ClientCredentialsRequest};
+
+    /// A transport that is never called: a store key needs no request.
+    struct Never;
+
+    impl Transport for Never {
+        async fn send(
+            &self,
+            _: http::Request<Vec<u8>>,
+        ) -> Result<http::Response<bytes::Bytes>, TokenError> {
+            Err(TokenError::new(TokenErrorKind::Other, "not sent"))
+        }
+    }
+
+    const URL: &str = "https://login.partner.example/oauth2/token";
+    const FLEET: [u8; 32] = *b"store-key-test-fleet-secret-32by";
+
+    /// The builder asks for the same tokens as the flow put together by hand, so the fleet's
+    /// replicas built either way share their tokens; an issuer to discover from is another key.
+    #[test]
+    fn the_builder_and_the_flow_by_hand_share_a_store_key() {
+        let by_hand = ClientCredentials::new(
+            ClientCredentialsRequest::new(URL)
+                .unwrap()
+                .scope("api.read api.write"),
+            ClientAuth::client_secret_basic("client-7f3a", "Store-Key-Client-S3cret"),
+            Never,
+        );
+        let built = Generic::new()
+            .token_url(URL)
+            .client_id("client-7f3a")
+            .client_secret("Store-Key-Client-S3cret")
+            .scopes(["api.write", "api.read"])
+            .build(Never)
+            .unwrap();
+        let key = |flow: &ClientCredentials<Never>| flow.store_key("billing", &FLEET).unwrap();
+        assert_eq!(key(&built), key(&by_hand));
+        let discovering = Generic::new()
+            .issuer(URL)
+            .client_id("client-7f3a")
+            .client_secret("Store-Key-Client-S3cret")
+            .scope("api.read api.write")
+            .build(Never)
+            .unwrap();
+        assert_ne!(key(&discovering), key(&by_hand));
     }
 }

@@ -8,6 +8,7 @@ pub mod redis_server;
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -196,6 +197,26 @@ pub async fn withhold_once_for_each_reason(
         }
     }
     kinds
+}
+
+/// Collects everything a test's own tracing subscriber writes (pass a clone as its writer).
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
 }
 
 /// The binary of example `name`, which `cargo test --all-features` builds next to the test

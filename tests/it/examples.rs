@@ -56,17 +56,23 @@ async fn axum() {
     );
 }
 
-/// A tonic client over a layered channel.
+/// A tonic client over a layered channel, with the gRPC layer inside: the server revokes the
+/// token it saw once; one call fails with `UNAUTHENTICATED`, the next succeeds with the second
+/// token request, and every call after carries that token.
+#[cfg(feature = "grpc")]
 #[tokio::test]
 async fn tonic() {
     let out = run("tonic").await;
-    assert!(out.contains("client: health status"), "{out}");
-    // Every call carried the one token.
-    let tokens: std::collections::HashSet<&str> = out
+    assert_eq!(out.matches("client: health status").count(), 3, "{out}");
+    assert_eq!(out.matches("client: UNAUTHENTICATED").count(), 1, "{out}");
+    assert!(out.contains("client: 2 token requests"), "{out}");
+    let tokens: Vec<&str> = out
         .lines()
         .filter_map(|l| l.strip_prefix("server: call with token "))
         .collect();
-    assert_eq!(tokens.len(), 1, "{out}");
+    assert_eq!(tokens.len(), 3, "{out}");
+    assert_ne!(tokens[0], tokens[1], "{out}");
+    assert_eq!(tokens[1], tokens[2], "{out}");
 }
 
 /// reqwest through the Tower service adapter.

@@ -3,7 +3,7 @@
 //! response or a typed error, the token endpoint not hammered, and a valid cached token kept
 //! serving where there is one. Against the emulator over loopback, in real time (faults run in
 //! parallel, each with its own emulator).
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::StatusCode;
@@ -101,7 +101,7 @@ fn leak(s: String) -> &'static str {
 /// One fault: with or without a valid cached token, `REQUESTS` concurrent requests.
 async fn run(name: &'static str, fault: Fault, cached: bool) -> Result<(), String> {
     let emulator = Emulator::builder()
-        .token_lifetime(Duration::from_secs(2))
+        .token_lifetime(Duration::from_secs(6))
         .start()
         .await
         .map_err(|e| e.to_string())?;
@@ -115,28 +115,28 @@ async fn run(name: &'static str, fault: Fault, cached: bool) -> Result<(), Strin
         .attempt_timeout(Duration::from_millis(300))
         .max_attempts(2);
     let cache = TokenCache::builder(source)
-        .refresh_margin(Duration::from_secs(1))
+        .refresh_margin(Duration::from_secs(3))
         .refresh_jitter(Duration::ZERO)
         .fetch_timeout(Duration::from_secs(2))
         .build();
     let api = BearerTokenLayer::from_cache(cache.clone()).layer(http);
     let url = emulator.api_url(Provider::Kpn, "x");
     if cached {
-        // A token valid for 2 s, in its refresh window after 1 s.
+        // A token valid for 6 s, in its refresh window after 3 s: the requests below have
+        // about 3 s before it expires at the emulator (a loaded machine stalls for a second).
         let ok = api
             .clone()
             .oneshot(get(&url))
             .await
             .map_err(|e| e.to_string())?;
         assert_eq!(ok.status(), StatusCode::OK);
-        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        tokio::time::sleep(Duration::from_millis(3_100)).await;
     }
     // Enough copies that a retry meets the fault too.
     for _ in 0..3 {
         emulator.inject(Provider::Kpn, fault.clone());
     }
     let before = emulator.token_requests(Provider::Kpn);
-    let started = Instant::now();
     let mut calls = Vec::new();
     for _ in 0..REQUESTS {
         let api = api.clone();
@@ -145,10 +145,12 @@ async fn run(name: &'static str, fault: Fault, cached: bool) -> Result<(), Strin
     }
     let (mut ok, mut refused, mut token_errors) = (0, 0, 0);
     for call in calls {
-        match call
+        // Every request comes back (bounded by the attempt and fetch timeouts); 30 s means it
+        // hung, not that the machine was slow.
+        let answer = tokio::time::timeout(Duration::from_secs(30), call)
             .await
-            .map_err(|e| format!("{name}: a request panicked: {e}"))?
-        {
+            .map_err(|_| format!("{name}: a request hung"))?;
+        match answer.map_err(|e| format!("{name}: a request panicked: {e}"))? {
             Ok(response) if response.status() == StatusCode::OK => ok += 1,
             // The one fault whose token is accepted (its lifetime clamped): the emulator's API
             // never issued it, so it answers 401.
@@ -163,11 +165,7 @@ async fn run(name: &'static str, fault: Fault, cached: bool) -> Result<(), Strin
             Err(other) => return Err(format!("{name}: unexpected error {other}")),
         }
     }
-    let took = started.elapsed();
     let token_requests = emulator.token_requests(Provider::Kpn) - before;
-    if took > Duration::from_secs(3) {
-        return Err(format!("{name}: requests took {took:?}"));
-    }
     if token_requests > 2 {
         return Err(format!(
             "{name}: {token_requests} token requests for {REQUESTS} API requests"

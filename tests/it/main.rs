@@ -20,6 +20,8 @@ mod fleet;
 #[cfg(feature = "redis")]
 mod fleet_processes;
 mod generic;
+#[cfg(feature = "grpc")]
+mod grpc;
 mod interop;
 mod layer;
 mod properties;

@@ -81,38 +81,7 @@ fn stop_cluster() {
 /// The shared cluster's node URLs.
 fn cluster_urls() -> Vec<String> {
     let cluster = CLUSTER.get_or_init(|| {
-        let servers: Vec<Server> = (0..3)
-            .map(|_| {
-                Server::start(&[
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-node-timeout",
-                    "2000",
-                ])
-            })
-            .collect();
-        let nodes: Vec<String> = servers
-            .iter()
-            .map(|s| format!("127.0.0.1:{}", s.port))
-            .collect();
-        let mut create = vec!["--cluster", "create"];
-        create.extend(nodes.iter().map(String::as_str));
-        create.extend(["--cluster-replicas", "0", "--cluster-yes"]);
-        let created = cli(servers[0].port, &create);
-        assert!(created.contains("[OK]"), "cluster create: {created}");
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while !servers
-            .iter()
-            .all(|s| cli(s.port, &["cluster", "info"]).contains("cluster_state:ok"))
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the cluster did not reach cluster_state:ok"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let servers = start_cluster(3, 0, "2000", |_| Vec::new());
         Mutex::new(Some(Cluster { servers }))
     });
     let cluster = cluster.lock().unwrap();
@@ -852,28 +821,48 @@ async fn replicas_with_their_own_connections_make_one_token_request() {
     assert_eq!(hits, 3);
 }
 
-/// A cluster of 3 masters with a replica each, for the failover test (its own: it kills a node).
-fn cluster_with_replicas() -> Vec<Server> {
-    let servers: Vec<Server> = (0..6)
-        .map(|_| {
-            Server::start(&[
+/// Starts `masters * (1 + replicas)` cluster nodes (`extra(i)`: more arguments for node `i`,
+/// whose TLS port, if any, comes first as `--tls-port <port>`), creates the cluster (over TLS
+/// when the nodes have TLS ports, the bus then being TLS too) and waits for `cluster_state:ok`.
+fn start_cluster(
+    masters: usize,
+    replicas: usize,
+    node_timeout_ms: &str,
+    extra: impl Fn(usize) -> Vec<String>,
+) -> Vec<Server> {
+    let mut tls_ports = Vec::new();
+    let servers: Vec<Server> = (0..masters * (1 + replicas))
+        .map(|i| {
+            let extra = extra(i);
+            if extra.first().map(String::as_str) == Some("--tls-port") {
+                tls_ports.push(extra[1].clone());
+            }
+            let mut args = vec![
                 "--cluster-enabled",
                 "yes",
                 "--cluster-config-file",
                 "nodes.conf",
                 "--cluster-node-timeout",
-                "1000",
-            ])
+                node_timeout_ms,
+            ];
+            args.extend(extra.iter().map(String::as_str));
+            Server::start(&args)
         })
         .collect();
-    let nodes: Vec<String> = servers
-        .iter()
-        .map(|s| format!("127.0.0.1:{}", s.port))
-        .collect();
-    let mut create = vec!["--cluster", "create"];
-    create.extend(nodes.iter().map(String::as_str));
-    create.extend(["--cluster-replicas", "1", "--cluster-yes"]);
-    let created = cli(servers[0].port, &create);
+    // With TLS ports, created over them (the bus port follows the TLS port with --tls-cluster).
+    let ports: Vec<String> = if tls_ports.is_empty() {
+        servers.iter().map(|s| s.port.to_string()).collect()
+    } else {
+        tls_ports
+    };
+    let mut create = std::process::Command::new("redis-cli");
+    if ports[0] != servers[0].port.to_string() {
+        create.args(["--tls", "--insecure"]);
+    }
+    create.args(["-p", &ports[0], "--cluster", "create"]);
+    create.args(ports.iter().map(|p| format!("127.0.0.1:{p}")));
+    create.args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"]);
+    let created = String::from_utf8_lossy(&create.output().unwrap().stdout).into_owned();
     assert!(created.contains("[OK]"), "cluster create: {created}");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !servers
@@ -907,7 +896,8 @@ async fn a_cluster_master_fails_over_to_its_replica_mid_run() {
     if !redis_installed() {
         return;
     }
-    let mut servers = cluster_with_replicas();
+    // 3 masters with a replica each (its own cluster: it kills a node).
+    let mut servers = start_cluster(3, 1, "1000", |_| Vec::new());
     let urls: Vec<String> = servers.iter().map(Server::url).collect();
     let store = cluster_store(&urls);
     let key = unique_key("failover");
@@ -993,58 +983,35 @@ async fn tls_on_a_cluster() {
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let fixture = |name: &str| fixtures.join(name).to_string_lossy().into_owned();
     let tls_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let servers: Vec<Server> = tls_ports
-        .iter()
-        .map(|tls_port| {
-            Server::start(&[
-                "--tls-port",
-                &tls_port.to_string(),
-                "--tls-cert-file",
-                &fixture("server-cert.pem"),
-                "--tls-key-file",
-                &fixture("server-key.pem"),
-                // The cluster bus is mutual TLS: each node connects to the others with a
-                // client certificate (self-signed, trusted beside the CA).
-                "--tls-client-cert-file",
-                &fixture("cluster-bus-cert.pem"),
-                "--tls-client-key-file",
-                &fixture("cluster-bus-key.pem"),
-                "--tls-ca-cert-file",
-                &fixture("cluster-bus-trust.pem"),
-                "--tls-auth-clients",
-                "optional",
-                "--tls-cluster",
-                "yes",
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-                "--cluster-announce-hostname",
-                "localhost",
-                "--cluster-preferred-endpoint-type",
-                "hostname",
-            ])
-        })
-        .collect();
-    // Created over the TLS ports (the bus port follows the TLS port with --tls-cluster).
-    let mut create = std::process::Command::new("redis-cli");
-    create.args(["--tls", "--insecure", "-p", &tls_ports[0].to_string()]);
-    create.args(["--cluster", "create"]);
-    create.args(tls_ports.iter().map(|p| format!("127.0.0.1:{p}")));
-    create.args(["--cluster-replicas", "0", "--cluster-yes"]);
-    let created = String::from_utf8_lossy(&create.output().unwrap().stdout).into_owned();
-    assert!(created.contains("[OK]"), "cluster create: {created}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !servers
-        .iter()
-        .all(|s| cli(s.port, &["cluster", "info"]).contains("cluster_state:ok"))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the cluster did not reach cluster_state:ok"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // Kept until the end of the test: dropping a server stops it.
+    let _servers = start_cluster(3, 0, "2000", |i| {
+        [
+            "--tls-port",
+            &tls_ports[i].to_string(),
+            "--tls-cert-file",
+            &fixture("server-cert.pem"),
+            "--tls-key-file",
+            &fixture("server-key.pem"),
+            // The cluster bus is mutual TLS: each node connects to the others with a client
+            // certificate (self-signed, trusted beside the CA).
+            "--tls-client-cert-file",
+            &fixture("cluster-bus-cert.pem"),
+            "--tls-client-key-file",
+            &fixture("cluster-bus-key.pem"),
+            "--tls-ca-cert-file",
+            &fixture("cluster-bus-trust.pem"),
+            "--tls-auth-clients",
+            "optional",
+            "--tls-cluster",
+            "yes",
+            "--cluster-announce-hostname",
+            "localhost",
+            "--cluster-preferred-endpoint-type",
+            "hostname",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    });
 
     let ca = std::fs::read(fixtures.join("ca-cert.pem")).unwrap();
     let urls: Vec<String> = tls_ports

@@ -1,7 +1,6 @@
 //! What the crate traces, captured at TRACE level: the events an operator needs are there, and
 //! no secret is, whatever happens (fetch, refresh, failure and backoff, 401).
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,6 +13,8 @@ use tower_bearer::oauth::{
 };
 use tower_bearer::{BearerTokenLayer, TokenCache};
 
+use crate::common::Captured;
+
 const CLIENT_SECRET: &str = "cl1ent-S3CRET-value";
 const ACCESS_TOKEN: &str = "eyJ.ACCESS-secret.sig";
 const REFRESH_TOKEN: &str = "REFRESH-secret-token";
@@ -24,26 +25,6 @@ crate::known_secrets!(
     "tracing.rs REFRESH_TOKEN" => REFRESH_TOKEN,
     "tracing.rs ID_TOKEN" => ID_TOKEN,
 );
-
-/// Collects everything the subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 #[tokio::test(start_paused = true)]
 async fn operators_see_what_happened_and_never_a_secret() {
