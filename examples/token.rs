@@ -44,6 +44,7 @@ usage: token [options]
   --require-role R  repeatable: required `roles` claim [TOKEN_REQUIRE_ROLE]
   --ca-cert FILE    also trust this PEM root (private CA) [TOKEN_CA_CERT]
   --allow-insecure-http   plain http to a host that is not loopback [TOKEN_ALLOW_INSECURE_HTTP=1]
+  --no-proxy        connect directly, ignoring HTTPS_PROXY/HTTP_PROXY/ALL_PROXY [TOKEN_NO_PROXY=1]
   --client-secret-file FILE                          [CLIENT_SECRET_FILE; or CLIENT_SECRET]
   --json            one JSON object on stdout
   --print-token     also print the access token itself
@@ -65,6 +66,7 @@ struct Options {
     require_roles: Vec<String>,
     ca_cert: Option<String>,
     allow_insecure_http: bool,
+    no_proxy: bool,
     secret_file: Option<String>,
     json: bool,
     print_token: bool,
@@ -93,6 +95,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         ca_cert: env("TOKEN_CA_CERT"),
         allow_insecure_http: env("TOKEN_ALLOW_INSECURE_HTTP")
             .is_some_and(|v| v == "1" || v == "true"),
+        no_proxy: env("TOKEN_NO_PROXY").is_some_and(|v| v == "1" || v == "true"),
         secret_file: env("CLIENT_SECRET_FILE"),
         json: false,
         print_token: false,
@@ -119,6 +122,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--require-role" => o.require_roles.push(value()?),
             "--ca-cert" => o.ca_cert = Some(value()?),
             "--allow-insecure-http" => o.allow_insecure_http = true,
+            "--no-proxy" => o.no_proxy = true,
             "--client-secret-file" => o.secret_file = Some(value()?),
             "--json" => o.json = true,
             "--print-token" => o.print_token = true,
@@ -194,6 +198,9 @@ fn source(o: &Options) -> Result<Result<ClientCredentials<ReqwestTransport>, Tok
             request = request.audience(audience);
         }
         let mut transport = ReqwestTransport::builder();
+        if o.no_proxy {
+            transport = transport.no_proxy();
+        }
         if let Some(file) = &o.ca_cert {
             let pem = std::fs::read(file)
                 .map_err(|e| usage_error(format!("cannot read --ca-cert {file}: {e}")))?;

@@ -462,8 +462,9 @@ impl StdError for TokenError {
 pub enum DestinationErrorKind {
     /// Plain `http://` to a host that is not loopback.
     InsecureScheme,
-    /// A host (or port, or scheme) that is not in the layer's allow-list, or not the origin
-    /// named with [`origin`](crate::BearerTokenLayer::origin).
+    /// A host (or port, or scheme) that is not in the layer's allow-list, not the origin
+    /// named with [`origin`](crate::BearerTokenLayer::origin), or without a
+    /// [`route`](crate::RoutedBearerTokenLayer::route).
     HostNotAllowed,
     /// The `Host` header names another host or port than the request's URI (or the layer's
     /// named origin), or cannot be read.
@@ -581,8 +582,8 @@ impl fmt::Display for DestinationError {
             DestinationErrorKind::HostNotAllowed => write!(
                 f,
                 "refused to send a bearer token to `{}`: the host (with its scheme and port) is \
-                 not in the layer's `allowed_hosts` or is not its `origin`; add it there (with \
-                 its port if not the default, e.g. `api.example.com:8443`), or choose \
+                 not in the layer's `allowed_hosts`, is not its `origin` or has no `route`; add \
+                 it there (with its port if not the default, e.g. `api.example.com:8443`), or choose \
                  `OtherHosts::SendWithoutToken`",
                 self.host
             ),

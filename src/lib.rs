@@ -119,8 +119,8 @@
 //!
 //! | module | what |
 //! | --- | --- |
-//! | the crate root | the middleware: [`BearerTokenLayer`], its service [`BearerToken`] and [`ResponseFuture`] |
-//! | [`cache`] | [`TokenCache`]: single-flight, refresh ahead, backoff, `401` invalidation |
+//! | the crate root | the middleware: [`BearerTokenLayer`], its service [`BearerToken`] and [`ResponseFuture`]; [`RoutedBearerTokenLayer`] and [`RoutedBearerToken`], the same for several APIs (a cache per origin) |
+//! | [`cache`] | [`TokenCache`]: single-flight, refresh ahead, backoff, `401` invalidation; [`prefetch`](TokenCache::prefetch), [`is_ready`](TokenCache::is_ready) and [`shutdown`](TokenCache::shutdown) for start-up, health checks and shutdown |
 //! | [`source`] | the [`TokenSource`] trait, [`StaticToken`], [`token_source_fn`], [`BoxTokenSource`] |
 //! | [`token`] | [`Token`] and its [`Fingerprint`](token::Fingerprint) |
 //! | [`error`] | [`Error`], [`TokenError`] and its kinds, [`DestinationError`] |
@@ -186,7 +186,10 @@ mod sync;
 mod tls;
 pub mod token;
 
-pub use bearer::{BearerToken, BearerTokenLayer, ExistingAuthorization, ResponseFuture};
+pub use bearer::{
+    BearerToken, BearerTokenLayer, ExistingAuthorization, ResponseFuture, RoutedBearerToken,
+    RoutedBearerTokenLayer,
+};
 
 /// Moved: the layer and its options are at the crate root.
 #[deprecated(

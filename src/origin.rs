@@ -76,6 +76,28 @@ impl Origin {
         &*self.scheme == "https"
     }
 
+    /// Whether `uri` (absolute) has this origin, without allocating (the routed layer asks
+    /// for every request).
+    pub(crate) fn is_origin_of(&self, uri: &Uri) -> bool {
+        let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
+            return false;
+        };
+        if !scheme.eq_ignore_ascii_case(&self.scheme) {
+            return false;
+        }
+        let port = match uri.port_u16() {
+            Some(port) => port,
+            None => match default_port(&self.scheme) {
+                Some(port) => port,
+                None => return false,
+            },
+        };
+        port == self.port
+            && (host.eq_ignore_ascii_case(&self.host)
+                // An IPv6 address written another way (`[0:0::1]`).
+                || (host.starts_with('[') && normalize_host(host) == *self.host))
+    }
+
     /// Whether `uri` (absolute) has this origin.
     pub(crate) fn matches(&self, uri: &Uri) -> bool {
         Self::of(uri).is_some_and(|other| other == *self)
@@ -232,6 +254,40 @@ mod tests {
         assert!(!o.matches(&"https://api.example.com:8443/v1".parse().unwrap()));
         assert!(!o.matches(&"http://api.example.com/v1".parse().unwrap()));
         assert!(!o.matches(&"/v1".parse().unwrap()));
+    }
+
+    #[test]
+    fn is_origin_of_agrees_with_matches() {
+        let origins = [
+            "https://api.example.com",
+            "http://api.example.com",
+            "https://api.example.com:8443",
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080",
+            "https://xn--bcher-kva.example",
+        ];
+        let uris = [
+            "https://api.example.com/v1",
+            "HTTPS://API.Example.COM:443/v1",
+            "https://api.example.com:8443/",
+            "http://api.example.com:80/",
+            "http://api.example.com:443/",
+            "https://api.example.com.:443/",
+            "http://127.0.0.1:8080/x",
+            "http://127.0.0.1/x",
+            "http://[0:0::1]:8080/x",
+            "http://[::1]:8080/x",
+            "https://XN--BCHER-KVA.example/",
+            "ftp://api.example.com/",
+            "/v1",
+        ];
+        for o in origins {
+            let o = origin(o);
+            for uri in uris {
+                let uri: Uri = uri.parse().unwrap();
+                assert_eq!(o.is_origin_of(&uri), o.matches(&uri), "{o} {uri}");
+            }
+        }
     }
 
     #[test]

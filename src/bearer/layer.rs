@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
+use super::routes::RoutedBearerTokenLayer;
 use super::service::{BearerToken, ExistingAuthorization};
 use crate::cache::TokenCache;
 use crate::destination::{DestinationPolicy, OtherHosts};
@@ -62,6 +63,23 @@ impl BearerTokenLayer {
 }
 
 impl BearerTokenLayer {
+    /// One layer for several APIs: each origin a route with a [`TokenCache`] of its own (an
+    /// audience or scope per API); the request's origin picks the token. See
+    /// [`RoutedBearerTokenLayer`].
+    ///
+    /// ```
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token, TokenCache};
+    ///
+    /// let layer = BearerTokenLayer::routes()
+    ///     .route("https://billing.partner.example", TokenCache::new(StaticToken::new(Token::new("b"))))?
+    ///     .route("https://files.partner.example", TokenCache::new(StaticToken::new(Token::new("f"))))?;
+    /// # let _ = layer;
+    /// # Ok::<(), tower_bearer::error::DestinationConfigError>(())
+    /// ```
+    pub fn routes() -> RoutedBearerTokenLayer {
+        RoutedBearerTokenLayer::new()
+    }
+
     /// A layer that uses `cache`; layers and other users of the same cache share its token.
     pub fn from_cache(cache: TokenCache) -> Self {
         Self {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::ops::{Deref, DerefMut};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -65,6 +65,9 @@ pub(super) struct Core {
     source: BoxTokenSource,
     /// The token store the fleet shares, if any: consulted by fetches only.
     fleet: Option<Fleet>,
+    /// Set once by `TokenCache::shutdown`: no fetch starts after it. Read under `state`'s lock
+    /// when a fetch would start, so no fetch starts after `shutdown` returns.
+    closed: AtomicBool,
 }
 
 /// What the core's lock guards: the coordination state (pure, shared with the model check)
@@ -128,6 +131,7 @@ impl Core {
             stats: Counters::default(),
             source,
             fleet,
+            closed: AtomicBool::new(false),
         });
         registry().insert(core.id, Arc::downgrade(&core));
         core
@@ -140,6 +144,8 @@ impl Core {
         let mut state = lock(&self.state);
         match state.step(now, self.current.load_full()) {
             Step::Use(entry) => Acquired::Ready(entry),
+            // A cache that was shut down serves its token until it expires, and fetches no more.
+            Step::UseAndStart(entry, _) if self.is_closed() => Acquired::Ready(entry),
             Step::UseAndStart(entry, id) => {
                 self.stats.early_refreshes.fetch_add(1, Ordering::Relaxed);
                 crate::metrics::count(&self.name, crate::metrics::EARLY_REFRESHES);
@@ -179,6 +185,9 @@ impl Core {
         id: u64,
         now: Instant,
     ) -> Result<(FetchFuture, Instant), TokenError> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(shut_down());
+        }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             TokenError::configuration(
                 "the token cache needs a Tokio runtime to fetch a token",
@@ -344,7 +353,11 @@ impl Core {
                 if let Some(old) = state.refresh_timer.take() {
                     old.abort();
                 }
-                if let Some(at) = entry.timing.refresh_at.filter(|_| entry.is_fresh()) {
+                if let Some(at) = entry
+                    .timing
+                    .refresh_at
+                    .filter(|_| entry.is_fresh() && !self.is_closed())
+                {
                     // Armed before the task is spawned: dropping the task, even unpolled,
                     // clears the flag (see `StaleOnDrop`).
                     let stale = StaleOnDrop {
@@ -383,6 +396,47 @@ impl Core {
             }
         }
     }
+}
+
+impl Core {
+    /// Whether a usable token is held: one that has not expired (it may be due for refresh),
+    /// in a cache that was not shut down.
+    pub(super) fn has_usable_token(&self) -> bool {
+        !self.is_closed()
+            && self
+                .current
+                .load()
+                .as_ref()
+                .is_some_and(|entry| !entry.token.is_expired_at(Instant::now()))
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    /// Starts no fetch from now on and stops the refresh timer; a running fetch ends as it
+    /// would (its waiters get its token).
+    pub(super) fn shut_down(&self) {
+        let mut state = lock(&self.state);
+        let first = !self.closed.swap(true, Ordering::Relaxed);
+        if let Some(timer) = state.refresh_timer.take() {
+            timer.abort();
+        }
+        if first {
+            tracing::info!(
+                cache = self.id,
+                "token cache shut down: no more token requests"
+            );
+        }
+    }
+}
+
+/// The error of a request that needs a new token from a cache that was shut down.
+fn shut_down() -> TokenError {
+    TokenError::configuration(
+        "the token cache was shut down (`TokenCache::shutdown`) and fetches no more tokens",
+        "shut the cache down only after the last request that needs it, or build a new one",
+    )
 }
 
 impl Drop for Core {

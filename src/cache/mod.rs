@@ -180,6 +180,92 @@ impl TokenCache {
         self.core.invalidate(generation, None).is_some()
     }
 
+    /// Fetches a token now unless a usable one is held, and returns the error if that fails:
+    /// for start-up, so that the first requests find a token, and a service reports itself
+    /// ready only once it can call the API.
+    ///
+    /// It is an ordinary request for a token: concurrent requests share its fetch (one token
+    /// request however many ask), a token due for refresh is used while a refresh starts in
+    /// the background, and while the cache backs off after a failure it fails at once with the
+    /// last error. It waits at most the cache's
+    /// [`fetch_timeout`](TokenCacheBuilder::fetch_timeout) (plus a second's grace).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::{token_source_fn, Token, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = TokenCache::new(token_source_fn(|| async {
+    ///     Ok(Token::new("eyJ...").with_expires_in(Duration::from_secs(3600)))
+    /// }));
+    /// assert!(!cache.is_ready());
+    /// cache.prefetch().await.expect("the token endpoint must answer at start-up");
+    /// assert!(cache.is_ready());
+    /// # }
+    /// ```
+    pub async fn prefetch(&self) -> Result<(), TokenError> {
+        grant::entry(&self.core, None).await.map(|_| ())
+    }
+
+    /// Whether the cache holds a token that has not expired, so a request can be sent at once
+    /// (a token due for refresh counts: requests use it while it is refreshed). Cheap and
+    /// synchronous, no token request: for readiness checks. `false` before the first token,
+    /// once the token expired without a refresh (no request came to start one, or the token
+    /// endpoint failed), after a `401` dropped it, and after [`shutdown`](Self::shutdown).
+    ///
+    /// The cache refreshes when requests come, so a service that was idle past its token's
+    /// lifetime holds no usable token until the next request. A readiness probe that only
+    /// read `is_ready` would then take the service out of traffic, and no request would come
+    /// to fetch a new token: let the probe [`prefetch`](Self::prefetch) when no token is held
+    /// (one token request shared with everyone, or the last error at once while the cache
+    /// backs off). A readiness handler for Kubernetes with axum:
+    ///
+    /// ```
+    /// use axum::{extract::State, http::StatusCode, routing::get, Router};
+    /// use tower_bearer::{StaticToken, Token, TokenCache};
+    ///
+    /// async fn ready(State(cache): State<TokenCache>) -> StatusCode {
+    ///     if cache.is_ready() || cache.prefetch().await.is_ok() {
+    ///         StatusCode::OK
+    ///     } else {
+    ///         StatusCode::SERVICE_UNAVAILABLE
+    ///     }
+    /// }
+    ///
+    /// let cache = TokenCache::new(StaticToken::new(Token::new("t")));
+    /// let app: Router = Router::new().route("/ready", get(ready)).with_state(cache);
+    /// # let _ = app;
+    /// ```
+    pub fn is_ready(&self) -> bool {
+        self.core.has_usable_token()
+    }
+
+    /// Stops the cache: it starts no token request from now on, and its refresh timer ends.
+    /// Requests still get the token it holds until that expires (so requests draining during
+    /// a graceful shutdown go on); after that, or after a `401` drops it, they fail with a
+    /// [`Configuration`](crate::error::TokenErrorKind::Configuration) error that says the
+    /// cache was shut down. A token request already running finishes and serves its waiters.
+    /// [`is_ready`](Self::is_ready) is `false` from now on. It acts on every clone of the cache
+    /// and every layer that uses it, and cannot be undone.
+    ///
+    /// Without it, dropping the last clone of the cache (layers and services hold one each)
+    /// ends its tasks just the same: the refresh timer holds no reference to the cache, and a
+    /// running token request ends within the fetch timeout.
+    ///
+    /// ```
+    /// use tower_bearer::{StaticToken, Token, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = TokenCache::new(StaticToken::new(Token::new("t")));
+    /// cache.prefetch().await.unwrap();
+    /// cache.shutdown();
+    /// assert!(!cache.is_ready());
+    /// # }
+    /// ```
+    pub fn shutdown(&self) {
+        self.core.shut_down();
+    }
+
     /// What the cache has done so far.
     pub fn stats(&self) -> CacheStats {
         let c = &self.core.stats;

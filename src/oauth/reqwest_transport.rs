@@ -33,6 +33,20 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
 /// Uses ring as rustls's crypto provider: if the process has no default provider yet, ring is
 /// installed as the default.
 ///
+/// # Proxies
+///
+/// Like reqwest, the transport sends token requests through the proxy the environment names,
+/// read when it is built: `HTTPS_PROXY` for `https://` token URLs, `HTTP_PROXY` for `http://`
+/// ones, `ALL_PROXY` for both (and their lower-case spellings), except to the hosts in
+/// `NO_PROXY` (comma-separated domains, which match their subdomains too, IP addresses and
+/// networks, or `*`). reqwest makes no exception for loopback: with `HTTP_PROXY` set, a token
+/// request to `http://127.0.0.1:8080/token` goes through the proxy unless `NO_PROXY` names
+/// `127.0.0.1`. [`ReqwestTransportBuilder::no_proxy`] ignores the environment;
+/// [`ReqwestTransportBuilder::proxy`] names proxies instead of it. The proxy sees the token
+/// request's host (a `CONNECT` for https); for `http://` token URLs it sees the whole request,
+/// client secret and token included. Proxies and their credentials are never logged, nor
+/// shown by `Debug`.
+///
 /// ```no_run
 /// use tower_bearer::oauth::ReqwestTransport;
 ///
@@ -62,6 +76,7 @@ impl ReqwestTransport {
             timeout: DEFAULT_REQUEST_TIMEOUT,
             roots: Vec::new(),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            proxies: Proxies::Environment,
         }
     }
 
@@ -96,6 +111,15 @@ pub struct ReqwestTransportBuilder {
     timeout: Duration,
     roots: Vec<reqwest::Certificate>,
     max_response_bytes: usize,
+    proxies: Proxies,
+}
+
+/// Where the transport's proxies come from.
+enum Proxies {
+    /// `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY` (reqwest's default).
+    Environment,
+    /// These, in order; the environment is ignored (none: a direct connection).
+    Given(Vec<reqwest::Proxy>),
 }
 
 impl ReqwestTransportBuilder {
@@ -136,6 +160,45 @@ impl ReqwestTransportBuilder {
         self
     }
 
+    /// Connects to the token endpoint directly, ignoring `HTTPS_PROXY`, `HTTP_PROXY`,
+    /// `ALL_PROXY` and `NO_PROXY` (see [Proxies](ReqwestTransport#proxies)), and any
+    /// [`proxy`](Self::proxy) given before.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::ReqwestTransport;
+    ///
+    /// let transport = ReqwestTransport::builder().no_proxy().build()?;
+    /// # let _ = transport;
+    /// # Ok::<(), tower_bearer::TokenError>(())
+    /// ```
+    pub fn no_proxy(mut self) -> Self {
+        self.proxies = Proxies::Given(Vec::new());
+        self
+    }
+
+    /// Sends token requests through `proxy` (reqwest's [`Proxy`](reqwest::Proxy): which
+    /// requests it takes, its URL and credentials, its own exceptions), instead of the proxy
+    /// the environment names. Several proxies are tried in the order given; a request none of
+    /// them takes connects directly. Its credentials are never logged.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::ReqwestTransport;
+    ///
+    /// let proxy = reqwest::Proxy::https("http://proxy.corp.example:3128")
+    ///     .expect("a valid proxy URL")
+    ///     .no_proxy(reqwest::NoProxy::from_string("login.internal.example"));
+    /// let transport = ReqwestTransport::builder().proxy(proxy).build()?;
+    /// # let _ = transport;
+    /// # Ok::<(), tower_bearer::TokenError>(())
+    /// ```
+    pub fn proxy(mut self, proxy: reqwest::Proxy) -> Self {
+        match &mut self.proxies {
+            Proxies::Given(proxies) => proxies.push(proxy),
+            Proxies::Environment => self.proxies = Proxies::Given(vec![proxy]),
+        }
+        self
+    }
+
     /// The transport.
     pub fn build(self) -> Result<ReqwestTransport, TokenError> {
         crate::tls::install_crypto_provider();
@@ -145,6 +208,13 @@ impl ReqwestTransportBuilder {
             .timeout(self.timeout);
         for root in self.roots {
             builder = builder.add_root_certificate(root);
+        }
+        if let Proxies::Given(proxies) = self.proxies {
+            // Turns off the environment's proxies even when the list is empty.
+            builder = builder.no_proxy();
+            for proxy in proxies {
+                builder = builder.proxy(proxy);
+            }
         }
         let client = builder.build().map_err(|e| {
             TokenError::configuration(
@@ -236,6 +306,17 @@ impl fmt::Debug for ReqwestTransportBuilder {
             .field("timeout", &self.timeout)
             .field("roots", &self.roots.len())
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("proxies", &self.proxies)
             .finish()
+    }
+}
+
+impl fmt::Debug for Proxies {
+    /// How many proxies, never their URLs: they may carry credentials.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Environment => f.write_str("Environment"),
+            Self::Given(proxies) => write!(f, "Given({} proxies)", proxies.len()),
+        }
     }
 }

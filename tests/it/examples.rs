@@ -82,3 +82,22 @@ async fn reqwest() {
     let out = run("reqwest").await;
     assert!(out.contains("GET items/0: 200 OK"), "{out}");
 }
+
+/// Two APIs with different audiences through one routed layer: both tokens prefetched before
+/// ready, one token request per API, an origin without a route refused, shut down at the end.
+#[tokio::test]
+async fn two_apis() {
+    let out = run("two_apis").await;
+    for line in [
+        "ready before prefetch: false",
+        "ready after prefetch: true",
+        "GET billing items/2: 200 OK",
+        "GET files items/2: 200 OK",
+        "GET an origin without a route: refused",
+        "billing: token requests: 1;",
+        "files: token requests: 1;",
+        "ready after shutdown: false",
+    ] {
+        assert!(out.contains(line), "no `{line}` in:\n{out}");
+    }
+}

@@ -26,12 +26,16 @@ mod interop;
 mod layer;
 mod properties;
 mod providers;
+#[cfg(feature = "reqwest")]
+mod proxy;
+mod readiness;
 mod redirects;
 #[cfg(feature = "redis")]
 mod redis_store;
 mod replay;
 mod reqwest_middleware;
 mod robustness;
+mod routes;
 mod stress;
 mod token_cli;
 mod token_endpoint;
