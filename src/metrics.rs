@@ -16,6 +16,28 @@
 //!
 //! The `cache` label is the name given with
 //! [`TokenCacheBuilder::name`](crate::TokenCacheBuilder::name) (`default` otherwise).
+//!
+//! With a recorder installed (here `metrics-util`'s debugging one, in place of your exporter),
+//! a first request for a token counts one token request:
+//!
+//! ```
+//! # #[cfg(feature = "metrics")] fn main() {
+//! use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+//! use tower_bearer::{metrics as names, StaticToken, Token, TokenCache, TokenSource};
+//!
+//! let recorder = DebuggingRecorder::new();
+//! let snapshotter = recorder.snapshotter();
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+//! metrics::with_local_recorder(&recorder, || {
+//!     let cache = TokenCache::builder(StaticToken::new(Token::new("t"))).name("partner").build();
+//!     runtime.block_on(cache.token()).unwrap();
+//! });
+//! let requests = snapshotter.snapshot().into_vec().into_iter()
+//!     .find(|(key, ..)| key.key().name() == names::TOKEN_REQUESTS);
+//! assert!(matches!(requests, Some((.., DebugValue::Counter(1)))));
+//! # }
+//! # #[cfg(not(feature = "metrics"))] fn main() {}
+//! ```
 
 #[cfg(feature = "metrics")]
 use std::sync::Arc;

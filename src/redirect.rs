@@ -49,6 +49,48 @@
 //!   [`origin`](crate::BearerTokenLayer::origin) so the destination checks have an origin to
 //!   compare. (A redirect answering a path-only request is same-origin only if its
 //!   `Location` is a path.)
+//!
+//! A follower outside the layer never gets to follow a cross-origin redirect with the token:
+//!
+//! ```
+//! use tower::{Layer, ServiceExt};
+//! use tower_bearer::error::DestinationErrorKind;
+//! use tower_bearer::{BearerTokenLayer, Error, StaticToken, Token};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! # let api = tower::service_fn(|_req: http::Request<()>| async {
+//! #     let redirect = http::Response::builder().status(302)
+//! #         .header("location", "https://elsewhere.example/x").body(()).unwrap();
+//! #     Ok::<_, std::convert::Infallible>(redirect)
+//! # });
+//! // `api` answers `302 Location: https://elsewhere.example/x`.
+//! let client = BearerTokenLayer::new(StaticToken::new(Token::new("t"))).layer(api);
+//! let request = http::Request::get("https://api.example/v1/report").body(()).unwrap();
+//! let Err(Error::Destination(refused)) = client.oneshot(request).await else { panic!() };
+//! assert_eq!(refused.kind(), DestinationErrorKind::CrossOriginRedirect);
+//! # }
+//! ```
+//!
+//! A follower outside the layer never gets to follow a cross-origin redirect with the token:
+//!
+//! ```
+//! use tower::{Layer, ServiceExt};
+//! use tower_bearer::error::DestinationErrorKind;
+//! use tower_bearer::{BearerTokenLayer, Error, StaticToken, Token};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! # let api = tower::service_fn(|_req: http::Request<()>| async {
+//! #     let redirect = http::Response::builder().status(302)
+//! #         .header("location", "https://elsewhere.example/x").body(()).unwrap();
+//! #     Ok::<_, std::convert::Infallible>(redirect)
+//! # });
+//! // `api` answers `302 Location: https://elsewhere.example/x`.
+//! let client = BearerTokenLayer::new(StaticToken::new(Token::new("t"))).layer(api);
+//! let request = http::Request::get("https://api.example/v1/report").body(()).unwrap();
+//! let Err(Error::Destination(refused)) = client.oneshot(request).await else { panic!() };
+//! assert_eq!(refused.kind(), DestinationErrorKind::CrossOriginRedirect);
+//! # }
+//! ```
 
 use std::fmt;
 use std::sync::Arc;
@@ -104,6 +146,28 @@ impl RedirectLocation {
     }
 
     /// The `Location` header value, as the server sent it.
+    ///
+    /// ```
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_bearer::redirect::{CrossOriginRedirects, RedirectLocation};
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let api = tower::service_fn(|_req: http::Request<()>| async {
+    /// #     let redirect = http::Response::builder().status(302)
+    /// #         .header("location", "https://elsewhere.example/x").body(()).unwrap();
+    /// #     Ok::<_, std::convert::Infallible>(redirect)
+    /// # });
+    /// let client = BearerTokenLayer::new(StaticToken::new(Token::new("t")))
+    ///     .cross_origin_redirects(CrossOriginRedirects::HideLocation)
+    ///     .layer(api);
+    /// let request = http::Request::get("https://api.example/v1/report").body(()).unwrap();
+    /// let response = client.oneshot(request).await.unwrap();
+    /// assert!(response.headers().get("location").is_none());
+    /// let location = response.extensions().get::<RedirectLocation>().unwrap().location();
+    /// assert_eq!(location, "https://elsewhere.example/x");
+    /// # }
+    /// ```
     pub fn location(&self) -> &HeaderValue {
         &self.0
     }
@@ -233,6 +297,32 @@ mod pin {
 
     impl<P> PinOrigin<P> {
         /// Wraps `policy`.
+        ///
+        /// ```
+        /// use tower::{Layer, ServiceExt};
+        /// use tower_http::follow_redirect::{FollowRedirectLayer, policy::FilterCredentials};
+        /// use tower_bearer::redirect::PinOrigin;
+        /// use tower_bearer::{BearerTokenLayer, StaticToken, Token};
+        ///
+        /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+        /// # let http_client = tower::service_fn(|req: http::Request<String>| async move {
+        /// #     let response = if req.uri().host() == Some("api.example") {
+        /// #         http::Response::builder().status(302).header("location", "https://cdn.example/f")
+        /// #     } else {
+        /// #         let had_token = req.headers().contains_key("authorization").to_string();
+        /// #         http::Response::builder().header("x-had-token", had_token)
+        /// #     };
+        /// #     Ok::<_, std::convert::Infallible>(response.body(()).unwrap())
+        /// # });
+        /// // A policy that keeps credentials everywhere, pinned: the hop to cdn.example goes bare.
+        /// let policy = PinOrigin::new(FilterCredentials::new().block_cross_origin(false));
+        /// let client = BearerTokenLayer::new(StaticToken::new(Token::new("t")))
+        ///     .layer(FollowRedirectLayer::with_policy(policy).layer(http_client));
+        /// let request = http::Request::get("https://api.example/export").body(String::new()).unwrap();
+        /// let response = client.oneshot(request).await.unwrap();
+        /// assert_eq!(response.headers()["x-had-token"], "false");
+        /// # }
+        /// ```
         pub fn new(policy: P) -> Self {
             Self {
                 inner: policy,

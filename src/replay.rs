@@ -98,11 +98,63 @@ impl TokenRejected {
     /// one if it has none (waiting no longer than the layer's
     /// [`max_wait`](crate::BearerTokenLayer::max_wait)); `false` if none can be had in that
     /// time or the cache is gone.
+    ///
+    /// ```
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_bearer::BearerTokenLayer;
+    /// use tower_bearer::replay::TokenRejected;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use std::sync::atomic::{AtomicU32, Ordering};
+    /// # use tower_bearer::{token_source_fn, Token};
+    /// # static FETCHES: AtomicU32 = AtomicU32::new(0);
+    /// # let source = token_source_fn(|| async {
+    /// #     Ok(Token::new(format!("t-{}", FETCHES.fetch_add(1, Ordering::Relaxed) + 1)))
+    /// # });
+    /// # let api = tower::service_fn(|req: http::Request<String>| async move {
+    /// #     let status = if req.headers()["authorization"] == "Bearer t-1" { 401 } else { 200 };
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::builder().status(status).body(()).unwrap())
+    /// # });
+    /// // `source` gives t-1, then t-2; `api` refuses t-1.
+    /// let client = BearerTokenLayer::new(source).layer(api);
+    /// let request = http::Request::get("https://api.example/orders").body(String::new()).unwrap();
+    /// // A clone: the mark needs the cache, which the layer holds.
+    /// let response = client.clone().oneshot(request).await.unwrap();
+    /// let rejected = response.extensions().get::<TokenRejected>().unwrap();
+    /// assert!(rejected.replaced().await, "the cache fetched t-2");
+    /// # }
+    /// ```
     pub async fn replaced(&self) -> bool {
         self.dropped.replaced().await
     }
 
     /// The fingerprint of the refused token.
+    ///
+    /// ```
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_bearer::BearerTokenLayer;
+    /// use tower_bearer::replay::TokenRejected;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use std::sync::atomic::{AtomicU32, Ordering};
+    /// # use tower_bearer::{token_source_fn, Token};
+    /// # static FETCHES: AtomicU32 = AtomicU32::new(0);
+    /// # let source = token_source_fn(|| async {
+    /// #     Ok(Token::new(format!("t-{}", FETCHES.fetch_add(1, Ordering::Relaxed) + 1)))
+    /// # });
+    /// # let api = tower::service_fn(|req: http::Request<String>| async move {
+    /// #     let status = if req.headers()["authorization"] == "Bearer t-1" { 401 } else { 200 };
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::builder().status(status).body(()).unwrap())
+    /// # });
+    /// // `source` gives t-1, then t-2; `api` refuses t-1.
+    /// let client = BearerTokenLayer::new(source).layer(api);
+    /// let request = http::Request::get("https://api.example/orders").body(String::new()).unwrap();
+    /// // A clone: the mark needs the cache, which the layer holds.
+    /// let response = client.clone().oneshot(request).await.unwrap();
+    /// let rejected = response.extensions().get::<TokenRejected>().unwrap();
+    /// assert_eq!(rejected.fingerprint(), Token::new("t-1").fingerprint());
+    /// # }
+    /// ```
     pub fn fingerprint(&self) -> Fingerprint {
         self.dropped.fingerprint()
     }
@@ -117,6 +169,32 @@ impl fmt::Debug for TokenRejected {
 }
 
 /// Replays a request once when its response is `401`; see the [module docs](self).
+///
+/// ```
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tower_bearer::BearerTokenLayer;
+/// use tower_bearer::replay::ReplayUnauthorizedLayer;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # use std::sync::atomic::{AtomicU32, Ordering};
+/// # use tower_bearer::{token_source_fn, Token};
+/// # static FETCHES: AtomicU32 = AtomicU32::new(0);
+/// # let source = token_source_fn(|| async {
+/// #     Ok(Token::new(format!("t-{}", FETCHES.fetch_add(1, Ordering::Relaxed) + 1)))
+/// # });
+/// # let api = tower::service_fn(|req: http::Request<String>| async move {
+/// #     let status = if req.headers()["authorization"] == "Bearer t-1" { 401 } else { 200 };
+/// #     Ok::<_, std::convert::Infallible>(http::Response::builder().status(status).body(()).unwrap())
+/// # });
+/// // `source` gives t-1, then t-2; `api` refuses t-1.
+/// let client = ServiceBuilder::new()
+///     .layer(ReplayUnauthorizedLayer::new())
+///     .layer(BearerTokenLayer::new(source))
+///     .service(api);
+/// let request = http::Request::post("https://api.example/orders").body("{}".to_owned()).unwrap();
+/// assert_eq!(client.oneshot(request).await.unwrap().status(), 200, "replayed with t-2");
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ReplayUnauthorizedLayer {
     idempotent_only: bool,
@@ -124,11 +202,45 @@ pub struct ReplayUnauthorizedLayer {
 
 impl ReplayUnauthorizedLayer {
     /// Replays every method.
+    ///
+    /// ```
+    /// use tower_bearer::replay::ReplayUnauthorizedLayer;
+    ///
+    /// // Replays every method; the same as `ReplayUnauthorizedLayer::default()`.
+    /// let layer = ReplayUnauthorizedLayer::new();
+    /// assert_eq!(format!("{layer:?}"), "ReplayUnauthorizedLayer { idempotent_only: false }");
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Replays only idempotent methods (`GET`, `HEAD`, `OPTIONS`, `TRACE`, `PUT`, `DELETE`).
+    ///
+    /// ```
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_bearer::BearerTokenLayer;
+    /// use tower_bearer::replay::ReplayUnauthorizedLayer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use std::sync::atomic::{AtomicU32, Ordering};
+    /// # use tower_bearer::{token_source_fn, Token};
+    /// # static FETCHES: AtomicU32 = AtomicU32::new(0);
+    /// # let source = token_source_fn(|| async {
+    /// #     Ok(Token::new(format!("t-{}", FETCHES.fetch_add(1, Ordering::Relaxed) + 1)))
+    /// # });
+    /// # let api = tower::service_fn(|req: http::Request<String>| async move {
+    /// #     let status = if req.headers()["authorization"] == "Bearer t-1" { 401 } else { 200 };
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::builder().status(status).body(()).unwrap())
+    /// # });
+    /// // `source` gives t-1, then t-2; `api` refuses t-1.
+    /// let client = ServiceBuilder::new()
+    ///     .layer(ReplayUnauthorizedLayer::new().idempotent_only())
+    ///     .layer(BearerTokenLayer::new(source))
+    ///     .service(api);
+    /// let request = http::Request::post("https://api.example/orders").body("{}".to_owned()).unwrap();
+    /// assert_eq!(client.oneshot(request).await.unwrap().status(), 401, "a POST is not replayed");
+    /// # }
+    /// ```
     pub fn idempotent_only(mut self) -> Self {
         self.idempotent_only = true;
         self
@@ -147,6 +259,30 @@ impl<S> Layer<S> for ReplayUnauthorizedLayer {
 }
 
 /// The service of [`ReplayUnauthorizedLayer`].
+///
+/// ```
+/// use tower::{Layer, ServiceExt};
+/// use tower_bearer::BearerTokenLayer;
+/// use tower_bearer::replay::{ReplayUnauthorized, ReplayUnauthorizedLayer};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # use std::sync::atomic::{AtomicU32, Ordering};
+/// # use tower_bearer::{token_source_fn, Token};
+/// # static FETCHES: AtomicU32 = AtomicU32::new(0);
+/// # let source = token_source_fn(|| async {
+/// #     Ok(Token::new(format!("t-{}", FETCHES.fetch_add(1, Ordering::Relaxed) + 1)))
+/// # });
+/// # let api = tower::service_fn(|req: http::Request<String>| async move {
+/// #     let status = if req.headers()["authorization"] == "Bearer t-1" { 401 } else { 200 };
+/// #     Ok::<_, std::convert::Infallible>(http::Response::builder().status(status).body(()).unwrap())
+/// # });
+/// // `source` gives t-1, then t-2; `api` refuses t-1.
+/// let client: ReplayUnauthorized<_> =
+///     ReplayUnauthorizedLayer::new().layer(BearerTokenLayer::new(source).layer(api));
+/// let request = http::Request::get("https://api.example/orders").body(String::new()).unwrap();
+/// assert_eq!(client.oneshot(request).await.unwrap().status(), 200);
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct ReplayUnauthorized<S> {
     inner: S,
@@ -199,6 +335,30 @@ where
 
 pin_project! {
     /// Response future of [`ReplayUnauthorized`].
+    ///
+    /// ```
+    /// use tower::{Layer, Service, ServiceExt};
+    /// use tower_bearer::BearerTokenLayer;
+    /// use tower_bearer::replay::{ReplayFuture, ReplayUnauthorizedLayer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use std::sync::atomic::{AtomicU32, Ordering};
+    /// # use tower_bearer::{token_source_fn, Token};
+    /// # static FETCHES: AtomicU32 = AtomicU32::new(0);
+    /// # let source = token_source_fn(|| async {
+    /// #     Ok(Token::new(format!("t-{}", FETCHES.fetch_add(1, Ordering::Relaxed) + 1)))
+    /// # });
+    /// # let api = tower::service_fn(|req: http::Request<String>| async move {
+    /// #     let status = if req.headers()["authorization"] == "Bearer t-1" { 401 } else { 200 };
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::builder().status(status).body(()).unwrap())
+    /// # });
+    /// // `source` gives t-1, then t-2; `api` refuses t-1.
+    /// let mut client = ReplayUnauthorizedLayer::new().layer(BearerTokenLayer::new(source).layer(api));
+    /// let request = http::Request::get("https://api.example/orders").body(String::new()).unwrap();
+    /// let future: ReplayFuture<_, String> = client.ready().await.unwrap().call(request);
+    /// assert_eq!(future.await.unwrap().status(), 200);
+    /// # }
+    /// ```
     pub struct ReplayFuture<S, B>
     where
         S: Service<Request<B>>,

@@ -3,6 +3,18 @@
 //! Modelled on Go's `x/oauth2`: one method, and wrappers that compose. A provider flow (issue:
 //! client credentials) is a `TokenSource`; [`TokenCache`](crate::TokenCache) wraps any source
 //! and is one too.
+//!
+//! ```
+//! use tower_bearer::{token_source_fn, Token, TokenCache, TokenSource};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let source = token_source_fn(|| async { Ok(Token::new("from-my-vault")) });
+//! // The cache is a source too: the same call, now cached.
+//! let cache = TokenCache::new(source);
+//! let token = cache.token().await.unwrap();
+//! assert_eq!(token.fingerprint(), Token::new("from-my-vault").fingerprint());
+//! # }
+//! ```
 
 use std::fmt;
 use std::future::Future;
@@ -37,6 +49,16 @@ use crate::token::Token;
 /// the source is chosen at run time.
 pub trait TokenSource: Send + Sync {
     /// Fetches a token.
+    ///
+    /// ```
+    /// use tower_bearer::{StaticToken, Token, TokenSource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let source = StaticToken::new(Token::new("t").with_scope("read"));
+    /// let token = source.token().await.unwrap();
+    /// assert_eq!(token.scope(), Some("read"));
+    /// # }
+    /// ```
     fn token(&self) -> impl Future<Output = Result<Token, TokenError>> + Send;
 
     /// Where the tokens come from, in a few words for messages: a host
@@ -66,6 +88,21 @@ pub trait TokenSource: Send + Sync {
     }
 
     /// Erases the source's type.
+    ///
+    /// ```
+    /// use tower_bearer::{token_source_fn, BoxTokenSource, StaticToken, Token, TokenSource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // Two source types, one variable type: chosen at run time.
+    /// let from_config = false;
+    /// let source: BoxTokenSource = if from_config {
+    ///     StaticToken::new(Token::new("static")).boxed()
+    /// } else {
+    ///     token_source_fn(|| async { Ok(Token::new("fetched")) }).boxed()
+    /// };
+    /// assert_eq!(source.token().await.unwrap().fingerprint(), Token::new("fetched").fingerprint());
+    /// # }
+    /// ```
     fn boxed(self) -> BoxTokenSource
     where
         Self: Sized + 'static,
@@ -101,6 +138,17 @@ pub struct StaticToken {
 
 impl StaticToken {
     /// A source of `token`.
+    ///
+    /// ```
+    /// use tower_bearer::{StaticToken, Token, TokenSource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let source = StaticToken::new(Token::new("fixed"));
+    /// // Every call gives the same token.
+    /// let (a, b) = (source.token().await.unwrap(), source.token().await.unwrap());
+    /// assert_eq!(a.fingerprint(), b.fingerprint());
+    /// # }
+    /// ```
     pub fn new(token: Token) -> Self {
         Self { token }
     }
@@ -113,6 +161,23 @@ impl TokenSource for StaticToken {
 }
 
 /// A source from an async closure; see [`token_source_fn`].
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use tower_bearer::{token_source_fn, Token, TokenSource};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// static CALLS: AtomicU32 = AtomicU32::new(0);
+/// let source = token_source_fn(|| async {
+///     CALLS.fetch_add(1, Ordering::Relaxed);
+///     Ok(Token::new("t"))
+/// });
+/// source.token().await.unwrap();
+/// source.token().await.unwrap();
+/// // No caching of its own: each call runs the closure (wrap it in a `TokenCache`).
+/// assert_eq!(CALLS.load(Ordering::Relaxed), 2);
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct TokenSourceFn<F> {
     f: F,
@@ -122,12 +187,15 @@ pub struct TokenSourceFn<F> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_bearer::{token_source_fn, Token};
+/// use tower_bearer::{token_source_fn, Token, TokenSource};
 ///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let source = token_source_fn(|| async {
 ///     Ok(Token::new("eyJ...").with_expires_in(Duration::from_secs(300)))
 /// });
-/// # let _ = source;
+/// let token = source.token().await.unwrap();
+/// assert_eq!(token.lifetime(), Some(Duration::from_secs(300)));
+/// # }
 /// ```
 pub fn token_source_fn<F, Fut>(f: F) -> TokenSourceFn<F>
 where
@@ -162,7 +230,7 @@ impl<F> fmt::Debug for TokenSourceFn<F> {
 ///     StaticToken::new(Token::new("a")).boxed(),
 ///     tower_bearer::token_source_fn(|| async { Ok(Token::new("b")) }).boxed(),
 /// ];
-/// # let _ = sources;
+/// assert_eq!(sources.len(), 2);
 /// ```
 #[derive(Clone)]
 pub struct BoxTokenSource {
@@ -171,6 +239,17 @@ pub struct BoxTokenSource {
 
 impl BoxTokenSource {
     /// Erases the type of `source`.
+    ///
+    /// ```
+    /// use tower_bearer::{BoxTokenSource, StaticToken, Token, TokenSource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let source = BoxTokenSource::new(StaticToken::new(Token::new("t")));
+    /// // Clones share the source.
+    /// let clone = source.clone();
+    /// assert_eq!(clone.token().await.unwrap().fingerprint(), Token::new("t").fingerprint());
+    /// # }
+    /// ```
     pub fn new<S: TokenSource + 'static>(source: S) -> Self {
         Self {
             inner: Arc::new(source),

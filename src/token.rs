@@ -61,6 +61,14 @@ pub struct Token {
 
 impl Token {
     /// A `Bearer` token received now, with no expiry until one is set.
+    ///
+    /// ```
+    /// use tower_bearer::Token;
+    ///
+    /// let token = Token::new("opaque-token");
+    /// assert!(token.is_bearer());
+    /// assert_eq!(token.expires_at(), None);
+    /// ```
     pub fn new(access_token: impl Into<String>) -> Self {
         Self {
             access_token: secret_from(access_token.into()),
@@ -77,12 +85,30 @@ impl Token {
     /// Sets the expiry to `lifetime` after the moment the token was received.
     ///
     /// Lifetimes above [`MAX_LIFETIME`] are clamped to it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::Token;
+    ///
+    /// let token = Token::new("t").with_expires_in(Duration::from_secs(3600));
+    /// assert_eq!(token.lifetime(), Some(Duration::from_secs(3600)));
+    /// ```
     pub fn with_expires_in(mut self, lifetime: Duration) -> Self {
         self.expires_at = Some(self.received_at + lifetime.min(MAX_LIFETIME));
         self
     }
 
     /// Sets the expiry deadline directly.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio::time::Instant;
+    /// use tower_bearer::Token;
+    ///
+    /// let deadline = Instant::now() + Duration::from_secs(60);
+    /// let token = Token::new("t").with_expires_at(deadline);
+    /// assert_eq!(token.expires_at(), Some(deadline));
+    /// ```
     pub fn with_expires_at(mut self, deadline: Instant) -> Self {
         self.expires_at = Some(deadline);
         self
@@ -91,6 +117,18 @@ impl Token {
     /// Sets when the token was received (defaults to when [`Token::new`] ran).
     ///
     /// An expiry already set with [`with_expires_in`](Self::with_expires_in) moves with it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio::time::Instant;
+    /// use tower_bearer::Token;
+    ///
+    /// let earlier = Instant::now() - Duration::from_secs(30);
+    /// let token = Token::new("t")
+    ///     .with_expires_in(Duration::from_secs(60))
+    ///     .with_received_at(earlier);
+    /// assert_eq!(token.expires_at(), Some(earlier + Duration::from_secs(60)));
+    /// ```
     pub fn with_received_at(mut self, received_at: Instant) -> Self {
         if let Some(expires_at) = self.expires_at {
             let lifetime = expires_at.saturating_duration_since(self.received_at);
@@ -101,24 +139,55 @@ impl Token {
     }
 
     /// Sets the token type as the server named it (`Bearer` by default).
+    ///
+    /// ```
+    /// use tower_bearer::Token;
+    ///
+    /// let token = Token::new("t").with_token_type("DPoP");
+    /// assert_eq!(token.token_type(), "DPoP");
+    /// assert!(token.header_value().is_err(), "only Bearer tokens are sent");
+    /// ```
     pub fn with_token_type(mut self, token_type: impl Into<String>) -> Self {
         self.token_type = token_type.into();
         self
     }
 
     /// Sets the granted scope (space-separated, as in RFC 6749 §3.3).
+    ///
+    /// ```
+    /// use tower_bearer::Token;
+    ///
+    /// let token = Token::new("t").with_scope("read write");
+    /// assert_eq!(token.scope(), Some("read write"));
+    /// ```
     pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
         self.scope = Some(scope.into());
         self
     }
 
     /// Keeps a refresh token that came with the access token.
+    ///
+    /// ```
+    /// use tower_bearer::Token;
+    /// use tower_bearer::token::ExposeSecret;
+    ///
+    /// let token = Token::new("t").with_refresh_token("r-123");
+    /// assert_eq!(token.refresh_token().unwrap().expose_secret(), "r-123");
+    /// ```
     pub fn with_refresh_token(mut self, refresh_token: impl Into<String>) -> Self {
         self.refresh_token = Some(secret_from(refresh_token.into()));
         self
     }
 
     /// Keeps an OpenID Connect id token that came with the access token.
+    ///
+    /// ```
+    /// use tower_bearer::Token;
+    /// use tower_bearer::token::ExposeSecret;
+    ///
+    /// let token = Token::new("t").with_id_token("eyJpZCI6...");
+    /// assert_eq!(token.id_token().unwrap().expose_secret(), "eyJpZCI6...");
+    /// ```
     pub fn with_id_token(mut self, id_token: impl Into<String>) -> Self {
         self.id_token = Some(secret_from(id_token.into()));
         self
@@ -127,6 +196,15 @@ impl Token {
     /// Keeps another field of the token response.
     ///
     /// `Debug` shows the names of extra fields, never their values.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_bearer::Token;
+    ///
+    /// let token = Token::new("t").with_extra("ext_expires_in", json!(7200));
+    /// assert_eq!(token.extra()["ext_expires_in"], 7200);
+    /// assert!(format!("{token:?}").contains("ext_expires_in"));
+    /// ```
     pub fn with_extra(mut self, name: impl Into<String>, value: serde_json::Value) -> Self {
         self.extra.insert(name.into(), value);
         self
@@ -148,57 +226,145 @@ impl Token {
     }
 
     /// The token type, as the server named it.
+    ///
+    /// ```
+    /// use tower_bearer::Token;
+    ///
+    /// assert_eq!(Token::new("t").token_type(), "Bearer");
+    /// ```
     pub fn token_type(&self) -> &str {
         &self.token_type
     }
 
     /// Whether the token type is `Bearer`, compared case-insensitively (RFC 6749 §5.1).
+    ///
+    /// ```
+    /// use tower_bearer::Token;
+    ///
+    /// assert!(Token::new("t").with_token_type("bearer").is_bearer());
+    /// assert!(!Token::new("t").with_token_type("N_A").is_bearer());
+    /// ```
     pub fn is_bearer(&self) -> bool {
         self.token_type.eq_ignore_ascii_case("bearer")
     }
 
     /// When the token was received.
+    ///
+    /// ```
+    /// use tokio::time::Instant;
+    /// use tower_bearer::Token;
+    ///
+    /// let before = Instant::now();
+    /// let token = Token::new("t");
+    /// assert!(token.received_at() >= before);
+    /// ```
     pub fn received_at(&self) -> Instant {
         self.received_at
     }
 
     /// When the token expires, if it expires.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::Token;
+    ///
+    /// let token = Token::new("t").with_expires_in(Duration::from_secs(60));
+    /// assert_eq!(token.expires_at(), Some(token.received_at() + Duration::from_secs(60)));
+    /// assert_eq!(Token::new("t").expires_at(), None);
+    /// ```
     pub fn expires_at(&self) -> Option<Instant> {
         self.expires_at
     }
 
     /// How long the token was valid for when it was received.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::Token;
+    /// use tower_bearer::token::MAX_LIFETIME;
+    ///
+    /// let token = Token::new("t").with_expires_in(Duration::MAX);
+    /// assert_eq!(token.lifetime(), Some(MAX_LIFETIME), "clamped");
+    /// ```
     pub fn lifetime(&self) -> Option<Duration> {
         self.expires_at
             .map(|at| at.saturating_duration_since(self.received_at))
     }
 
     /// Whether the token has expired at `now`. A token without expiry never does.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::Token;
+    ///
+    /// let token = Token::new("t").with_expires_in(Duration::from_secs(60));
+    /// let start = token.received_at();
+    /// assert!(!token.is_expired_at(start + Duration::from_secs(59)));
+    /// assert!(token.is_expired_at(start + Duration::from_secs(60)));
+    /// ```
     pub fn is_expired_at(&self, now: Instant) -> bool {
         self.expires_at.is_some_and(|at| at <= now)
     }
 
     /// The granted scope, if the server named one.
+    ///
+    /// ```
+    /// use tower_bearer::Token;
+    ///
+    /// assert_eq!(Token::new("t").scope(), None);
+    /// assert_eq!(Token::new("t").with_scope("read").scope(), Some("read"));
+    /// ```
     pub fn scope(&self) -> Option<&str> {
         self.scope.as_deref()
     }
 
     /// The refresh token, if one came with the access token.
+    ///
+    /// ```
+    /// use tower_bearer::Token;
+    ///
+    /// assert!(Token::new("t").refresh_token().is_none());
+    /// assert!(Token::new("t").with_refresh_token("r").refresh_token().is_some());
+    /// ```
     pub fn refresh_token(&self) -> Option<&SecretString> {
         self.refresh_token.as_ref()
     }
 
     /// The id token, if one came with the access token.
+    ///
+    /// ```
+    /// use tower_bearer::Token;
+    ///
+    /// assert!(Token::new("t").id_token().is_none());
+    /// assert!(Token::new("t").with_id_token("i").id_token().is_some());
+    /// ```
     pub fn id_token(&self) -> Option<&SecretString> {
         self.id_token.as_ref()
     }
 
     /// Other fields of the token response.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tower_bearer::Token;
+    ///
+    /// let token = Token::new("t").with_extra("tenant", json!("contoso"));
+    /// assert_eq!(token.extra().get("tenant"), Some(&json!("contoso")));
+    /// ```
     pub fn extra(&self) -> &serde_json::Map<String, serde_json::Value> {
         &self.extra
     }
 
     /// A short fingerprint of the access token, safe to log.
+    ///
+    /// ```
+    /// use tower_bearer::Token;
+    /// use tower_bearer::token::Fingerprint;
+    ///
+    /// let token = Token::new("secret");
+    /// assert_eq!(token.fingerprint(), Fingerprint::of("secret"));
+    /// assert_eq!(token.fingerprint().to_string(), "sha256:2bb80d53");
+    /// ```
     pub fn fingerprint(&self) -> Fingerprint {
         Fingerprint::of(self.access_token.expose_secret())
     }
@@ -299,6 +465,13 @@ pub struct Fingerprint([u8; 4]);
 
 impl Fingerprint {
     /// The fingerprint of `secret`.
+    ///
+    /// ```
+    /// use tower_bearer::token::Fingerprint;
+    ///
+    /// assert_eq!(Fingerprint::of("a"), Fingerprint::of("a"));
+    /// assert_ne!(Fingerprint::of("a"), Fingerprint::of("b"));
+    /// ```
     pub fn of(secret: &str) -> Self {
         let digest = Sha256::digest(secret.as_bytes());
         Self([digest[0], digest[1], digest[2], digest[3]])

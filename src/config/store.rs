@@ -85,6 +85,16 @@ pub struct StoreConfig {
 }
 
 /// An older encryption key of the `[store]` section, which only decrypts.
+///
+/// ```
+/// use tower_bearer::config::StoreConfig;
+///
+/// let store: StoreConfig = toml::from_str(r#"
+///     url = { env = "REDIS_URL" }
+///     decryption_keys = [{ id = "2026-06", key = { file = "/run/secrets/store-key-old" } }]
+/// "#).unwrap();
+/// assert_eq!(store.decryption_keys[0].id, "2026-06");
+/// ```
 #[derive(Clone, Deserialize)]
 #[serde(from = "RawDecryptionKey")]
 #[non_exhaustive]
@@ -99,6 +109,15 @@ pub struct DecryptionKeyConfig {
 
 impl DecryptionKeyConfig {
     /// An older key `id`, found where `key` says.
+    ///
+    /// ```
+    /// use tower_bearer::config::{DecryptionKeyConfig, SecretRef, StoreConfig};
+    ///
+    /// let mut store = StoreConfig::default();
+    /// let old = SecretRef::Env("TOKEN_STORE_KEY_2026_06".into());
+    /// store.decryption_keys.push(DecryptionKeyConfig::new("2026-06", old));
+    /// assert!(format!("{store:?}").contains("TOKEN_STORE_KEY_2026_06"));
+    /// ```
     pub fn new(id: impl Into<String>, key: SecretRef) -> Self {
         Self {
             id: id.into(),

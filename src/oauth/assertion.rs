@@ -4,6 +4,21 @@
 //! [`JwtSigner`] signs with RS256, PS256 or ES256 from a PEM key (PKCS#8, or PKCS#1 for RSA) and
 //! names the certificate in the header (`x5t#S256`, optionally `x5t`) or a `kid`, as Entra ID
 //! and Kontrolle+ expect. A fresh assertion, with a unique `jti`, is made for each token request.
+//!
+//! ```
+//! use tower_bearer::oauth::assertion::{Algorithm, JwtSigner};
+//! use tower_bearer::oauth::{ClientAuth, ClientCredentialsRequest};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let key = std::fs::read_to_string("tests/fixtures/rsa-pkcs8.pem").unwrap(); // from your vault
+//! let auth = ClientAuth::private_key_jwt("client-7", JwtSigner::from_pem(&key, Algorithm::Rs256).unwrap());
+//! let request = ClientCredentialsRequest::new("https://login.example/oauth2/token").unwrap();
+//! let http = request.http_request(&auth.credentials(request.token_url()).await.unwrap()).unwrap();
+//! let body = String::from_utf8(http.into_body()).unwrap();
+//! assert!(body.contains("client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"));
+//! assert!(body.contains("&client_assertion=eyJ"));
+//! # }
+//! ```
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -47,6 +62,20 @@ pub const MAX_ASSERTION_LIFETIME: Duration = Duration::from_secs(60 * 60);
 pub const NOT_BEFORE_LEEWAY: Duration = Duration::from_secs(60);
 
 /// The JWS algorithm of an assertion.
+///
+/// ```
+/// use tower_bearer::oauth::assertion::{Algorithm, JwtSigner};
+///
+/// # fn header(jwt: &str) -> serde_json::Map<String, serde_json::Value> {
+/// #     let header = jwt.split('.').next().unwrap();
+/// #     tower_bearer::oauth::claims::decode_claims(&format!("x.{header}.x")).unwrap()
+/// # }
+/// let ec_key = std::fs::read_to_string("tests/fixtures/ec-pkcs8.pem").unwrap();
+/// let jwt = JwtSigner::from_pem(&ec_key, Algorithm::Es256).unwrap().sign("id", "https://as.example/token").unwrap();
+/// assert_eq!(header(&jwt)["alg"], "ES256");
+/// // The algorithm must fit the key.
+/// assert!(JwtSigner::from_pem(&ec_key, Algorithm::Rs256).is_err());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Algorithm {
     /// RSASSA-PKCS1-v1_5 with SHA-256 (Entra ID's default).
@@ -100,6 +129,17 @@ pub struct JwtSigner {
 
 impl JwtSigner {
     /// A signer for a PEM private key: PKCS#8 (RSA or P-256) or PKCS#1 (RSA).
+    ///
+    /// ```
+    /// use tower_bearer::TokenErrorKind;
+    /// use tower_bearer::oauth::assertion::{Algorithm, JwtSigner};
+    ///
+    /// let pkcs1 = std::fs::read_to_string("tests/fixtures/rsa-pkcs1.pem").unwrap();
+    /// assert!(JwtSigner::from_pem(&pkcs1, Algorithm::Ps256).is_ok());
+    /// let err = JwtSigner::from_pem("not a key", Algorithm::Rs256).unwrap_err();
+    /// assert_eq!(err.kind(), TokenErrorKind::Configuration);
+    /// assert!(err.hint().unwrap().contains("BEGIN PRIVATE KEY"));
+    /// ```
     pub fn from_pem(pem: &str, algorithm: Algorithm) -> Result<Self, TokenError> {
         let bad = |what: String| {
             TokenError::configuration(
@@ -235,12 +275,41 @@ impl JwtSigner {
     }
 
     /// Also sends the SHA-1 thumbprint (`x5t`), for servers that still ask for it.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::assertion::{Algorithm, JwtSigner};
+    ///
+    /// # fn header(jwt: &str) -> serde_json::Map<String, serde_json::Value> {
+    /// #     let header = jwt.split('.').next().unwrap();
+    /// #     tower_bearer::oauth::claims::decode_claims(&format!("x.{header}.x")).unwrap()
+    /// # }
+    /// let key = std::fs::read_to_string("tests/fixtures/rsa-pkcs8.pem").unwrap();
+    /// let cert = std::fs::read_to_string("tests/fixtures/rsa-cert.pem").unwrap();
+    /// let signer = JwtSigner::from_pem(&key, Algorithm::Rs256).unwrap()
+    ///     .with_certificate_pem(&cert).unwrap()
+    ///     .with_x5t(true);
+    /// let jwt = signer.sign("client-id", "https://as.example/token").unwrap();
+    /// assert!(header(&jwt).contains_key("x5t") && header(&jwt).contains_key("x5t#S256"));
+    /// ```
     pub fn with_x5t(mut self, include: bool) -> Self {
         self.include_x5t = include;
         self
     }
 
     /// Names the key by id (`kid`) in the header.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::assertion::{Algorithm, JwtSigner};
+    ///
+    /// # fn header(jwt: &str) -> serde_json::Map<String, serde_json::Value> {
+    /// #     let header = jwt.split('.').next().unwrap();
+    /// #     tower_bearer::oauth::claims::decode_claims(&format!("x.{header}.x")).unwrap()
+    /// # }
+    /// let key = std::fs::read_to_string("tests/fixtures/ec-pkcs8.pem").unwrap();
+    /// let signer = JwtSigner::from_pem(&key, Algorithm::Es256).unwrap().with_kid("signing-2026-01");
+    /// let jwt = signer.sign("client-id", "https://as.example/token").unwrap();
+    /// assert_eq!(header(&jwt)["kid"], "signing-2026-01");
+    /// ```
     pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
         self.kid = Some(kid.into());
         self
@@ -267,6 +336,20 @@ impl JwtSigner {
 
     /// The DER of the public key (SubjectPublicKeyInfo's key bytes as ring gives them), to
     /// verify assertions in tests.
+    ///
+    /// ```
+    /// use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+    /// use tower_bearer::oauth::assertion::{Algorithm, JwtSigner};
+    /// # use base64::Engine;
+    ///
+    /// let key = std::fs::read_to_string("tests/fixtures/rsa-pkcs8.pem").unwrap();
+    /// let signer = JwtSigner::from_pem(&key, Algorithm::Rs256).unwrap();
+    /// let jwt = signer.sign("client-id", "https://as.example/token").unwrap();
+    /// let (signed, signature) = jwt.rsplit_once('.').unwrap();
+    /// # let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(signature).unwrap();
+    /// let public_key = UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, signer.public_key());
+    /// assert!(public_key.verify(signed.as_bytes(), &signature).is_ok());
+    /// ```
     pub fn public_key(&self) -> &[u8] {
         match &self.key {
             Key::Rsa(k) => k.public().as_ref(),
@@ -290,6 +373,19 @@ impl JwtSigner {
     }
 
     /// A fresh assertion for `client_id` at `audience`, issued now.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::assertion::{Algorithm, JwtSigner};
+    /// use tower_bearer::oauth::claims::decode_claims;
+    ///
+    /// let key = std::fs::read_to_string("tests/fixtures/rsa-pkcs8.pem").unwrap();
+    /// let signer = JwtSigner::from_pem(&key, Algorithm::Rs256).unwrap();
+    /// let (a, b) = (signer.sign("client-7", "https://as.example/token").unwrap(),
+    ///               signer.sign("client-7", "https://as.example/token").unwrap());
+    /// let (a, b) = (decode_claims(&a).unwrap(), decode_claims(&b).unwrap());
+    /// assert_eq!((&a["iss"], &a["sub"], &a["aud"]), (&"client-7".into(), &"client-7".into(), &"https://as.example/token".into()));
+    /// assert_ne!(a["jti"], b["jti"], "each assertion is fresh");
+    /// ```
     pub fn sign(&self, client_id: &str, audience: &str) -> Result<String, TokenError> {
         self.sign_at(client_id, audience, SystemTime::now())
     }
@@ -297,6 +393,19 @@ impl JwtSigner {
     /// A fresh assertion issued at `now`: `iss` = `sub` = `client_id`, `aud` = `audience`, a
     /// random `jti`, `iat` = now, `nbf` = now - [`NOT_BEFORE_LEEWAY`] (60 s, for a token
     /// endpoint whose clock is behind), `exp` = now + lifetime.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use tower_bearer::oauth::assertion::{Algorithm, JwtSigner};
+    /// use tower_bearer::oauth::claims::decode_claims;
+    ///
+    /// let key = std::fs::read_to_string("tests/fixtures/ec-pkcs8.pem").unwrap();
+    /// let signer = JwtSigner::from_pem(&key, Algorithm::Es256).unwrap();
+    /// let at = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    /// let claims = decode_claims(&signer.sign_at("id", "https://as.example/token", at).unwrap()).unwrap();
+    /// assert_eq!((claims["iat"].as_u64(), claims["nbf"].as_u64()), (Some(1_800_000_000), Some(1_799_999_940)));
+    /// assert_eq!(claims["exp"].as_u64(), Some(1_800_000_300), "5 minutes by default");
+    /// ```
     pub fn sign_at(
         &self,
         client_id: &str,

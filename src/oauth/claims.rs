@@ -5,6 +5,17 @@
 //! provider issued the token we meant to ask for (right audience, role assigned), to fail early
 //! with a clear message instead of with a 401 or 403 from the API. It is not a security
 //! boundary: the API verifies the signature.
+//!
+//! ```
+//! use std::time::SystemTime;
+//! use tower_bearer::oauth::ClaimsCheck;
+//!
+//! // {"aud": "api://kontrolle-plus", "roles": ["Reports.Read"]}
+//! let jwt = "eyJhbGciOiJub25lIn0.eyJhdWQiOiJhcGk6Ly9rb250cm9sbGUtcGx1cyIsInJvbGVzIjpbIlJlcG9ydHMuUmVhZCJdfQ.";
+//! let check = ClaimsCheck::new().audience("api://kontrolle-plus").require_role("ProviderApi.Access");
+//! let err = check.check(jwt, SystemTime::now()).unwrap_err();
+//! assert!(err.hint().unwrap().contains("assign the app role"));
+//! ```
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -74,35 +85,101 @@ pub struct ClaimsCheck {
 
 impl ClaimsCheck {
     /// A check that only requires `exp`, if present, to be in the future.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use tower_bearer::oauth::ClaimsCheck;
+    ///
+    /// // {"exp": 1000}: long expired.
+    /// let expired = "eyJhbGciOiJub25lIn0.eyJleHAiOjEwMDB9.";
+    /// assert!(ClaimsCheck::new().check(expired, SystemTime::now()).is_err());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Accepts this audience; with several, `aud` must contain one of them.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use tower_bearer::oauth::ClaimsCheck;
+    ///
+    /// // {"aud": "api://x"}
+    /// let jwt = "eyJhbGciOiJub25lIn0.eyJhdWQiOiJhcGk6Ly94In0.";
+    /// let check = ClaimsCheck::new().audience("api://y").audience("api://x");
+    /// assert!(check.check(jwt, SystemTime::now()).is_ok(), "one of them is enough");
+    /// assert!(ClaimsCheck::new().audience("api://y").check(jwt, SystemTime::now()).is_err());
+    /// ```
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audiences.push(audience.into());
         self
     }
 
     /// Requires this value in `roles`.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use tower_bearer::oauth::ClaimsCheck;
+    ///
+    /// // {"roles": ["ProviderApi.Access"]}
+    /// let jwt = "eyJhbGciOiJub25lIn0.eyJyb2xlcyI6WyJQcm92aWRlckFwaS5BY2Nlc3MiXX0.";
+    /// assert!(ClaimsCheck::new().require_role("ProviderApi.Access").check(jwt, SystemTime::now()).is_ok());
+    /// let err = ClaimsCheck::new().require_role("Admin").check(jwt, SystemTime::now()).unwrap_err();
+    /// assert!(err.to_string().contains("`roles` was expected to contain `Admin`"), "{err}");
+    /// ```
     pub fn require_role(mut self, role: impl Into<String>) -> Self {
         self.roles.push(role.into());
         self
     }
 
     /// Requires `iss` to be exactly this.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use tower_bearer::oauth::ClaimsCheck;
+    ///
+    /// // {"iss": "https://login.example/tenant/v2.0"}
+    /// let jwt = "eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2xvZ2luLmV4YW1wbGUvdGVuYW50L3YyLjAifQ.";
+    /// let check = ClaimsCheck::new().issuer("https://login.example/tenant/v2.0");
+    /// assert!(check.check(jwt, SystemTime::now()).is_ok());
+    /// let other = ClaimsCheck::new().issuer("https://login.example/other/v2.0");
+    /// assert!(other.check(jwt, SystemTime::now()).is_err());
+    /// ```
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = Some(issuer.into());
         self
     }
 
     /// Tolerance for clock differences when checking `exp`. Default: none.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use tower_bearer::oauth::ClaimsCheck;
+    ///
+    /// // {"exp": 1000}, checked 5 s after it expired.
+    /// let jwt = "eyJhbGciOiJub25lIn0.eyJleHAiOjEwMDB9.";
+    /// let now = UNIX_EPOCH + Duration::from_secs(1005);
+    /// assert!(ClaimsCheck::new().check(jwt, now).is_err());
+    /// assert!(ClaimsCheck::new().leeway(Duration::from_secs(10)).check(jwt, now).is_ok());
+    /// ```
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
     }
 
     /// Checks the claims of `token` at `now`; returns them if every check passes.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use tower_bearer::oauth::ClaimsCheck;
+    ///
+    /// // {"aud": "api://kontrolle-plus", "roles": ["ProviderApi.Access"]}
+    /// let jwt = "eyJhbGciOiJub25lIn0.eyJhdWQiOiJhcGk6Ly9rb250cm9sbGUtcGx1cyIsInJvbGVzIjpbIlByb3ZpZGVyQXBpLkFjY2VzcyJdfQ.";
+    /// let check = ClaimsCheck::new().audience("api://kontrolle-plus").require_role("ProviderApi.Access");
+    /// let claims = check.check(jwt, SystemTime::now()).unwrap();
+    /// assert_eq!(claims["roles"][0], "ProviderApi.Access");
+    /// assert!(check.check("an-opaque-token", SystemTime::now()).is_err());
+    /// ```
     pub fn check(&self, token: &str, now: SystemTime) -> Result<Map<String, Value>, TokenError> {
         let claims = decode_claims(token)?;
         if !self.audiences.is_empty() {
@@ -110,7 +187,7 @@ impl ClaimsCheck {
             if !aud.iter().any(|a| self.audiences.iter().any(|e| e == a)) {
                 return Err(mismatch(
                     "aud",
-                    &format!("to be one of {}", list(&self.audiences)),
+                    &format!("be one of {}", list(&self.audiences)),
                     &shown(claims.get("aud")),
                     "check the scope (`<app-id-uri>/.default`) and the expected audience: Entra \
                      v1 tokens carry the app id URI, v2 tokens the application id",
@@ -122,7 +199,7 @@ impl ClaimsCheck {
             if !roles.contains(role) {
                 return Err(mismatch(
                     "roles",
-                    &format!("to contain `{role}`"),
+                    &format!("contain `{role}`"),
                     &shown(claims.get("roles")),
                     "ask the provider to assign the app role to your client (and allow-list it)",
                 ));
@@ -133,7 +210,7 @@ impl ClaimsCheck {
             if iss != Some(issuer.as_str()) {
                 return Err(mismatch(
                     "iss",
-                    &format!("to be `{issuer}`"),
+                    &format!("be `{issuer}`"),
                     &shown(claims.get("iss")),
                     "check the authority (tenant) the token was requested from",
                 ));
@@ -143,7 +220,7 @@ impl ClaimsCheck {
             let Some(exp) = exp.as_f64().filter(|e| e.is_finite()) else {
                 return Err(mismatch(
                     "exp",
-                    "to be a number of seconds",
+                    "be a number of seconds",
                     &shown(Some(exp)),
                     "the token is malformed",
                 ));
@@ -156,7 +233,7 @@ impl ClaimsCheck {
             if exp <= now_secs {
                 return Err(mismatch(
                     "exp",
-                    "to be a time in the future",
+                    "be a time in the future",
                     &format!("{exp} ({:.0} s ago)", now_secs - exp),
                     "the token endpoint issued an expired token, or this machine's clock is wrong",
                 ));
@@ -193,7 +270,7 @@ fn shown(value: Option<&Value>) -> String {
 fn mismatch(claim: &str, expected: &str, got: &str, hint: &'static str) -> TokenError {
     TokenError::new(
         TokenErrorKind::MalformedAnswer,
-        format!("claims check failed: `{claim}` was expected {expected}, but came as {got}"),
+        format!("claims check failed: `{claim}` was expected to {expected}, but came as {got}"),
     )
     .with_hint(hint)
 }

@@ -1,5 +1,19 @@
 //! Client authentication at the token endpoint, chosen explicitly per provider: the secret is
 //! sent one way only, never tried one way and then another.
+//!
+//! ```
+//! use tower_bearer::oauth::{ClientAuth, ClientCredentialsRequest};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! // The method the provider documents: here the secret in the form body.
+//! let auth = ClientAuth::client_secret_post("client-7", "s3cret");
+//! let request = ClientCredentialsRequest::new("https://idp.example/token").unwrap();
+//! let credentials = auth.credentials(request.token_url()).await.unwrap();
+//! let http = request.http_request(&credentials).unwrap();
+//! assert!(http.body().ends_with(b"&client_secret=s3cret"));
+//! assert!(!format!("{auth:?} {credentials:?}").contains("s3cret"));
+//! # }
+//! ```
 
 use std::borrow::Cow;
 use std::fmt;
@@ -17,6 +31,17 @@ use crate::oauth::redact::Redactor;
 use crate::token::secret_from;
 
 /// How the client id and secret are put into an HTTP Basic `Authorization` header.
+///
+/// ```
+/// use tower_bearer::oauth::BasicEncoding;
+/// use tower_bearer::oauth::client_auth::basic_authorization;
+///
+/// // The secret `päss`: form-encoded first (RFC 6749), or as it is (RFC 7617).
+/// let form = basic_authorization("id", "päss", BasicEncoding::FormUrlEncoded).unwrap();
+/// assert_eq!(form, "Basic aWQ6cCVDMyVBNHNz"); // id:p%C3%A4ss
+/// let raw = basic_authorization("id", "päss", BasicEncoding::Raw).unwrap();
+/// assert_eq!(raw, "Basic aWQ6cMOkc3M="); // id:päss
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum BasicEncoding {
     /// RFC 6749 §2.3.1: form-urlencode the id and the secret, then join with `:` and base64.
@@ -62,6 +87,21 @@ pub(crate) type AssertionHook =
     Arc<dyn Fn(AssertionContext) -> BoxFuture<'static, Result<String, TokenError>> + Send + Sync>;
 
 /// What a client assertion is for: handed to the hook of [`ClientAuth::client_assertion`].
+///
+/// ```
+/// use tower_bearer::oauth::{AssertionContext, ClientAuth, ClientCredentialsRequest};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let auth = ClientAuth::client_assertion("client-7", |ctx: AssertionContext| async move {
+///     assert_eq!(ctx.client_id, "client-7");
+///     // The token URL without its query, unless `assertion_audience` says otherwise.
+///     assert_eq!(ctx.audience, "https://login.example/oauth2/token");
+///     Ok("eyJ.signed.by-the-vault".to_owned())
+/// });
+/// let request = ClientCredentialsRequest::new("https://login.example/oauth2/token?v=2").unwrap();
+/// auth.credentials(request.token_url()).await.unwrap();
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AssertionContext {
@@ -77,6 +117,18 @@ pub const JWT_BEARER_ASSERTION_TYPE: &str =
 
 impl ClientAuth {
     /// `client_secret_post`: `client_id` and `client_secret` in the form body.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::{ClientAuth, ClientCredentialsRequest};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let auth = ClientAuth::client_secret_post("client-7", "s3cret");
+    /// let request = ClientCredentialsRequest::new("https://idp.example/token").unwrap();
+    /// let http = request.http_request(&auth.credentials(request.token_url()).await.unwrap()).unwrap();
+    /// assert_eq!(http.body(), b"grant_type=client_credentials&client_id=client-7&client_secret=s3cret");
+    /// assert!(http.headers().get("authorization").is_none());
+    /// # }
+    /// ```
     pub fn client_secret_post(client_id: impl Into<String>, secret: impl Into<String>) -> Self {
         Self::secret_post(client_id.into(), secret_from(secret.into()))
     }
@@ -92,6 +144,19 @@ impl ClientAuth {
     }
 
     /// `client_secret_basic` with RFC 6749 §2.3.1 encoding.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::{ClientAuth, ClientCredentialsRequest};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let auth = ClientAuth::client_secret_basic("my client", "s3cr3t");
+    /// let request = ClientCredentialsRequest::new("https://idp.example/token").unwrap();
+    /// let http = request.http_request(&auth.credentials(request.token_url()).await.unwrap()).unwrap();
+    /// // base64("my+client:s3cr3t"): the id and secret are form-encoded first.
+    /// assert_eq!(http.headers()["authorization"], "Basic bXkrY2xpZW50OnMzY3IzdA==");
+    /// assert_eq!(http.body(), b"grant_type=client_credentials");
+    /// # }
+    /// ```
     pub fn client_secret_basic(client_id: impl Into<String>, secret: impl Into<String>) -> Self {
         Self::basic(
             client_id.into(),
@@ -113,6 +178,19 @@ impl ClientAuth {
     }
 
     /// `client_secret_basic` with plain RFC 7617 encoding; fails if the client id contains `:`.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::{ClientAuth, ClientCredentialsRequest};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let auth = ClientAuth::client_secret_basic_raw("my client", "s3cr3t").unwrap();
+    /// let request = ClientCredentialsRequest::new("https://idp.example/token").unwrap();
+    /// let http = request.http_request(&auth.credentials(request.token_url()).await.unwrap()).unwrap();
+    /// // base64("my client:s3cr3t"), as RFC 7617 joins them.
+    /// assert_eq!(http.headers()["authorization"], "Basic bXkgY2xpZW50OnMzY3IzdA==");
+    /// assert!(ClientAuth::client_secret_basic_raw("urn:client", "s").is_err(), "`:` in the id");
+    /// # }
+    /// ```
     pub fn client_secret_basic_raw(
         client_id: impl Into<String>,
         secret: impl Into<String>,
@@ -193,6 +271,21 @@ impl ClientAuth {
     }
 
     /// The `aud` of client assertions. Default: the token endpoint URL (without its query).
+    ///
+    /// ```
+    /// use tower_bearer::oauth::{ClientAuth, ClientCredentialsRequest};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // Some servers want the issuer as `aud`, not the token endpoint.
+    /// let auth = ClientAuth::client_assertion("client-7", |ctx| async move {
+    ///     assert_eq!(ctx.audience, "https://login.example");
+    ///     Ok("eyJ.signed.for-the-issuer".to_owned())
+    /// })
+    /// .assertion_audience("https://login.example");
+    /// let request = ClientCredentialsRequest::new("https://login.example/oauth2/token").unwrap();
+    /// assert!(auth.credentials(request.token_url()).await.is_ok());
+    /// # }
+    /// ```
     pub fn assertion_audience(mut self, audience: impl Into<String>) -> Self {
         self.assertion_audience = Some(audience.into());
         self
@@ -270,11 +363,24 @@ impl ClientAuth {
     }
 
     /// The client id.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::ClientAuth;
+    ///
+    /// assert_eq!(ClientAuth::client_secret_post("client-7", "s").client_id(), "client-7");
+    /// ```
     pub fn client_id(&self) -> &str {
         &self.client_id
     }
 
     /// The method's name as in RFC 7591 (`token_endpoint_auth_method`).
+    ///
+    /// ```
+    /// use tower_bearer::oauth::ClientAuth;
+    ///
+    /// assert_eq!(ClientAuth::client_secret_post("id", "s").method(), "client_secret_post");
+    /// assert_eq!(ClientAuth::client_secret_basic("id", "s").method(), "client_secret_basic");
+    /// ```
     pub fn method(&self) -> &'static str {
         match self.method {
             Method::SecretPost(_) => "client_secret_post",
@@ -414,11 +520,31 @@ enum Kind<'a> {
 
 impl Credentials<'_> {
     /// The client id.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::ClientAuth;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let auth = ClientAuth::client_secret_post("client-7", "s");
+    /// let credentials = auth.credentials(&"https://idp.example/token".parse().unwrap()).await.unwrap();
+    /// assert_eq!(credentials.client_id(), "client-7");
+    /// # }
+    /// ```
     pub fn client_id(&self) -> &str {
         self.client_id
     }
 
     /// The method's name as in RFC 7591, as [`ClientAuth::method`].
+    ///
+    /// ```
+    /// use tower_bearer::oauth::ClientAuth;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let auth = ClientAuth::client_assertion("client-7", |_ctx| async { Ok("eyJ.a.b".to_owned()) });
+    /// let credentials = auth.credentials(&"https://idp.example/token".parse().unwrap()).await.unwrap();
+    /// assert_eq!(credentials.method(), "private_key_jwt");
+    /// # }
+    /// ```
     pub fn method(&self) -> &'static str {
         match self.kind {
             Kind::Post(_) => "client_secret_post",
@@ -431,6 +557,17 @@ impl Credentials<'_> {
     /// in what a server answered: for
     /// [`parse_token_response_redacting`](crate::oauth::response::parse_token_response_redacting)
     /// and its kin.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::ClientAuth;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let auth = ClientAuth::client_secret_post("client-7", "s3cret-value");
+    /// let credentials = auth.credentials(&"https://idp.example/token".parse().unwrap()).await.unwrap();
+    /// let echoed = r#"{"error":"invalid_client","error_description":"bad secret s3cret-value"}"#;
+    /// assert!(!credentials.redactor().redact(echoed).contains("s3cret-value"));
+    /// # }
+    /// ```
     pub fn redactor(&self) -> &Redactor {
         &self.redactor
     }

@@ -36,6 +36,22 @@ const OPENID_WELL_KNOWN: &str = "/.well-known/openid-configuration";
 
 /// What this crate uses of an authorization server's metadata: the issuer it names, its token
 /// endpoint and the client authentication methods that endpoint accepts.
+///
+/// ```
+/// # use http::StatusCode;
+/// # use tower_bearer::oauth::discovery::parse_metadata;
+/// # let metadata = parse_metadata(
+/// #     "https://login.example",
+/// #     StatusCode::OK,
+/// #     br#"{"issuer":"https://login.example","token_endpoint":"https://login.example/token",
+/// #          "token_endpoint_auth_methods_supported":["client_secret_post","private_key_jwt"]}"#,
+/// #     false,
+/// # ).unwrap();
+/// // The server at https://login.example lists `client_secret_post` and `private_key_jwt`.
+/// assert_eq!(metadata.issuer(), "https://login.example");
+/// assert_eq!(metadata.token_endpoint(), "https://login.example/token");
+/// assert!(metadata.supports("private_key_jwt"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Metadata {
     issuer: String,
@@ -45,23 +61,73 @@ pub struct Metadata {
 
 impl Metadata {
     /// The `issuer`: equal to the configured one ([`parse_metadata`] checks).
+    ///
+    /// ```
+    /// # use http::StatusCode;
+    /// # use tower_bearer::oauth::discovery::parse_metadata;
+    /// # let metadata = parse_metadata(
+    /// #     "https://login.example",
+    /// #     StatusCode::OK,
+    /// #     br#"{"issuer":"https://login.example","token_endpoint":"https://login.example/token",
+    /// #          "token_endpoint_auth_methods_supported":["client_secret_post","private_key_jwt"]}"#,
+    /// #     false,
+    /// # ).unwrap();
+    /// assert_eq!(metadata.issuer(), "https://login.example");
+    /// ```
     pub fn issuer(&self) -> &str {
         &self.issuer
     }
 
     /// The `token_endpoint`: an `https://` URL (or `http://` to a loopback host, or anywhere
     /// if insecure http was allowed).
+    ///
+    /// ```
+    /// # use http::StatusCode;
+    /// # use tower_bearer::oauth::discovery::parse_metadata;
+    /// # let metadata = parse_metadata(
+    /// #     "https://login.example",
+    /// #     StatusCode::OK,
+    /// #     br#"{"issuer":"https://login.example","token_endpoint":"https://login.example/token",
+    /// #          "token_endpoint_auth_methods_supported":["client_secret_post","private_key_jwt"]}"#,
+    /// #     false,
+    /// # ).unwrap();
+    /// assert_eq!(metadata.token_endpoint(), "https://login.example/token");
+    /// ```
     pub fn token_endpoint(&self) -> &str {
         &self.token_endpoint
     }
 
     /// `token_endpoint_auth_methods_supported`, if the metadata lists it.
+    ///
+    /// ```
+    /// # use http::StatusCode;
+    /// # use tower_bearer::oauth::discovery::parse_metadata;
+    /// # let metadata = parse_metadata(
+    /// #     "https://login.example",
+    /// #     StatusCode::OK,
+    /// #     br#"{"issuer":"https://login.example","token_endpoint":"https://login.example/token",
+    /// #          "token_endpoint_auth_methods_supported":["client_secret_post","private_key_jwt"]}"#,
+    /// #     false,
+    /// # ).unwrap();
+    /// assert_eq!(metadata.auth_methods().unwrap(), ["client_secret_post", "private_key_jwt"]);
+    /// ```
     pub fn auth_methods(&self) -> Option<&[String]> {
         self.auth_methods.as_deref()
     }
 
     /// Whether the token endpoint accepts `method` (`client_secret_basic`, ...). Without a
     /// list, RFC 8414 §2 says the endpoint accepts `client_secret_basic`.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tower_bearer::oauth::discovery::parse_metadata;
+    ///
+    /// // No `token_endpoint_auth_methods_supported`: only the RFC 8414 default.
+    /// let body = br#"{"issuer":"https://as.example","token_endpoint":"https://as.example/token"}"#;
+    /// let metadata = parse_metadata("https://as.example", StatusCode::OK, body, false).unwrap();
+    /// assert!(metadata.supports("client_secret_basic"));
+    /// assert!(!metadata.supports("client_secret_post"));
+    /// ```
     pub fn supports(&self, method: &str) -> bool {
         match &self.auth_methods {
             Some(methods) => methods.iter().any(|m| m == method),
@@ -109,6 +175,15 @@ pub(crate) fn check_issuer(issuer: &str, allow_insecure_http: bool) -> Result<Ur
 /// suffix inserted between the host and the issuer's path), then the OpenID Connect
 /// Discovery URL (the suffix appended to the issuer). Fails for an issuer that is not a
 /// usable URL (see [`Generic::issuer`](crate::providers::Generic::issuer)).
+///
+/// ```
+/// use tower_bearer::oauth::discovery::metadata_urls;
+///
+/// let [rfc8414, openid] = metadata_urls("https://as.example/").unwrap();
+/// assert_eq!(rfc8414, "https://as.example/.well-known/oauth-authorization-server");
+/// assert_eq!(openid, "https://as.example/.well-known/openid-configuration");
+/// assert!(metadata_urls("https://as.example/?tenant=1").is_err(), "no query in an issuer");
+/// ```
 pub fn metadata_urls(issuer: &str) -> Result<[String; 2], TokenError> {
     let uri = check_issuer(issuer, true)?;
     Ok(well_known(&uri))
@@ -144,6 +219,17 @@ struct RawMetadata {
 /// object ([`MalformedAnswer`](TokenErrorKind::MalformedAnswer)), another issuer or an unusable
 /// token endpoint ([`Configuration`](TokenErrorKind::Configuration)). What the server wrote is
 /// shown sanitised and cut short.
+///
+/// ```
+/// use http::StatusCode;
+/// use tower_bearer::oauth::discovery::parse_metadata;
+///
+/// // Metadata naming another issuer must not be used (RFC 8414 §3.3).
+/// let body = br#"{"issuer":"https://evil.example","token_endpoint":"https://evil.example/token"}"#;
+/// let err = parse_metadata("https://as.example", StatusCode::OK, body, false).unwrap_err();
+/// assert!(err.to_string().contains("issuer"), "{err}");
+/// assert!(parse_metadata("https://as.example", StatusCode::NOT_FOUND, b"", false).is_err());
+/// ```
 pub fn parse_metadata(
     issuer: &str,
     status: StatusCode,

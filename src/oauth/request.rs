@@ -1,4 +1,17 @@
 //! Building a client-credentials token request (RFC 6749 §4.4), as a pure function.
+//!
+//! ```
+//! use tower_bearer::oauth::{ClientAuth, ClientCredentialsRequest};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let request = ClientCredentialsRequest::new("https://idp.example/token").unwrap().scope("api.read");
+//! let auth = ClientAuth::client_secret_post("client-7", "s3cret");
+//! let http = request.http_request(&auth.credentials(request.token_url()).await.unwrap()).unwrap();
+//! assert_eq!(http.method(), "POST");
+//! assert_eq!(http.headers()["content-type"], "application/x-www-form-urlencoded");
+//! assert_eq!(http.body(), b"grant_type=client_credentials&scope=api.read&client_id=client-7&client_secret=s3cret");
+//! # }
+//! ```
 
 use std::fmt;
 
@@ -12,6 +25,16 @@ use crate::oauth::client_auth::{ClientAuth, Credentials};
 use crate::origin::is_loopback;
 
 /// Where `grant_type=client_credentials` travels.
+///
+/// ```
+/// use tower_bearer::oauth::{ClientCredentialsRequest, GrantTypeIn};
+///
+/// assert_eq!(GrantTypeIn::default(), GrantTypeIn::Body);
+/// // A token URL whose query has it already sends it there.
+/// let url = "https://api.example/token?grant_type=client_credentials";
+/// let request = ClientCredentialsRequest::new(url).unwrap();
+/// assert!(format!("{request:?}").contains("grant_type_in: Query"));
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum GrantTypeIn {
     /// In the form body, as RFC 6749 says. The default.
@@ -72,12 +95,29 @@ pub struct ClientCredentialsRequest {
 impl ClientCredentialsRequest {
     /// A request to `token_url`, which must be an absolute `https://` URL (or `http://` to a
     /// loopback host). Its own query string is kept.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::ClientCredentialsRequest;
+    ///
+    /// assert!(ClientCredentialsRequest::new("https://idp.example/oauth2/token").is_ok());
+    /// assert!(ClientCredentialsRequest::new("http://127.0.0.1:8080/token").is_ok(), "loopback");
+    /// let err = ClientCredentialsRequest::new("http://idp.example/token").unwrap_err();
+    /// assert!(err.hint().unwrap().contains("use https://"));
+    /// ```
     pub fn new(token_url: &str) -> Result<Self, TokenError> {
         Self::with_url(token_url, false)
     }
 
     /// Like [`new`](Self::new), but also accepts plain `http://` to any host. Only for networks
     /// you trust: the client secret travels in clear text.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::ClientCredentialsRequest;
+    ///
+    /// // A token endpoint on a trusted private network, without TLS.
+    /// let request = ClientCredentialsRequest::new_allow_insecure_http("http://idp.internal/token");
+    /// assert_eq!(request.unwrap().token_url(), "http://idp.internal/token");
+    /// ```
     pub fn new_allow_insecure_http(token_url: &str) -> Result<Self, TokenError> {
         Self::with_url(token_url, true)
     }
@@ -178,6 +218,25 @@ impl ClientCredentialsRequest {
 
     /// Where `grant_type` travels. Default: the body, unless the token URL's query already has
     /// it.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::{ClientCredentialsRequest, GrantTypeIn};
+    ///
+    /// # use tower_bearer::oauth::ClientAuth;
+    /// # async fn form(request: &ClientCredentialsRequest) -> String {
+    /// #     let auth = ClientAuth::client_secret_basic("id", "secret");
+    /// #     let credentials = auth.credentials(request.token_url()).await.unwrap();
+    /// #     String::from_utf8(request.http_request(&credentials).unwrap().into_body()).unwrap()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let request = ClientCredentialsRequest::new("https://api.example/token").unwrap()
+    ///     .grant_type_in(GrantTypeIn::Query);
+    /// assert_eq!(form(&request).await, "", "the body is left with the credentials only");
+    /// let auth = ClientAuth::client_secret_basic("id", "secret");
+    /// let http = request.http_request(&auth.credentials(request.token_url()).await.unwrap()).unwrap();
+    /// assert_eq!(http.uri().query(), Some("grant_type=client_credentials"));
+    /// # }
+    /// ```
     pub fn grant_type_in(mut self, place: GrantTypeIn) -> Self {
         self.grant_type_in = place;
         self.send_to = match place {
@@ -190,6 +249,24 @@ impl ClientCredentialsRequest {
     }
 
     /// Asks for a scope; a string with spaces is several scopes. Sent space-joined.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::ClientCredentialsRequest;
+    ///
+    /// # use tower_bearer::oauth::ClientAuth;
+    /// # async fn form(request: &ClientCredentialsRequest) -> String {
+    /// #     let auth = ClientAuth::client_secret_basic("id", "secret");
+    /// #     let credentials = auth.credentials(request.token_url()).await.unwrap();
+    /// #     String::from_utf8(request.http_request(&credentials).unwrap().into_body()).unwrap()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let request = ClientCredentialsRequest::new("https://idp.example/token").unwrap()
+    ///     .scope("read write")
+    ///     .scope("admin");
+    /// assert_eq!(request.requested_scopes(), ["read", "write", "admin"]);
+    /// assert_eq!(form(&request).await, "grant_type=client_credentials&scope=read+write+admin");
+    /// # }
+    /// ```
     pub fn scope(mut self, scope: impl AsRef<str>) -> Self {
         self.scopes
             .extend(scope.as_ref().split_whitespace().map(str::to_owned));
@@ -197,6 +274,14 @@ impl ClientCredentialsRequest {
     }
 
     /// Asks for several scopes.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::ClientCredentialsRequest;
+    ///
+    /// let request = ClientCredentialsRequest::new("https://idp.example/token").unwrap()
+    ///     .scopes(["openid", "inspect"]);
+    /// assert_eq!(request.requested_scopes(), ["openid", "inspect"]);
+    /// ```
     pub fn scopes<I>(self, scopes: I) -> Self
     where
         I: IntoIterator,
@@ -206,29 +291,97 @@ impl ClientCredentialsRequest {
     }
 
     /// Asks for a token for this resource (RFC 8707; repeatable).
+    ///
+    /// ```
+    /// use tower_bearer::oauth::ClientCredentialsRequest;
+    ///
+    /// # use tower_bearer::oauth::ClientAuth;
+    /// # async fn form(request: &ClientCredentialsRequest) -> String {
+    /// #     let auth = ClientAuth::client_secret_basic("id", "secret");
+    /// #     let credentials = auth.credentials(request.token_url()).await.unwrap();
+    /// #     String::from_utf8(request.http_request(&credentials).unwrap().into_body()).unwrap()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let request = ClientCredentialsRequest::new("https://idp.example/token").unwrap()
+    ///     .resource("https://api.example");
+    /// assert_eq!(form(&request).await, "grant_type=client_credentials&resource=https%3A%2F%2Fapi.example");
+    /// # }
+    /// ```
     pub fn resource(mut self, resource: impl Into<String>) -> Self {
         self.resources.push(resource.into());
         self
     }
 
     /// Asks for a token for this audience (Auth0 and others).
+    ///
+    /// ```
+    /// use tower_bearer::oauth::ClientCredentialsRequest;
+    ///
+    /// # use tower_bearer::oauth::ClientAuth;
+    /// # async fn form(request: &ClientCredentialsRequest) -> String {
+    /// #     let auth = ClientAuth::client_secret_basic("id", "secret");
+    /// #     let credentials = auth.credentials(request.token_url()).await.unwrap();
+    /// #     String::from_utf8(request.http_request(&credentials).unwrap().into_body()).unwrap()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let request = ClientCredentialsRequest::new("https://tenant.auth0.example/oauth/token").unwrap()
+    ///     .audience("https://api.example");
+    /// assert_eq!(form(&request).await, "grant_type=client_credentials&audience=https%3A%2F%2Fapi.example");
+    /// # }
+    /// ```
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
         self
     }
 
     /// Adds another form parameter.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::ClientCredentialsRequest;
+    ///
+    /// # use tower_bearer::oauth::ClientAuth;
+    /// # async fn form(request: &ClientCredentialsRequest) -> String {
+    /// #     let auth = ClientAuth::client_secret_basic("id", "secret");
+    /// #     let credentials = auth.credentials(request.token_url()).await.unwrap();
+    /// #     String::from_utf8(request.http_request(&credentials).unwrap().into_body()).unwrap()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let request = ClientCredentialsRequest::new("https://idp.example/token").unwrap()
+    ///     .param("tenant", "contoso");
+    /// assert_eq!(form(&request).await, "grant_type=client_credentials&tenant=contoso");
+    /// // What the request sets itself cannot be overridden: building it fails.
+    /// let clash = ClientCredentialsRequest::new("https://idp.example/token").unwrap().param("scope", "x");
+    /// let auth = ClientAuth::client_secret_basic("id", "secret");
+    /// assert!(clash.http_request(&auth.credentials(clash.token_url()).await.unwrap()).is_err());
+    /// # }
+    /// ```
     pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.params.push((name.into(), value.into()));
         self
     }
 
     /// The token endpoint.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::ClientCredentialsRequest;
+    ///
+    /// let request = ClientCredentialsRequest::new("https://idp.example/token?tenant=a").unwrap();
+    /// assert_eq!(request.token_url().host(), Some("idp.example"));
+    /// assert_eq!(request.token_url().query(), Some("tenant=a"));
+    /// ```
     pub fn token_url(&self) -> &Uri {
         &self.token_url
     }
 
     /// The requested scopes.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::ClientCredentialsRequest;
+    ///
+    /// let request = ClientCredentialsRequest::new("https://idp.example/token").unwrap();
+    /// assert!(request.requested_scopes().is_empty());
+    /// assert_eq!(request.scope("a b").requested_scopes(), ["a", "b"]);
+    /// ```
     pub fn requested_scopes(&self) -> &[String] {
         &self.scopes
     }

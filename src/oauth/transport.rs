@@ -1,5 +1,24 @@
 //! How a token request reaches the token endpoint: any Tower HTTP service (a hyper-util client,
 //! a test double), with a cap on the answer's size.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use tower_bearer::oauth::{ClientAuth, ClientCredentials, ClientCredentialsRequest, ServiceTransport};
+//! use tower_bearer::TokenSource;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! // A stand-in for your HTTP client: a token endpoint that always answers the same.
+//! let http_client = tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
+//!     let answer = r#"{"access_token":"eyJ...","token_type":"Bearer","expires_in":3600}"#;
+//!     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from(answer))))
+//! });
+//! let request = ClientCredentialsRequest::new("https://idp.example/token").unwrap();
+//! let auth = ClientAuth::client_secret_post("client-7", "s3cret");
+//! let source = ClientCredentials::new(request, auth, ServiceTransport::new(http_client));
+//! assert_eq!(source.token().await.unwrap().lifetime().unwrap().as_secs(), 3600);
+//! # }
+//! ```
 
 use std::fmt;
 use std::future::{Future, poll_fn};
@@ -32,8 +51,47 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// if it follows redirects at all, it should refuse an answer from another origin as
 /// [`ServiceTransport`] does, or at least hand back the 3xx, which is a
 /// [`TokenErrorKind::Configuration`] error.
+///
+/// ```
+/// use bytes::Bytes;
+/// use http::{Request, Response};
+/// use tower_bearer::error::TokenError;
+/// use tower_bearer::oauth::Transport;
+///
+/// /// Answers every token request with the same JSON (a test double).
+/// struct Canned(&'static str);
+///
+/// impl Transport for Canned {
+///     async fn send(&self, _request: Request<Vec<u8>>) -> Result<Response<Bytes>, TokenError> {
+///         Ok(Response::new(Bytes::from_static(self.0.as_bytes())))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let answer = Canned(r#"{"access_token":"t","token_type":"Bearer"}"#)
+///     .send(Request::post("https://idp.example/token").body(Vec::new()).unwrap()).await.unwrap();
+/// assert!(answer.body().starts_with(b"{"));
+/// # }
+/// ```
 pub trait Transport: Send + Sync {
     /// Sends `request` and returns the answer with its body read.
+    ///
+    /// A [`ClientCredentials`](crate::oauth::ClientCredentials) calls it; called directly:
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// use tower_bearer::oauth::{ServiceTransport, Transport};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let transport = ServiceTransport::new(tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(b"{}"))))
+    /// }));
+    /// let request = http::Request::post("https://idp.example/token").body(b"grant_type=client_credentials".to_vec());
+    /// let answer = transport.send(request.unwrap()).await.unwrap();
+    /// assert_eq!(answer.body().as_ref(), b"{}");
+    /// # }
+    /// ```
     fn send(
         &self,
         request: Request<Vec<u8>>,
@@ -82,6 +140,22 @@ pub struct ServiceTransport<S, ReqBody> {
 
 impl<S, ReqBody> ServiceTransport<S, ReqBody> {
     /// Wraps `service`, with the default answer size cap.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// use tower::ServiceBuilder;
+    /// use tower_bearer::oauth::ServiceTransport;
+    ///
+    /// # let http_client = tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+    /// # });
+    /// // Any Tower HTTP service with its own layers, here a timeout around `http_client`.
+    /// let service = ServiceBuilder::new().timeout(Duration::from_secs(10)).service(http_client);
+    /// let transport: ServiceTransport<_, Full<Bytes>> = ServiceTransport::new(service);
+    /// assert_eq!(format!("{transport:?}"), "ServiceTransport { max_response_bytes: 65536, .. }");
+    /// ```
     pub fn new(service: S) -> Self {
         Self {
             service,
@@ -93,6 +167,23 @@ impl<S, ReqBody> ServiceTransport<S, ReqBody> {
     /// Caps the size of the answer; a larger one is a [`TokenErrorKind::MalformedAnswer`],
     /// refused before its body is read if its `Content-Length` says so. Default:
     /// [`DEFAULT_MAX_RESPONSE_BYTES`] (64 KiB).
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// use tower_bearer::TokenErrorKind;
+    /// use tower_bearer::oauth::{ServiceTransport, Transport};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let transport = ServiceTransport::new(tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from(vec![b' '; 4096]))))
+    /// }))
+    /// .max_response_bytes(1024);
+    /// let request = http::Request::post("https://idp.example/token").body(Vec::new()).unwrap();
+    /// let err = transport.send(request).await.unwrap_err();
+    /// assert_eq!(err.kind(), TokenErrorKind::MalformedAnswer);
+    /// # }
+    /// ```
     pub fn max_response_bytes(mut self, max: usize) -> Self {
         self.max_response_bytes = max;
         self

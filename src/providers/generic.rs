@@ -10,6 +10,13 @@ use crate::oauth::{ClaimsCheck, ClientCredentials, Transport};
 
 /// How the client authenticates at the token endpoint (RFC 7591 `token_endpoint_auth_method`
 /// names).
+///
+/// ```
+/// use tower_bearer::providers::AuthMethod;
+///
+/// assert_eq!("client_secret_post".parse::<AuthMethod>().unwrap(), AuthMethod::ClientSecretPost);
+/// assert!("client_secret_jwt".parse::<AuthMethod>().is_err());
+/// ```
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
@@ -24,6 +31,13 @@ pub enum AuthMethod {
 impl AuthMethod {
     /// The method's RFC 7591 name: `client_secret_basic`, `client_secret_post`,
     /// `private_key_jwt`.
+    ///
+    /// ```
+    /// use tower_bearer::providers::AuthMethod;
+    ///
+    /// assert_eq!(AuthMethod::PrivateKeyJwt.as_str(), "private_key_jwt");
+    /// assert_eq!(AuthMethod::ClientSecretBasic.to_string(), "client_secret_basic");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
@@ -133,6 +147,17 @@ pub struct Generic {
 
 impl Generic {
     /// An empty configuration.
+    ///
+    /// ```
+    /// use tower_bearer::providers::Generic;
+    /// # use tower_bearer::oauth::ServiceTransport;
+    /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+    /// # });
+    ///
+    /// let err = Generic::new().build(ServiceTransport::new(http_client)).unwrap_err();
+    /// assert!(err.hint().unwrap().contains("token endpoint URL, or the issuer"), "{err}");
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
@@ -147,6 +172,22 @@ impl Generic {
     /// URL), and its `token_endpoint_auth_methods_supported`, if listed, must include the
     /// method. Found once; a failed discovery fails that fetch with a typed error and is
     /// tried again at the next (after the cache's backoff).
+    ///
+    /// ```
+    /// use tower_bearer::providers::Generic;
+    /// # use tower_bearer::oauth::ServiceTransport;
+    /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+    /// # });
+    ///
+    /// let source = Generic::new()
+    ///     .issuer("https://login.partner.example/tenant-7")
+    ///     .client_id("client-7")
+    ///     .client_secret("secret")
+    ///     .build(ServiceTransport::new(http_client))
+    ///     .unwrap();
+    /// assert_eq!(source.issuer(), Some("https://login.partner.example/tenant-7"));
+    /// ```
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.core.issuer = Some(issuer.into());
         self
@@ -154,6 +195,24 @@ impl Generic {
 
     /// Authenticates with a `private_key_jwt` assertion signed by this key, instead of a
     /// secret.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::assertion::{Algorithm, JwtSigner};
+    /// use tower_bearer::providers::Generic;
+    /// # use tower_bearer::oauth::ServiceTransport;
+    /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+    /// # });
+    ///
+    /// let key = std::fs::read_to_string("tests/fixtures/ec-pkcs8.pem").unwrap(); // from your vault
+    /// let source = Generic::new()
+    ///     .token_url("https://as.example/oauth2/token")
+    ///     .client_id("client-7")
+    ///     .private_key(JwtSigner::from_pem(&key, Algorithm::Es256).unwrap())
+    ///     .build(ServiceTransport::new(http_client))
+    ///     .unwrap();
+    /// assert_eq!(source.auth().method(), "private_key_jwt");
+    /// ```
     #[cfg(feature = "private-key-jwt")]
     #[cfg_attr(docsrs, doc(cfg(feature = "private-key-jwt")))]
     pub fn private_key(mut self, signer: crate::oauth::assertion::JwtSigner) -> Self {
@@ -166,18 +225,60 @@ impl Generic {
     /// How the client authenticates. Default: `client_secret_basic` with a secret (when
     /// discovering: `client_secret_post` if the endpoint does not take Basic),
     /// `private_key_jwt` with a key.
+    ///
+    /// ```
+    /// use tower_bearer::providers::{AuthMethod, Generic};
+    /// # use tower_bearer::oauth::ServiceTransport;
+    /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+    /// # });
+    ///
+    /// let generic = || Generic::new().token_url("https://as.example/token").client_id("id").client_secret("s");
+    /// let source = generic().auth_method(AuthMethod::ClientSecretPost)
+    ///     .build(ServiceTransport::new(http_client.clone())).unwrap();
+    /// assert_eq!(source.auth().method(), "client_secret_post");
+    /// // A secret cannot make a private_key_jwt assertion: refused when built.
+    /// assert!(generic().auth_method(AuthMethod::PrivateKeyJwt).build(ServiceTransport::new(http_client)).is_err());
+    /// ```
     pub fn auth_method(mut self, method: AuthMethod) -> Self {
         self.method = Some(method);
         self
     }
 
     /// Asks for a scope (repeatable; a string with spaces is several).
+    ///
+    /// ```
+    /// use tower_bearer::providers::Generic;
+    /// # use tower_bearer::oauth::ServiceTransport;
+    /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+    /// # });
+    ///
+    /// let source = Generic::new().token_url("https://as.example/token").client_id("id").client_secret("s")
+    ///     .scope("orders.read orders.write")
+    ///     .scope("invoices.read")
+    ///     .build(ServiceTransport::new(http_client)).unwrap();
+    /// assert_eq!(source.request().requested_scopes(), ["orders.read", "orders.write", "invoices.read"]);
+    /// ```
     pub fn scope(mut self, scope: impl AsRef<str>) -> Self {
         self.scopes.push(scope.as_ref().to_owned());
         self
     }
 
     /// Asks for several scopes.
+    ///
+    /// ```
+    /// use tower_bearer::providers::Generic;
+    /// # use tower_bearer::oauth::ServiceTransport;
+    /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+    /// # });
+    ///
+    /// let source = Generic::new().token_url("https://as.example/token").client_id("id").client_secret("s")
+    ///     .scopes(["orders.read", "invoices.read"])
+    ///     .build(ServiceTransport::new(http_client)).unwrap();
+    /// assert_eq!(source.request().requested_scopes(), ["orders.read", "invoices.read"]);
+    /// ```
     pub fn scopes<I>(self, scopes: I) -> Self
     where
         I: IntoIterator,
@@ -187,18 +288,66 @@ impl Generic {
     }
 
     /// Asks for a token for this resource (RFC 8707; repeatable).
+    ///
+    /// ```
+    /// use tower_bearer::providers::Generic;
+    /// # use tower_bearer::oauth::ServiceTransport;
+    /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+    /// # });
+    ///
+    /// let source = Generic::new().token_url("https://as.example/token").client_id("id").client_secret("s")
+    ///     .resource("https://orders.example")
+    ///     .build(ServiceTransport::new(http_client)).unwrap();
+    /// assert!(format!("{:?}", source.request()).contains(r#"resources: ["https://orders.example"]"#));
+    /// ```
     pub fn resource(mut self, resource: impl Into<String>) -> Self {
         self.resources.push(resource.into());
         self
     }
 
     /// Asks for a token for this audience (the `audience` parameter of Auth0 and others).
+    ///
+    /// ```
+    /// use tower_bearer::providers::Generic;
+    /// # use tower_bearer::oauth::ServiceTransport;
+    /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+    /// # });
+    ///
+    /// let source = Generic::new().token_url("https://tenant.auth0.example/oauth/token")
+    ///     .client_id("id").client_secret("s")
+    ///     .audience("https://orders.example")
+    ///     .build(ServiceTransport::new(http_client)).unwrap();
+    /// assert!(format!("{:?}", source.request()).contains(r#"audience: Some("https://orders.example")"#));
+    /// ```
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
         self
     }
 
     /// Checks each token's claims before first use (see [`ClaimsCheck`]).
+    ///
+    /// ```
+    /// use tower_bearer::oauth::ClaimsCheck;
+    /// use tower_bearer::providers::Generic;
+    /// use tower_bearer::TokenSource;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // `idp` answers with a JWT whose `aud` is api://kontrolle-plus.
+    /// # let jwt = "eyJhbGciOiJub25lIn0.eyJhdWQiOiJhcGk6Ly9rb250cm9sbGUtcGx1cyIsInJvbGVzIjpbIlByb3ZpZGVyQXBpLkFjY2VzcyJdfQ.";
+    /// # use tower_bearer::oauth::ServiceTransport;
+    /// # let idp = tower::service_fn(move |_r: http::Request<http_body_util::Full<bytes::Bytes>>| async move {
+    /// #     let answer = format!(r#"{{"access_token":"{jwt}","token_type":"Bearer","expires_in":3600}}"#);
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::from(answer))))
+    /// # });
+    /// let source = Generic::new().token_url("https://as.example/token").client_id("id").client_secret("s")
+    ///     .check_claims(ClaimsCheck::new().audience("api://orders"))
+    ///     .build(ServiceTransport::new(idp)).unwrap();
+    /// let err = source.token().await.unwrap_err();
+    /// assert!(err.to_string().contains("claims check failed: `aud`"), "{err}");
+    /// # }
+    /// ```
     pub fn check_claims(mut self, check: ClaimsCheck) -> Self {
         self.claims = Some(check);
         self
@@ -206,6 +355,20 @@ impl Generic {
 
     /// The token source; fails with a configuration error naming the setting that is missing
     /// or unusable (its source a [`SettingError`](super::SettingError)).
+    ///
+    /// ```
+    /// use tower_bearer::providers::Generic;
+    /// use tower_bearer::TokenErrorKind;
+    /// # use tower_bearer::oauth::ServiceTransport;
+    /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+    /// # });
+    ///
+    /// let err = Generic::new().token_url("https://as.example/token").client_id("id")
+    ///     .build(ServiceTransport::new(http_client)).unwrap_err();
+    /// assert_eq!(err.kind(), TokenErrorKind::Configuration);
+    /// assert!(err.to_string().contains("`client_secret` is not set"), "{err}");
+    /// ```
     pub fn build<T: Transport>(self, transport: T) -> Result<ClientCredentials<T>, TokenError> {
         use super::builder_core::Credential;
         let keyed = !matches!(self.core.credential, None | Some(Credential::Secret(_)));

@@ -49,6 +49,18 @@ pub struct Kpn {
 
 impl Kpn {
     /// An empty configuration, for [`KPN_TOKEN_URL`].
+    ///
+    /// ```
+    /// use tower_bearer::providers::{KPN_TOKEN_URL, Kpn};
+    /// # use tower_bearer::oauth::ServiceTransport;
+    /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+    /// # });
+    ///
+    /// let source = Kpn::new().client_id("id").client_secret("s")
+    ///     .build(ServiceTransport::new(http_client)).unwrap();
+    /// assert_eq!(source.request().token_url(), KPN_TOKEN_URL);
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
@@ -57,6 +69,24 @@ impl Kpn {
 
     /// The token source; fails with a configuration error naming the setting that is missing
     /// or unusable (its source a [`SettingError`](super::SettingError)).
+    ///
+    /// ```
+    /// use tower_bearer::providers::Kpn;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use tower_bearer::oauth::ServiceTransport;
+    /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+    /// # });
+    /// let source = Kpn::new().client_id("id").client_secret("s")
+    ///     .build(ServiceTransport::new(http_client)).unwrap();
+    /// // How it will send: `grant_type` in the query, the credentials in the body.
+    /// let (request, auth) = (source.request(), source.auth());
+    /// let http = request.http_request(&auth.credentials(request.token_url()).await.unwrap()).unwrap();
+    /// assert_eq!(http.uri().query(), Some("grant_type=client_credentials"));
+    /// assert_eq!(http.body(), b"client_id=id&client_secret=s");
+    /// # }
+    /// ```
     pub fn build<T: Transport>(self, transport: T) -> Result<ClientCredentials<T>, TokenError> {
         let mut parts = self.core.finish(&SPEC)?;
         parts.request = parts.request.grant_type_in(GrantTypeIn::Query);

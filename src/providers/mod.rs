@@ -15,6 +15,23 @@
 //! `allow_insecure_http`): each is set the same way on each, checked at `build()`, where the
 //! token URL is formed. A setting that is missing or unusable fails `build()` with a configuration error
 //! that names it and says what to set; its source is a [`SettingError`].
+//!
+//! ```
+//! use tower_bearer::providers::ScreeningEagle;
+//! # use tower_bearer::oauth::ServiceTransport;
+//! # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+//! #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+//! # });
+//!
+//! // `http_client`: any Tower HTTP service (hyper-util, reqwest through `ReqwestService`...).
+//! let source = ScreeningEagle::new()
+//!     .base_url("https://id.screeningeagle.com")
+//!     .client_id("my-client")
+//!     .client_secret("from your secret store")
+//!     .build(ServiceTransport::new(http_client))
+//!     .unwrap();
+//! assert_eq!(source.auth().method(), "client_secret_basic");
+//! ```
 
 use std::fmt;
 use std::str::FromStr;
@@ -30,6 +47,22 @@ macro_rules! shared_setters {
         /// The full token URL, instead of the provider's default or base URL (a proxy, a test
         /// double). Checked at `build()`: `https://`, or `http://` to a loopback host (or to
         /// any host with [`allow_insecure_http`](Self::allow_insecure_http)).
+        ///
+        /// ```
+        /// use tower_bearer::providers::Kpn; // every provider builder has it
+        ///
+        /// # use tower_bearer::oauth::ServiceTransport;
+        /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+        /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+        /// # });
+        /// let source = Kpn::new()
+        ///     .token_url("https://apigee-proxy.internal.example/oauth/token")
+        ///     .client_id("id")
+        ///     .client_secret("secret")
+        ///     .build(ServiceTransport::new(http_client))
+        ///     .unwrap();
+        /// assert_eq!(source.request().token_url(), "https://apigee-proxy.internal.example/oauth/token");
+        /// ```
         pub fn token_url(mut self, url: impl Into<String>) -> Self {
             self.core.token_url = Some(url.into());
             self
@@ -38,12 +71,39 @@ macro_rules! shared_setters {
         /// Accepts plain `http://` to a host that is not loopback (`http://` to `localhost` and
         /// loopback addresses is always accepted). Only for a network you trust: the client
         /// secret would travel in clear text. Default: off.
+        ///
+        /// ```
+        /// use tower_bearer::providers::Kpn; // every provider builder has it
+        ///
+        /// # use tower_bearer::oauth::ServiceTransport;
+        /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+        /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+        /// # });
+        /// let kpn = || Kpn::new().token_url("http://gateway.internal/token").client_id("id").client_secret("s");
+        /// assert!(kpn().build(ServiceTransport::new(http_client.clone())).is_err(), "plain http to a remote host");
+        /// assert!(kpn().allow_insecure_http(true).build(ServiceTransport::new(http_client)).is_ok());
+        /// ```
         pub fn allow_insecure_http(mut self, allow: bool) -> Self {
             self.core.allow_insecure_http = allow;
             self
         }
 
         /// The client id the provider gave you.
+        ///
+        /// ```
+        /// use tower_bearer::providers::Kpn; // every provider builder has it
+        ///
+        /// # use tower_bearer::oauth::ServiceTransport;
+        /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+        /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+        /// # });
+        /// let source = Kpn::new()
+        ///     .client_id("APP_CLIENT_ID")
+        ///     .client_secret("secret")
+        ///     .build(ServiceTransport::new(http_client))
+        ///     .unwrap();
+        /// assert_eq!(source.auth().client_id(), "APP_CLIENT_ID");
+        /// ```
         pub fn client_id(mut self, id: impl Into<String>) -> Self {
             self.core.client_id = Some(id.into());
             self
@@ -51,6 +111,19 @@ macro_rules! shared_setters {
 
         /// The client secret, sent the way this provider expects (held as a secret: wiped on
         /// drop, never shown).
+        ///
+        /// ```
+        /// use tower_bearer::providers::Kpn; // every provider builder has it
+        ///
+        /// # use tower_bearer::oauth::ServiceTransport;
+        /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+        /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+        /// # });
+        /// let builder = Kpn::new().client_id("id").client_secret("s3cret-from-vault");
+        /// assert!(!format!("{builder:?}").contains("s3cret"));
+        /// let source = builder.build(ServiceTransport::new(http_client)).unwrap();
+        /// assert_eq!(source.auth().method(), "client_secret_post", "as KPN expects it");
+        /// ```
         pub fn client_secret(self, secret: impl Into<String>) -> Self {
             self.secret(crate::token::secret_from(secret.into()))
         }
@@ -112,6 +185,13 @@ impl Provider {
 
     /// The name configuration uses (`provider = "kontrolle"`, `<PREFIX>_PROVIDER=kpn`), which
     /// [`FromStr`] reads.
+    ///
+    /// ```
+    /// use tower_bearer::providers::Provider;
+    ///
+    /// assert_eq!(Provider::KontrollePlus.as_str(), "kontrolle");
+    /// assert_eq!("kontrolle".parse::<Provider>().unwrap(), Provider::KontrollePlus);
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Self::KontrollePlus => "kontrolle",
@@ -123,6 +203,13 @@ impl Provider {
 
     /// The name people use, as `Display` shows it and as token sources are labelled in traces:
     /// `Kontrolle+`, `Screening Eagle ID`, `KPN API Store`, `OAuth 2.0`.
+    ///
+    /// ```
+    /// use tower_bearer::providers::Provider;
+    ///
+    /// assert_eq!(Provider::Kpn.display_name(), "KPN API Store");
+    /// assert_eq!(Provider::Generic.to_string(), "OAuth 2.0");
+    /// ```
     pub fn display_name(self) -> &'static str {
         match self {
             Self::KontrollePlus => "Kontrolle+",
@@ -189,17 +276,60 @@ pub struct SettingError {
 
 impl SettingError {
     /// The provider whose builder failed.
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// use tower_bearer::providers::{Provider, ScreeningEagle, SettingError};
+    /// # use tower_bearer::oauth::ServiceTransport;
+    /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+    /// # });
+    ///
+    /// let err = ScreeningEagle::new().client_id("id").client_secret("s")
+    ///     .build(ServiceTransport::new(http_client)).unwrap_err();
+    /// let setting = err.source().unwrap().downcast_ref::<SettingError>().unwrap();
+    /// assert_eq!(setting.provider(), Provider::ScreeningEagle);
+    /// ```
     pub fn provider(&self) -> Provider {
         self.provider
     }
 
     /// The setter that needs attention (`client_id`, `client_secret`, `token_url`, `issuer`,
     /// `authority`, `base_url`, `app_id_uri`, `scope`, `auth_method`).
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// use tower_bearer::providers::{ScreeningEagle, SettingError};
+    /// # use tower_bearer::oauth::ServiceTransport;
+    /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+    /// # });
+    ///
+    /// let err = ScreeningEagle::new().client_id("id").client_secret("s")
+    ///     .build(ServiceTransport::new(http_client)).unwrap_err();
+    /// let setting = err.source().unwrap().downcast_ref::<SettingError>().unwrap();
+    /// assert_eq!(setting.setting(), "base_url");
+    /// ```
     pub fn setting(&self) -> &'static str {
         self.setting
     }
 
     /// What is wrong with it: `is not set`, or why its value is not usable.
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// use tower_bearer::providers::{Generic, SettingError};
+    /// # use tower_bearer::oauth::ServiceTransport;
+    /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+    /// # });
+    ///
+    /// let err = Generic::new().token_url("ftp://as.example/token").client_id("id").client_secret("s")
+    ///     .build(ServiceTransport::new(http_client)).unwrap_err();
+    /// let setting = err.source().unwrap().downcast_ref::<SettingError>().unwrap();
+    /// assert_eq!(setting.setting(), "token_url");
+    /// assert!(setting.problem().contains("ftp"), "{}", setting.problem());
+    /// ```
     pub fn problem(&self) -> &str {
         &self.problem
     }

@@ -54,6 +54,18 @@ pub struct ScreeningEagle {
 
 impl ScreeningEagle {
     /// An empty configuration.
+    ///
+    /// ```
+    /// use tower_bearer::providers::ScreeningEagle;
+    /// # use tower_bearer::oauth::ServiceTransport;
+    /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+    /// # });
+    ///
+    /// let err = ScreeningEagle::new().client_id("id").client_secret("s")
+    ///     .build(ServiceTransport::new(http_client)).unwrap_err();
+    /// assert!(err.to_string().contains("`base_url` is not set"), "{err}");
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
@@ -62,12 +74,39 @@ impl ScreeningEagle {
 
     /// The service's base URL; the token URL is `<base>/api/id/v1/auth/token` (formed at
     /// `build()`; a [`token_url`](Self::token_url) wins over it).
+    ///
+    /// ```
+    /// use tower_bearer::providers::ScreeningEagle;
+    /// # use tower_bearer::oauth::ServiceTransport;
+    /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+    /// # });
+    ///
+    /// let source = ScreeningEagle::new().base_url("https://id.screeningeagle.com/")
+    ///     .client_id("id").client_secret("s")
+    ///     .build(ServiceTransport::new(http_client)).unwrap();
+    /// assert_eq!(source.request().token_url(), "https://id.screeningeagle.com/api/id/v1/auth/token");
+    /// ```
     pub fn base_url(mut self, base: impl AsRef<str>) -> Self {
         self.core.base_url = Some(base.as_ref().to_owned());
         self
     }
 
     /// Requested scopes (a string with spaces is several).
+    ///
+    /// ```
+    /// use tower_bearer::providers::ScreeningEagle;
+    /// # use tower_bearer::oauth::ServiceTransport;
+    /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+    /// # });
+    ///
+    /// let source = ScreeningEagle::new().base_url("https://id.screeningeagle.com")
+    ///     .client_id("id").client_secret("s")
+    ///     .scopes(["openid email", "inspect"])
+    ///     .build(ServiceTransport::new(http_client)).unwrap();
+    /// assert_eq!(source.request().requested_scopes(), ["openid", "email", "inspect"]);
+    /// ```
     pub fn scopes<I>(mut self, scopes: I) -> Self
     where
         I: IntoIterator,
@@ -80,6 +119,20 @@ impl ScreeningEagle {
 
     /// The token source; fails with a configuration error naming the setting that is missing
     /// or unusable (its source a [`SettingError`](super::SettingError)).
+    ///
+    /// ```
+    /// use tower_bearer::providers::ScreeningEagle;
+    /// # use tower_bearer::oauth::ServiceTransport;
+    /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+    /// # });
+    ///
+    /// let eagle = || ScreeningEagle::new().base_url("https://id.screeningeagle.com").client_secret("s");
+    /// let source = eagle().client_id("my-client").build(ServiceTransport::new(http_client.clone())).unwrap();
+    /// assert_eq!(source.auth().method(), "client_secret_basic");
+    /// // Raw HTTP Basic cannot carry a `:` in the client id: refused when built.
+    /// assert!(eagle().client_id("urn:client").build(ServiceTransport::new(http_client)).is_err());
+    /// ```
     pub fn build<T: Transport>(self, transport: T) -> Result<ClientCredentials<T>, TokenError> {
         let parts = self.core.finish(&SPEC)?.scopes("scope", self.scopes)?;
         Ok(parts.into_source(transport))

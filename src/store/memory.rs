@@ -98,22 +98,69 @@ impl Entry {
 
 impl MemoryStore {
     /// An empty store.
+    ///
+    /// ```
+    /// use tower_bearer::store::{MemoryStore, StoreKey};
+    ///
+    /// let store = MemoryStore::new();
+    /// assert_eq!(store.generation(&StoreKey::new("app", "api")), None);
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Makes every call fail (`false`) or work again (`true`).
+    ///
+    /// ```
+    /// use tower_bearer::store::{MemoryStore, StoreKey, TokenStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (store, key) = (MemoryStore::new(), StoreKey::new("app", "api"));
+    /// store.set_available(false);
+    /// assert!(store.load(&key).await.is_err());
+    /// store.set_available(true);
+    /// assert!(store.load(&key).await.is_ok());
+    /// # }
+    /// ```
     pub fn set_available(&self, available: bool) {
         self.shared.down.store(!available, Ordering::Relaxed);
     }
 
     /// Makes every call wait `delay` before it runs.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::store::{MemoryStore, StoreKey, TokenStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let (store, key) = (MemoryStore::new(), StoreKey::new("app", "api"));
+    /// store.set_delay(Duration::from_millis(300));
+    /// let start = tokio::time::Instant::now();
+    /// store.load(&key).await.unwrap();
+    /// assert_eq!(start.elapsed(), Duration::from_millis(300));
+    /// # }
+    /// ```
     pub fn set_delay(&self, delay: Duration) {
         let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
         self.shared.delay_ms.store(ms, Ordering::Relaxed);
     }
 
     /// The generation stored under `key`, if a token is stored.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::Token;
+    /// use tower_bearer::store::{Lease, MemoryStore, StoreKey, TokenStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (store, key) = (MemoryStore::new(), StoreKey::new("app", "api"));
+    /// assert_eq!(store.generation(&key), None);
+    /// let Lease::Won { id, fence } = store.try_lease(&key, Duration::from_secs(5)).await.unwrap()
+    /// else { unreachable!() };
+    /// store.save(&key, &id, fence, &Token::new("t")).await.unwrap();
+    /// assert_eq!(store.generation(&key), Some(1));
+    /// # }
+    /// ```
     pub fn generation(&self, key: &StoreKey) -> Option<u64> {
         let mut entries = self.entries();
         let entry = entries.get_mut(key)?;

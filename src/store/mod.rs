@@ -71,15 +71,88 @@ pub use memory::MemoryStore;
 /// Object-safe: the cache holds a `Box<dyn TokenStore>`, and calls it only on a fetch, so the
 /// boxed futures cost nothing that matters. Each call may take as long as it likes: the cache
 /// puts its own timeout around every call.
+///
+/// A store of your own implements five calls (the other two have defaults); here one that
+/// counts the loads of the [`MemoryStore`] it wraps:
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::time::Duration;
+/// use futures_util::future::BoxFuture;
+/// use tower_bearer::Token;
+/// use tower_bearer::store::*;
+///
+/// type Call<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
+///
+/// #[derive(Default)]
+/// struct Counting { inner: MemoryStore, loads: AtomicUsize }
+///
+/// impl TokenStore for Counting {
+///     fn load<'a>(&'a self, key: &'a StoreKey) -> Call<'a, Option<Stored>> {
+///         self.loads.fetch_add(1, Ordering::Relaxed);
+///         self.inner.load(key)
+///     }
+///     fn try_lease<'a>(&'a self, key: &'a StoreKey, ttl: Duration) -> Call<'a, Lease> {
+///         self.inner.try_lease(key, ttl)
+///     }
+///     fn save<'a>(
+///         &'a self, key: &'a StoreKey, lease: &'a LeaseId, fence: u64, token: &'a Token,
+///     ) -> Call<'a, Saved> {
+///         self.inner.save(key, lease, fence, token)
+///     }
+///     fn release<'a>(&'a self, key: &'a StoreKey, lease: &'a LeaseId) -> Call<'a, ()> {
+///         self.inner.release(key, lease)
+///     }
+///     fn remove<'a>(&'a self, key: &'a StoreKey, generation: u64) -> Call<'a, bool> {
+///         self.inner.remove(key, generation)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let store = Counting::default();
+/// assert!(store.load(&StoreKey::new("app", "api")).await.unwrap().is_none());
+/// assert_eq!(store.loads.load(Ordering::Relaxed), 1);
+/// # }
+/// ```
 pub trait TokenStore: Send + Sync + 'static {
     /// The token stored under `key`, with its generation, and with an expiry taken from the
     /// time it has left in the store (`Token::with_expires_in`), or `None`.
     ///
     /// A value that cannot be read (corrupt, written under another key, encrypted with an
     /// unknown key) is `None`, never an error that would stop the fleet from replacing it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::Token;
+    /// use tower_bearer::store::{Lease, MemoryStore, StoreKey, TokenStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (store, key) = (MemoryStore::new(), StoreKey::new("app", "api"));
+    /// assert!(store.load(&key).await.unwrap().is_none());
+    /// let Lease::Won { id, fence } = store.try_lease(&key, Duration::from_secs(5)).await.unwrap()
+    /// else { unreachable!() };
+    /// let token = Token::new("t").with_expires_in(Duration::from_secs(60));
+    /// store.save(&key, &id, fence, &token).await.unwrap();
+    /// let stored = store.load(&key).await.unwrap().unwrap();
+    /// assert_eq!(stored.token.fingerprint(), token.fingerprint());
+    /// # }
+    /// ```
     fn load<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, Result<Option<Stored>, StoreError>>;
 
     /// Tries to take the lease to fetch the token for `key`, for `ttl`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::store::{Lease, MemoryStore, StoreKey, TokenStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (store, key) = (MemoryStore::new(), StoreKey::new("app", "api"));
+    /// let ttl = Duration::from_secs(5);
+    /// assert!(matches!(store.try_lease(&key, ttl).await.unwrap(), Lease::Won { fence: 0, .. }));
+    /// // Another replica asking now waits for the holder's token.
+    /// assert_eq!(store.try_lease(&key, ttl).await.unwrap(), Lease::Held);
+    /// # }
+    /// ```
     fn try_lease<'a>(
         &'a self,
         key: &'a StoreKey,
@@ -89,6 +162,22 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Stores `token` under `key` unless a generation newer than `fence` is stored already, and
     /// releases `lease` if it is still this holder's. The token's remaining lifetime is the
     /// entry's time to live.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::Token;
+    /// use tower_bearer::store::{Lease, MemoryStore, Saved, StoreKey, TokenStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (store, key) = (MemoryStore::new(), StoreKey::new("app", "api"));
+    /// let Lease::Won { id, fence } = store.try_lease(&key, Duration::from_secs(5)).await.unwrap()
+    /// else { unreachable!() };
+    /// let token = Token::new("t").with_expires_in(Duration::from_secs(60));
+    /// assert_eq!(store.save(&key, &id, fence, &token).await.unwrap(), Saved::Stored(1));
+    /// // A holder whose lease lapsed, still fenced at 0, cannot overwrite generation 1.
+    /// assert_eq!(store.save(&key, &id, fence, &token).await.unwrap(), Saved::Newer(1));
+    /// # }
+    /// ```
     fn save<'a>(
         &'a self,
         key: &'a StoreKey,
@@ -98,6 +187,20 @@ pub trait TokenStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Saved, StoreError>>;
 
     /// Releases `lease` if it is still this holder's (the fetch failed).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::store::{Lease, MemoryStore, StoreKey, TokenStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (store, key) = (MemoryStore::new(), StoreKey::new("app", "api"));
+    /// let ttl = Duration::from_secs(5);
+    /// let Lease::Won { id, .. } = store.try_lease(&key, ttl).await.unwrap() else { unreachable!() };
+    /// store.release(&key, &id).await.unwrap();
+    /// // The next replica can take the lease at once.
+    /// assert!(matches!(store.try_lease(&key, ttl).await.unwrap(), Lease::Won { .. }));
+    /// # }
+    /// ```
     fn release<'a>(
         &'a self,
         key: &'a StoreKey,
@@ -110,6 +213,21 @@ pub trait TokenStore: Send + Sync + 'static {
     /// (an error kind's name) tells the others why.
     ///
     /// The default only releases the lease: each replica then learns the `Retry-After` itself.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::store::{Lease, MemoryStore, StoreKey, TokenStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let (store, key) = (MemoryStore::new(), StoreKey::new("app", "api"));
+    /// let ttl = Duration::from_secs(5);
+    /// let Lease::Won { id, .. } = store.try_lease(&key, ttl).await.unwrap() else { unreachable!() };
+    /// store.back_off(&key, &id, Duration::from_secs(30), "rate_limited").await.unwrap();
+    /// let Lease::BackingOff { remaining, reason } = store.try_lease(&key, ttl).await.unwrap()
+    /// else { unreachable!() };
+    /// assert_eq!((remaining, reason.as_str()), (Duration::from_secs(30), "rate_limited"));
+    /// # }
+    /// ```
     fn back_off<'a>(
         &'a self,
         key: &'a StoreKey,
@@ -123,6 +241,23 @@ pub trait TokenStore: Send + Sync + 'static {
 
     /// Removes the token stored under `key` if it is still generation `generation` (it was
     /// refused with a `401`); returns whether it was removed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::Token;
+    /// use tower_bearer::store::{Lease, MemoryStore, StoreKey, TokenStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (store, key) = (MemoryStore::new(), StoreKey::new("app", "api"));
+    /// # let Lease::Won { id, fence } = store.try_lease(&key, Duration::from_secs(5)).await.unwrap()
+    /// # else { unreachable!() };
+    /// # store.save(&key, &id, fence, &Token::new("t")).await.unwrap();
+    /// // Generation 1 is stored; a replica refused with an older token removes nothing.
+    /// assert!(!store.remove(&key, 0).await.unwrap());
+    /// assert!(store.remove(&key, 1).await.unwrap());
+    /// assert!(store.load(&key).await.unwrap().is_none());
+    /// # }
+    /// ```
     fn remove<'a>(
         &'a self,
         key: &'a StoreKey,
@@ -132,6 +267,19 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Returns when the entry under `key` may have changed, or after `at_most`. The default
     /// waits `at_most`: the cache then loads again (polling with backoff); a store that can be
     /// told of changes (notifications) returns sooner.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::store::{MemoryStore, StoreKey, TokenStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let (store, key) = (MemoryStore::new(), StoreKey::new("app", "api"));
+    /// let start = tokio::time::Instant::now();
+    /// // Nothing changes: it returns after `at_most`.
+    /// store.wait_changed(&key, Duration::from_secs(2)).await;
+    /// assert_eq!(start.elapsed(), Duration::from_secs(2));
+    /// # }
+    /// ```
     fn wait_changed<'a>(&'a self, key: &'a StoreKey, at_most: Duration) -> BoxFuture<'a, ()> {
         let _ = key;
         Box::pin(tokio::time::sleep(at_most))
@@ -139,6 +287,22 @@ pub trait TokenStore: Send + Sync + 'static {
 }
 
 /// A token read from a store, with the generation it was stored as.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_bearer::Token;
+/// use tower_bearer::store::{Lease, MemoryStore, StoreKey, TokenStore};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # let (store, key) = (MemoryStore::new(), StoreKey::new("app", "api"));
+/// # let Lease::Won { id, fence } = store.try_lease(&key, Duration::from_secs(5)).await.unwrap()
+/// # else { unreachable!() };
+/// # store.save(&key, &id, fence, &Token::new("t")).await.unwrap();
+/// let stored = store.load(&key).await.unwrap().unwrap();
+/// assert_eq!(stored.generation, 1);
+/// assert_eq!(stored.token.fingerprint(), Token::new("t").fingerprint());
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Stored {
     /// The token; its expiry is the time it had left in the store.
@@ -148,6 +312,21 @@ pub struct Stored {
 }
 
 /// What [`TokenStore::try_lease`] got.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_bearer::store::{Lease, MemoryStore, StoreKey, TokenStore};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (store, key) = (MemoryStore::new(), StoreKey::new("app", "api"));
+/// match store.try_lease(&key, Duration::from_secs(5)).await.unwrap() {
+///     // Fetch, then `save(&key, &id, fence, &token)` or `release(&key, &id)`.
+///     Lease::Won { id: _, fence } => assert_eq!(fence, 0),
+///     Lease::Held => unreachable!("nobody else holds it"),
+///     _ => unreachable!("nobody backs off"),
+/// }
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Lease {
@@ -174,11 +353,26 @@ pub enum Lease {
 
 /// Identifies a lease holder: random, so a holder whose lease lapsed cannot release the next
 /// holder's lease.
+///
+/// ```
+/// use tower_bearer::store::LeaseId;
+///
+/// let (a, b) = (LeaseId::random(), LeaseId::random());
+/// assert_ne!(a, b);
+/// // `Debug` shows a prefix only.
+/// assert_eq!(format!("{a:?}"), format!("LeaseId({})", &a.as_str()[..8]));
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct LeaseId(String);
 
 impl LeaseId {
     /// A new random id.
+    ///
+    /// ```
+    /// use tower_bearer::store::LeaseId;
+    ///
+    /// assert_ne!(LeaseId::random(), LeaseId::random());
+    /// ```
     pub fn random() -> Self {
         Self(format!(
             "{:016x}{:016x}",
@@ -188,6 +382,14 @@ impl LeaseId {
     }
 
     /// The id as text, as a store keeps it.
+    ///
+    /// ```
+    /// use tower_bearer::store::LeaseId;
+    ///
+    /// let id = LeaseId::random();
+    /// assert_eq!(id.as_str().len(), 32);
+    /// assert!(id.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
+    /// ```
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -200,6 +402,22 @@ impl fmt::Debug for LeaseId {
 }
 
 /// What [`TokenStore::save`] did.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_bearer::Token;
+/// use tower_bearer::store::{Lease, MemoryStore, Saved, StoreKey, TokenStore};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (store, key) = (MemoryStore::new(), StoreKey::new("app", "api"));
+/// let Lease::Won { id, fence } = store.try_lease(&key, Duration::from_secs(5)).await.unwrap()
+/// else { unreachable!() };
+/// match store.save(&key, &id, fence, &Token::new("t")).await.unwrap() {
+///     Saved::Stored(generation) => assert_eq!(generation, 1),
+///     Saved::Newer(_) => unreachable!("no other writer"),
+/// }
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Saved {
     /// Stored as this generation.
@@ -224,6 +442,14 @@ pub struct StoreKey(String);
 impl StoreKey {
     /// The key `name` under an application `prefix`. The name is put in braces, a Redis
     /// Cluster hash tag, so that a token and its lease live in one slot.
+    ///
+    /// ```
+    /// use tower_bearer::store::StoreKey;
+    ///
+    /// let key = StoreKey::new("app", "partner-api");
+    /// assert_eq!(key.to_string(), "app:{partner-api}");
+    /// assert_ne!(key, StoreKey::new("app", "other-api"));
+    /// ```
     pub fn new(prefix: &str, name: &str) -> Self {
         Self(format!("{prefix}:{{{name}}}"))
     }
@@ -288,6 +514,12 @@ impl StoreKey {
     }
 
     /// The key as text.
+    ///
+    /// ```
+    /// use tower_bearer::store::StoreKey;
+    ///
+    /// assert_eq!(StoreKey::new("app", "api").as_str(), "app:{api}");
+    /// ```
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -307,6 +539,14 @@ impl fmt::Display for StoreKey {
 
 /// A store call failed: the cache falls back to fetching locally, and skips the store for a
 /// while.
+///
+/// ```
+/// use tower_bearer::store::{StoreError, StoreErrorKind};
+///
+/// let err = StoreError::new(StoreErrorKind::Unavailable, "connection refused");
+/// assert_eq!(err.kind(), StoreErrorKind::Unavailable);
+/// assert_eq!(err.to_string(), "token store: connection refused");
+/// ```
 #[derive(Clone, Debug)]
 pub struct StoreError {
     kind: StoreErrorKind,
@@ -314,6 +554,17 @@ pub struct StoreError {
 }
 
 /// Why a store call failed.
+///
+/// ```
+/// use tower_bearer::store::{MemoryStore, StoreErrorKind, StoreKey, TokenStore};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let store = MemoryStore::new();
+/// store.set_available(false);
+/// let err = store.load(&StoreKey::new("app", "api")).await.unwrap_err();
+/// assert_eq!(err.kind(), StoreErrorKind::Unavailable);
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StoreErrorKind {
@@ -327,6 +578,13 @@ pub enum StoreErrorKind {
 
 impl StoreError {
     /// An error of `kind`; the message must hold no secret (no password, no token).
+    ///
+    /// ```
+    /// use tower_bearer::store::{StoreError, StoreErrorKind};
+    ///
+    /// let err = StoreError::new(StoreErrorKind::Timeout, "no answer in 200 ms");
+    /// assert!(err.to_string().contains("no answer in 200 ms"));
+    /// ```
     pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
@@ -335,6 +593,13 @@ impl StoreError {
     }
 
     /// Why it failed.
+    ///
+    /// ```
+    /// use tower_bearer::store::{StoreError, StoreErrorKind};
+    ///
+    /// let err = StoreError::new(StoreErrorKind::Other, "unexpected reply");
+    /// assert_eq!(err.kind(), StoreErrorKind::Other);
+    /// ```
     pub fn kind(&self) -> StoreErrorKind {
         self.kind
     }

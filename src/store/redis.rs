@@ -295,6 +295,23 @@ struct Changes {
 
 /// Builds a [`RedisStore`]: [`RedisStore::builder`] for a single node,
 /// [`RedisStore::cluster_builder`] for Redis Cluster.
+///
+/// Building checks the URL and the keys and connects to nothing, so a configuration error shows
+/// at startup:
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_bearer::store::RedisStore;
+///
+/// # let encryption_key = [7u8; 32];
+/// let store = RedisStore::builder("redis://app:s3cret@127.0.0.1:6379/0")
+///     .encryption_key("2026-01", &encryption_key)
+///     .operation_timeout(Duration::from_millis(500))
+///     .build()
+///     .unwrap();
+/// assert!(!format!("{store:?}").contains("s3cret"));
+/// assert!(RedisStore::builder("redis://127.0.0.1").build().is_err(), "no encryption key");
+/// ```
 pub struct RedisStoreBuilder {
     urls: Vec<SecretString>,
     cluster: bool,
@@ -310,6 +327,13 @@ impl RedisStore {
     /// A store on the single node (or Valkey server, or a proxy in front of several) at `url`:
     /// `redis://[user[:password]@]host[:port][/db]`, or `rediss://` for TLS. The password is
     /// kept as a secret and never shown.
+    ///
+    /// ```
+    /// use tower_bearer::store::RedisStore;
+    ///
+    /// let builder = RedisStore::builder("rediss://app:s3cret@redis.internal:6380");
+    /// assert!(format!("{builder:?}").contains("rediss://app:[redacted]@redis.internal:6380"));
+    /// ```
     pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
         RedisStoreBuilder::new(vec![url.into()], false)
     }
@@ -317,6 +341,17 @@ impl RedisStore {
     /// A store on the Redis Cluster that any of `urls` belongs to (the others are tried if the
     /// first is down); each URL as in [`builder`](Self::builder), all with the same user,
     /// password and scheme.
+    ///
+    /// ```
+    /// use tower_bearer::store::RedisStore;
+    ///
+    /// # let encryption_key = [7u8; 32];
+    /// let store = RedisStore::cluster_builder(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])
+    ///     .encryption_key("2026-01", &encryption_key)
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(format!("{store:?}").contains("cluster: true"));
+    /// ```
     pub fn cluster_builder<I, U>(urls: I) -> RedisStoreBuilder
     where
         I: IntoIterator<Item = U>,
@@ -327,6 +362,18 @@ impl RedisStore {
 
     /// How many values did not open (corrupt, another format or key, moved from another Redis
     /// key) since the store was built: each was a miss, and is replaced by the next save.
+    ///
+    /// ```
+    /// use tower_bearer::store::RedisStore;
+    ///
+    /// # let encryption_key = [7u8; 32];
+    /// let store = RedisStore::builder("redis://127.0.0.1:6379")
+    ///     .encryption_key("2026-01", &encryption_key)
+    ///     .build()
+    ///     .unwrap();
+    /// // Export it as a gauge: a rising count means replicas disagree on the keys.
+    /// assert_eq!(store.unreadable(), 0);
+    /// ```
     pub fn unreadable(&self) -> u64 {
         self.inner.unreadable.load(Ordering::Relaxed)
     }
@@ -349,6 +396,15 @@ impl RedisStoreBuilder {
     /// The AES-256 key (32 bytes) that encrypts the tokens this store writes, and decrypts
     /// them; `id` (1 to 64 visible ASCII characters, not secret) is written with each value, so
     /// that a replica knows which key to decrypt it with. Required.
+    ///
+    /// ```
+    /// use tower_bearer::store::RedisStore;
+    ///
+    /// let builder = RedisStore::builder("redis://127.0.0.1").encryption_key("2026-01", &[7u8; 32]);
+    /// assert!(builder.build().is_ok());
+    /// let short = RedisStore::builder("redis://127.0.0.1").encryption_key("2026-01", &[7u8; 16]);
+    /// assert!(short.build().is_err(), "AES-256 takes 32 bytes");
+    /// ```
     pub fn encryption_key(mut self, id: impl Into<String>, key: &[u8]) -> Self {
         self.encryption = Some((id.into(), Zeroizing::new(key.to_vec())));
         self
@@ -356,6 +412,18 @@ impl RedisStoreBuilder {
 
     /// An older AES-256 key that only decrypts (the values written before a rotation); may be
     /// given several times.
+    ///
+    /// ```
+    /// use tower_bearer::store::RedisStore;
+    ///
+    /// # let (new_key, old_key) = ([7u8; 32], [6u8; 32]);
+    /// // After a rotation: write with the new key, still read what the old one wrote.
+    /// let builder = RedisStore::builder("redis://127.0.0.1")
+    ///     .encryption_key("2026-02", &new_key)
+    ///     .decryption_key("2026-01", &old_key);
+    /// assert!(format!("{builder:?}").contains(r#"decryption_keys: ["2026-01"]"#));
+    /// assert!(builder.build().is_ok());
+    /// ```
     pub fn decryption_key(mut self, id: impl Into<String>, key: &[u8]) -> Self {
         self.decryption
             .push((id.into(), Zeroizing::new(key.to_vec())));
@@ -363,12 +431,28 @@ impl RedisStoreBuilder {
     }
 
     /// How long redis-rs waits for an answer to one command (default 250 ms).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::store::RedisStore;
+    ///
+    /// let builder = RedisStore::builder("redis://127.0.0.1").response_timeout(Duration::from_millis(100));
+    /// assert!(format!("{builder:?}").contains("response_timeout: 100ms"));
+    /// ```
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.response_timeout = timeout;
         self
     }
 
     /// How long redis-rs waits for a connection (default 500 ms).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::store::RedisStore;
+    ///
+    /// let builder = RedisStore::builder("redis://127.0.0.1").connection_timeout(Duration::from_secs(2));
+    /// assert!(format!("{builder:?}").contains("connection_timeout: 2s"));
+    /// ```
     pub fn connection_timeout(mut self, timeout: Duration) -> Self {
         self.connection_timeout = timeout;
         self
@@ -376,12 +460,34 @@ impl RedisStoreBuilder {
 
     /// The store's own bound on one call, connecting and retries included (default 1 s): past
     /// it the call fails with [`StoreErrorKind::Timeout`], whatever the client does.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::store::RedisStore;
+    ///
+    /// let builder = RedisStore::builder("redis://127.0.0.1").operation_timeout(Duration::from_secs(3));
+    /// assert!(format!("{builder:?}").contains("operation_timeout: 3s"));
+    /// ```
     pub fn operation_timeout(mut self, timeout: Duration) -> Self {
         self.operation_timeout = timeout;
         self
     }
 
     /// Trusts the PEM certificates in `pem` (instead of the system's roots) for `rediss://`.
+    ///
+    /// ```no_run
+    /// use tower_bearer::store::RedisStore;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let encryption_key = [7u8; 32];
+    /// // Not run: it reads your CA's certificate from a file.
+    /// let store = RedisStore::builder("rediss://redis.internal:6380")
+    ///     .tls_root_certificates(std::fs::read("/etc/redis/ca.pem")?)
+    ///     .encryption_key("2026-01", &encryption_key)
+    ///     .build()?;
+    /// assert_eq!(store.unreadable(), 0);
+    /// # Ok(()) }
+    /// ```
     pub fn tls_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.root_certificates = Some(pem.into());
         self
@@ -389,6 +495,16 @@ impl RedisStoreBuilder {
 
     /// The store. Checks the URLs and keys; does not connect (the first call does), so it
     /// never waits for Redis.
+    ///
+    /// ```
+    /// use tower_bearer::store::{RedisStore, StoreErrorKind};
+    ///
+    /// let err = RedisStore::builder("redis://127.0.0.1").build().unwrap_err();
+    /// assert_eq!(err.kind(), StoreErrorKind::Other);
+    /// assert!(err.to_string().contains("encryption_key"), "{err}");
+    /// let err = RedisStore::builder("not a url").encryption_key("k", &[7u8; 32]).build().unwrap_err();
+    /// assert!(err.to_string().contains("Redis URL"), "{err}");
+    /// ```
     pub fn build(self) -> Result<RedisStore, StoreError> {
         let config_error = |message: String| StoreError::new(StoreErrorKind::Other, message);
         let Some((write_id, write_key)) = &self.encryption else {
