@@ -49,22 +49,14 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use http::header::{ACCEPT, AUTHORIZATION, USER_AGENT};
+use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request, Response};
 use tower::{Layer, Service, ServiceExt};
 use tower_http::auth::AddAuthorizationLayer;
 
 #[path = "support/warm_path.rs"]
 mod warm_path;
-use warm_path::{hour_token_layer, inner, realistic_token, send, warm_up_runtime};
-
-fn make_request() -> Request<()> {
-    Request::get("https://api.partner.example/v1/items?page=2")
-        .header(ACCEPT, "application/json")
-        .header(USER_AGENT, "partner-client/1.4.2 (tower-bearer bench)")
-        .body(())
-        .unwrap()
-}
+use warm_path::{hour_token_layer, inner, make_request, realistic_token, send, warm_up_runtime};
 
 /// An inner service that remembers the `Authorization` header of the last request.
 #[derive(Clone, Default)]

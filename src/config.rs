@@ -305,6 +305,21 @@ impl<'de> Deserialize<'de> for AnyValue {
 }
 
 /// One provider's settings, as in a runbook.
+///
+/// ```
+/// use tower_bearer::config::ProviderConfig;
+/// use tower_bearer::providers::Provider;
+///
+/// let config: ProviderConfig = toml::from_str(r#"
+///     provider = "kpn"
+///     environment = "sandbox"
+///     client_id = "client-7"
+///     client_secret = { env = "KPN_CLIENT_SECRET" }
+///     scope = "orders.read orders.write"
+/// "#).unwrap();
+/// assert_eq!(config.provider, Provider::Kpn);
+/// assert_eq!(config.scope, ["orders.read", "orders.write"]);
+/// ```
 #[derive(Clone, Deserialize)]
 #[serde(from = "RawProviderConfig")]
 #[non_exhaustive]
@@ -765,6 +780,24 @@ impl ProviderConfig {
     /// `generic`, the shared core of the builders) given these settings. A builder's error
     /// names the configuration field to fix. The `[store]` section is not read here: hand
     /// the source to [`cache_builder`](Self::cache_builder).
+    ///
+    /// ```
+    /// use tower_bearer::config::ProviderConfig;
+    /// use tower_bearer::oauth::ServiceTransport;
+    /// # let http_client = tower::service_fn(|_r: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+    /// # });
+    ///
+    /// let toml = r#"provider = "kpn"
+    /// client_id = "client-7"
+    /// client_secret = { value = "s3cret" }"#;
+    /// let mut config: ProviderConfig = toml::from_str(toml).unwrap();
+    /// let err = config.build(ServiceTransport::new(http_client)).unwrap_err();
+    /// assert!(err.to_string().contains("holds the secret itself"), "{err}");
+    /// config.allow_inline_secret = true; // for a test, never in production
+    /// let source = config.build(ServiceTransport::new(http_client)).unwrap();
+    /// assert_eq!(source.auth().client_id(), "client-7");
+    /// ```
     pub fn build<T: Transport>(&self, transport: T) -> Result<ClientCredentials<T>, TokenError> {
         let syntax = &self.syntax;
         if self.provider != Provider::Generic {

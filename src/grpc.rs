@@ -95,6 +95,28 @@ use crate::replay::TokenRejected;
 static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 
 /// Drops the token a gRPC server refused with `UNAUTHENTICATED`; see the [module docs](self).
+///
+/// Only `UNAUTHENTICATED` drops the token: a call refused with `PERMISSION_DENIED` (`7`)
+/// keeps it, as a new token would not have more rights.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+/// use tower_bearer::grpc::GrpcUnauthenticatedLayer;
+/// use tower_bearer::{BearerTokenLayer, StaticToken, Token};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = service_fn(|_req: Request<String>| async {
+///     Ok::<_, Infallible>(Response::builder().header("grpc-status", "7").body(String::new()).unwrap())
+/// });
+/// let bearer = BearerTokenLayer::new(StaticToken::new(Token::new("t")));
+/// let client = ServiceBuilder::new().layer(bearer.clone()).layer(GrpcUnauthenticatedLayer::new(&bearer)).service(server);
+/// let answer = client.oneshot(Request::post("https://grpc.example/pkg.S/M").body(String::new())?).await?;
+/// assert_eq!(answer.headers()["grpc-status"], "7");
+/// assert!(bearer.cache().is_ready(), "PERMISSION_DENIED keeps the token");
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct GrpcUnauthenticatedLayer {
     cache: TokenCache,
@@ -175,6 +197,28 @@ impl fmt::Debug for GrpcUnauthenticatedLayer {
 }
 
 /// The service of [`GrpcUnauthenticatedLayer`].
+///
+/// It only watches requests that carry the cached token: made from a cache whose token the
+/// request does not carry (no bearer layer outside it), it drops nothing.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use tower::{service_fn, Layer, ServiceExt};
+/// use tower_bearer::grpc::GrpcUnauthenticatedLayer;
+/// use tower_bearer::{StaticToken, Token, TokenCache};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = service_fn(|_req: Request<String>| async {
+///     Ok::<_, Infallible>(Response::builder().header("grpc-status", "16").body(String::new()).unwrap())
+/// });
+/// let cache = TokenCache::new(StaticToken::new(Token::new("t")));
+/// cache.prefetch().await?;
+/// let service = GrpcUnauthenticatedLayer::from_cache(cache.clone()).layer(server);
+/// service.oneshot(Request::post("https://grpc.example/pkg.S/M").body(String::new())?).await?;
+/// assert!(cache.is_ready(), "the request carried no token of the cache");
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct GrpcUnauthenticated<S> {
     inner: S,
@@ -185,16 +229,51 @@ pub struct GrpcUnauthenticated<S> {
 
 impl<S> GrpcUnauthenticated<S> {
     /// The inner service.
+    ///
+    /// ```
+    /// use tower::Layer;
+    /// use tower_bearer::grpc::GrpcUnauthenticatedLayer;
+    /// use tower_bearer::{StaticToken, Token, TokenCache};
+    ///
+    /// # struct Channel { endpoint: &'static str }
+    /// let cache = TokenCache::new(StaticToken::new(Token::new("t")));
+    /// let service = GrpcUnauthenticatedLayer::from_cache(cache).layer(Channel { endpoint: "grpc.example" });
+    /// assert_eq!(service.get_ref().endpoint, "grpc.example");
+    /// ```
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
 
     /// The inner service, mutably.
+    ///
+    /// ```
+    /// use tower::Layer;
+    /// use tower_bearer::grpc::GrpcUnauthenticatedLayer;
+    /// use tower_bearer::{StaticToken, Token, TokenCache};
+    ///
+    /// # struct Channel { endpoint: &'static str }
+    /// let cache = TokenCache::new(StaticToken::new(Token::new("t")));
+    /// let mut service = GrpcUnauthenticatedLayer::from_cache(cache).layer(Channel { endpoint: "a.example" });
+    /// service.get_mut().endpoint = "b.example";
+    /// assert_eq!(service.get_ref().endpoint, "b.example");
+    /// ```
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.inner
     }
 
     /// The inner service, unwrapped.
+    ///
+    /// ```
+    /// use tower::Layer;
+    /// use tower_bearer::grpc::GrpcUnauthenticatedLayer;
+    /// use tower_bearer::{StaticToken, Token, TokenCache};
+    ///
+    /// # struct Channel { endpoint: &'static str }
+    /// let cache = TokenCache::new(StaticToken::new(Token::new("t")));
+    /// let service = GrpcUnauthenticatedLayer::from_cache(cache).layer(Channel { endpoint: "grpc.example" });
+    /// let channel: Channel = service.into_inner();
+    /// assert_eq!(channel.endpoint, "grpc.example");
+    /// ```
     pub fn into_inner(self) -> S {
         self.inner
     }
@@ -239,6 +318,22 @@ where
 
 pin_project! {
     /// Response future of [`GrpcUnauthenticated`].
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    /// use tower_bearer::grpc::{GrpcFuture, GrpcUnauthenticatedLayer};
+    /// use tower_bearer::{StaticToken, Token, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = service_fn(|_req: Request<String>| async { Ok::<_, Infallible>(Response::new("hi".to_owned())) });
+    /// let cache = TokenCache::new(StaticToken::new(Token::new("t")));
+    /// let mut service = GrpcUnauthenticatedLayer::from_cache(cache).layer(server);
+    /// let future: GrpcFuture<_> = service.ready().await?.call(Request::new(String::new()));
+    /// assert_eq!(future.await?.into_body().into_inner(), "hi");
+    /// # Ok(()) }
+    /// ```
     pub struct GrpcFuture<F> {
         #[pin]
         future: F,
@@ -309,6 +404,31 @@ fn refused_in_trailers(trailers: &HeaderMap, ticket: Ticket) {
 pin_project! {
     /// Response body of [`GrpcUnauthenticated`]: the inner body, whose trailers are read for
     /// `grpc-status: 16` when the answer's headers had no status.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use bytes::Bytes;
+    /// use http::{HeaderMap, Request, Response};
+    /// use http_body_util::{BodyExt, Full};
+    /// use tower::{service_fn, ServiceBuilder, ServiceExt};
+    /// use tower_bearer::grpc::GrpcUnauthenticatedLayer;
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // A streaming call whose token is revoked midway: `UNAUTHENTICATED` in the trailers.
+    /// let server = service_fn(|_req: Request<String>| async {
+    ///     let trailers = HeaderMap::from_iter([("grpc-status".parse().unwrap(), "16".parse().unwrap())]);
+    ///     let body = Full::new(Bytes::from("message")).with_trailers(async { Some(Ok(trailers)) });
+    ///     Ok::<_, Infallible>(Response::new(body))
+    /// });
+    /// let bearer = BearerTokenLayer::new(StaticToken::new(Token::new("t")));
+    /// let client = ServiceBuilder::new().layer(bearer.clone()).layer(GrpcUnauthenticatedLayer::new(&bearer)).service(server);
+    /// let answer = client.oneshot(Request::post("https://grpc.example/pkg.S/Watch").body(String::new())?).await?;
+    /// assert!(bearer.cache().is_ready(), "the headers said nothing");
+    /// answer.into_body().collect().await?; // the trailers are read
+    /// assert!(!bearer.cache().is_ready(), "the token was dropped");
+    /// # Ok(()) }
+    /// ```
     pub struct GrpcBody<B> {
         #[pin]
         inner: B,
@@ -319,6 +439,23 @@ pin_project! {
 
 impl<B> GrpcBody<B> {
     /// The inner body, unwrapped.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    /// use tower::{service_fn, Layer, ServiceExt};
+    /// use tower_bearer::grpc::GrpcUnauthenticatedLayer;
+    /// use tower_bearer::{StaticToken, Token, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = service_fn(|_req: Request<String>| async { Ok::<_, Infallible>(Response::new("hi".to_owned())) });
+    /// let cache = TokenCache::new(StaticToken::new(Token::new("t")));
+    /// let service = GrpcUnauthenticatedLayer::from_cache(cache).layer(server);
+    /// let answer = service.oneshot(Request::new(String::new())).await?;
+    /// let body: String = answer.into_body().into_inner();
+    /// assert_eq!(body, "hi");
+    /// # Ok(()) }
+    /// ```
     pub fn into_inner(self) -> B {
         self.inner
     }

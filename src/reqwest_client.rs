@@ -38,6 +38,22 @@ use crate::redirect::FinalUri;
 /// `Response::url()`, which `http::Response::from` would drop), after any redirects the
 /// client followed. The layer and [`ServiceTransport`](crate::oauth::ServiceTransport) read it
 /// (a token answer from another origin than the token URL's is refused).
+///
+/// ```
+/// use tower::ServiceExt;
+/// use tower_bearer::redirect::FinalUri;
+/// use tower_bearer::reqwest_client::ReqwestService;
+/// use tower_bearer_emulator::{Emulator, Provider};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let emulator = Emulator::start().await?; // a loopback API
+/// let url = emulator.api_url(Provider::Kpn, "v1/items");
+/// let request = http::Request::get(&url).body(reqwest::Body::from(""))?;
+/// let response = ReqwestService::with_default_client()?.oneshot(request).await?;
+/// assert_eq!(response.status(), http::StatusCode::UNAUTHORIZED); // no token: no layer here
+/// assert_eq!(response.extensions().get::<FinalUri>().unwrap().0, url.as_str());
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct ReqwestService {
     client: reqwest::Client,

@@ -1,5 +1,6 @@
-//! Shared by the warm-path measurements (`benches/hot_path.rs`, `tools/src/callgrind_hot_path.rs`
-//! and `tests/alloc.rs`): a realistic token, the inner service that answers at once, and one
+//! Shared by the warm-path measurements (`benches/hot_path.rs`, `tools/src/callgrind_hot_path.rs`,
+//! `tools/src/callgrind_routed.rs`): a realistic token and request, the inner service that
+//! answers at once (as a closure, and as a type to name), a source of hour-long tokens, and one
 //! request sent without a runtime.
 #![allow(dead_code)]
 
@@ -9,8 +10,49 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
+use http::header::{ACCEPT, USER_AGENT};
 use http::{Request, Response};
 use tower::{Service, service_fn};
+use tower_bearer::error::TokenError;
+use tower_bearer::{Token, TokenSource};
+
+/// The request every variant sends: a GET with a query and two ordinary headers.
+pub fn make_request() -> Request<()> {
+    Request::get("https://api.partner.example/v1/items?page=2")
+        .header(ACCEPT, "application/json")
+        .header(USER_AGENT, "partner-client/1.4.2 (tower-bearer bench)")
+        .body(())
+        .unwrap()
+}
+
+/// The inner service as a type a function signature can name: answers `200 OK` at once.
+#[derive(Clone, Copy)]
+pub struct Inner;
+
+impl Service<Request<()>> for Inner {
+    type Response = Response<()>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Response<()>, Infallible>>;
+
+    #[inline]
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    #[inline]
+    fn call(&mut self, _request: Request<()>) -> Self::Future {
+        std::future::ready(Ok(Response::new(())))
+    }
+}
+
+/// A source of the token it holds, valid for an hour.
+pub struct HourToken(pub String);
+
+impl TokenSource for HourToken {
+    async fn token(&self) -> Result<Token, TokenError> {
+        Ok(Token::new(self.0.clone()).with_expires_in(std::time::Duration::from_secs(3600)))
+    }
+}
 
 /// The inner service shared by all variants: answers `200 OK` at once.
 pub fn inner()

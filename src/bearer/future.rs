@@ -129,6 +129,21 @@ pin_project! {
     ///
     /// With a fresh token it is the inner future plus a status check; otherwise it first waits
     /// for the token.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    /// use tower::{service_fn, Service, ServiceExt};
+    /// use tower_bearer::{BearerToken, ResponseFuture, StaticToken, Token, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let inner = service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new("ok")) });
+    /// let mut service = BearerToken::new(inner, TokenCache::new(StaticToken::new(Token::new("t"))));
+    /// let request = Request::get("https://api.example/").body(())?;
+    /// let future: ResponseFuture<_, ()> = service.ready().await?.call(request);
+    /// assert_eq!(*future.await?.body(), "ok");
+    /// # Ok(()) }
+    /// ```
     pub struct ResponseFuture<S, B>
     where
         S: Service<Request<B>>,

@@ -425,16 +425,53 @@ pub struct RoutedBearerToken<S> {
 
 impl<S> RoutedBearerToken<S> {
     /// The inner service.
+    ///
+    /// ```
+    /// use tower::Layer;
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token, TokenCache};
+    ///
+    /// # struct HttpClient { pool_size: usize }
+    /// let cache = TokenCache::new(StaticToken::new(Token::new("t")));
+    /// let layer = BearerTokenLayer::routes().route("https://api.partner.example", cache)?;
+    /// let service = layer.layer(HttpClient { pool_size: 8 });
+    /// assert_eq!(service.get_ref().pool_size, 8);
+    /// # Ok::<(), tower_bearer::error::DestinationConfigError>(())
+    /// ```
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
 
     /// The inner service, mutably.
+    ///
+    /// ```
+    /// use tower::Layer;
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token, TokenCache};
+    ///
+    /// # struct HttpClient { pool_size: usize }
+    /// let cache = TokenCache::new(StaticToken::new(Token::new("t")));
+    /// let layer = BearerTokenLayer::routes().route("https://api.partner.example", cache)?;
+    /// let mut service = layer.layer(HttpClient { pool_size: 8 });
+    /// service.get_mut().pool_size = 16;
+    /// assert_eq!(service.get_ref().pool_size, 16);
+    /// # Ok::<(), tower_bearer::error::DestinationConfigError>(())
+    /// ```
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.inner
     }
 
     /// The inner service, unwrapped.
+    ///
+    /// ```
+    /// use tower::Layer;
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token, TokenCache};
+    ///
+    /// # struct HttpClient { pool_size: usize }
+    /// let cache = TokenCache::new(StaticToken::new(Token::new("t")));
+    /// let layer = BearerTokenLayer::routes().route("https://api.partner.example", cache)?;
+    /// let client: HttpClient = layer.layer(HttpClient { pool_size: 8 }).into_inner();
+    /// assert_eq!(client.pool_size, 8);
+    /// # Ok::<(), tower_bearer::error::DestinationConfigError>(())
+    /// ```
     pub fn into_inner(self) -> S {
         self.inner
     }

@@ -15,6 +15,24 @@ use crate::error::{DestinationErrorKind, Error};
 use crate::redirect::CrossOriginRedirects;
 
 /// What to do with a request that already carries an `Authorization` header.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+/// use tower_bearer::{BearerTokenLayer, ExistingAuthorization, StaticToken, Token};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let echo = service_fn(|req: Request<()>| async move {
+///     Ok::<_, Infallible>(Response::new(req.headers()["authorization"].clone()))
+/// });
+/// let layer = BearerTokenLayer::new(StaticToken::new(Token::new("ours")))
+///     .existing_authorization(ExistingAuthorization::Keep);
+/// let client = ServiceBuilder::new().layer(layer).service(echo);
+/// let request = Request::get("https://api.example/").header("authorization", "Basic dTpw").body(())?;
+/// assert_eq!(client.oneshot(request).await?.body(), "Basic dTpw");
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ExistingAuthorization {
     /// Replace it with the token. The default: a header copied from elsewhere (an inbound
@@ -66,6 +84,21 @@ pub struct BearerToken<S> {
 impl<S> BearerToken<S> {
     /// Wraps `inner`, with tokens from `cache` and the layer's default options: the same as
     /// `BearerTokenLayer::from_cache(cache).layer(inner)`.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    /// use tower::{service_fn, ServiceExt};
+    /// use tower_bearer::{BearerToken, Error, StaticToken, Token, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let inner = service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
+    /// let service = BearerToken::new(inner, TokenCache::new(StaticToken::new(Token::new("t"))));
+    /// // The defaults hold: no token over plain http to a host that is not loopback.
+    /// let request = Request::get("http://api.example/").body(()).unwrap();
+    /// assert!(matches!(service.oneshot(request).await, Err(Error::Destination(_))));
+    /// # }
+    /// ```
     pub fn new(inner: S, cache: TokenCache) -> Self {
         Self::build(
             inner,
@@ -99,21 +132,61 @@ impl<S> BearerToken<S> {
     }
 
     /// The inner service.
+    ///
+    /// ```
+    /// use tower_bearer::{BearerToken, StaticToken, Token, TokenCache};
+    ///
+    /// # struct HttpClient { pool_size: usize }
+    /// let cache = TokenCache::new(StaticToken::new(Token::new("t")));
+    /// let service = BearerToken::new(HttpClient { pool_size: 8 }, cache);
+    /// assert_eq!(service.get_ref().pool_size, 8);
+    /// ```
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
 
     /// The inner service, mutably.
+    ///
+    /// ```
+    /// use tower_bearer::{BearerToken, StaticToken, Token, TokenCache};
+    ///
+    /// # struct HttpClient { pool_size: usize }
+    /// let cache = TokenCache::new(StaticToken::new(Token::new("t")));
+    /// let mut service = BearerToken::new(HttpClient { pool_size: 8 }, cache);
+    /// service.get_mut().pool_size = 16;
+    /// assert_eq!(service.get_ref().pool_size, 16);
+    /// ```
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.inner
     }
 
     /// The inner service, unwrapped.
+    ///
+    /// ```
+    /// use tower_bearer::{BearerToken, StaticToken, Token, TokenCache};
+    ///
+    /// # struct HttpClient { pool_size: usize }
+    /// let cache = TokenCache::new(StaticToken::new(Token::new("t")));
+    /// let service = BearerToken::new(HttpClient { pool_size: 8 }, cache);
+    /// let client: HttpClient = service.into_inner();
+    /// assert_eq!(client.pool_size, 8);
+    /// ```
     pub fn into_inner(self) -> S {
         self.inner
     }
 
     /// The token cache.
+    ///
+    /// ```
+    /// use tower_bearer::{BearerToken, StaticToken, Token, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let service = BearerToken::new((), TokenCache::new(StaticToken::new(Token::new("t"))));
+    /// // Fetch the first token before the first request (at startup, say).
+    /// service.cache().prefetch().await?;
+    /// assert!(service.cache().is_ready());
+    /// # Ok(()) }
+    /// ```
     pub fn cache(&self) -> &TokenCache {
         &self.cache
     }

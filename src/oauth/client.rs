@@ -1,6 +1,33 @@
 //! [`ClientCredentials`]: the OAuth 2.0 client-credentials flow as a [`TokenSource`], read top
 //! to bottom: make the credentials, build the request, send it, parse the answer, retry what
 //! is worth retrying.
+//!
+//! ```
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use tower_bearer::TokenSource;
+//! use tower_bearer::oauth::{ClientAuth, ClientCredentials, ClientCredentialsRequest, ServiceTransport};
+//! # use std::convert::Infallible;
+//! # use bytes::Bytes;
+//! # use http::{Request, Response};
+//! # use http_body_util::Full;
+//! # fn answer(status: u16, body: &'static str) -> Response<Full<Bytes>> {
+//! #     Response::builder().status(status).body(Full::new(Bytes::from_static(body.as_bytes()))).unwrap()
+//! # }
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! static CALLS: AtomicUsize = AtomicUsize::new(0);
+//! // A token endpoint that is down for its first request.
+//! let server = tower::service_fn(|_req: Request<Full<Bytes>>| async {
+//!     Ok::<_, Infallible>(match CALLS.fetch_add(1, Ordering::SeqCst) {
+//!         0 => answer(503, ""),
+//!         _ => answer(200, r#"{"access_token":"eyJ...","token_type":"Bearer","expires_in":3600}"#),
+//!     })
+//! });
+//! let request = ClientCredentialsRequest::new("https://idp.example/token").unwrap();
+//! let source = ClientCredentials::new(request, ClientAuth::client_secret_post("id", "s3cret"), ServiceTransport::new(server));
+//! assert!(source.token().await.is_ok(), "the 503 was retried");
+//! assert_eq!(CALLS.load(Ordering::SeqCst), 2);
+//! # }
+//! ```
 
 use std::borrow::Cow;
 use std::fmt;
@@ -94,6 +121,34 @@ pub(crate) struct Resolved {
 
 impl<T: Transport> ClientCredentials<T> {
     /// The flow: what to ask for, how to authenticate, how to send.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use tower_bearer::{TokenErrorKind, TokenSource};
+    /// use tower_bearer::oauth::{ClientAuth, ClientCredentials, ClientCredentialsRequest, ServiceTransport};
+    /// # use std::convert::Infallible;
+    /// # use bytes::Bytes;
+    /// # use http::{Request, Response};
+    /// # use http_body_util::Full;
+    /// # fn answer(status: u16, body: &'static str) -> Response<Full<Bytes>> {
+    /// #     Response::builder().status(status).body(Full::new(Bytes::from_static(body.as_bytes()))).unwrap()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// static CALLS: AtomicUsize = AtomicUsize::new(0);
+    /// let server = tower::service_fn(|_req: Request<Full<Bytes>>| async {
+    ///     CALLS.fetch_add(1, Ordering::SeqCst);
+    ///     Ok::<_, Infallible>(answer(401, r#"{"error":"invalid_client"}"#))
+    /// });
+    /// let source = ClientCredentials::new(
+    ///     ClientCredentialsRequest::new("https://idp.example/token").unwrap(),
+    ///     ClientAuth::client_secret_post("client-7", "an old secret"),
+    ///     ServiceTransport::new(server),
+    /// );
+    /// let err = source.token().await.unwrap_err();
+    /// assert_eq!(err.kind(), TokenErrorKind::CredentialsRejected);
+    /// assert_eq!(CALLS.load(Ordering::SeqCst), 1, "a rejected secret is not tried again");
+    /// # }
+    /// ```
     pub fn new(request: ClientCredentialsRequest, auth: ClientAuth, transport: T) -> Self {
         Self {
             request,
@@ -116,6 +171,27 @@ impl<T: Transport> ClientCredentials<T> {
     }
 
     /// A name for this source in traces (the providers set theirs). Default: `oauth2`.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::{ClientAuth, ClientCredentials, ClientCredentialsRequest, ServiceTransport};
+    /// # use std::convert::Infallible;
+    /// # use bytes::Bytes;
+    /// # use http::{Request, Response};
+    /// # use http_body_util::Full;
+    /// # fn answer(status: u16, body: &'static str) -> Response<Full<Bytes>> {
+    /// #     Response::builder().status(status).body(Full::new(Bytes::from_static(body.as_bytes()))).unwrap()
+    /// # }
+    /// # let server = tower::service_fn(|_req: Request<Full<Bytes>>| async { Ok::<_, Infallible>(answer(503, "")) });
+    /// let source = ClientCredentials::new(
+    ///     ClientCredentialsRequest::new("https://idp.example/token").unwrap(),
+    ///     ClientAuth::client_secret_post("client-7", "s3cret"),
+    ///     ServiceTransport::new(server),
+    /// )
+    /// .label("billing-api");
+    /// let debug = format!("{source:?}");
+    /// assert!(debug.contains(r#"label: "billing-api""#));
+    /// assert!(!debug.contains("s3cret"));
+    /// ```
     pub fn label(mut self, label: impl Into<Cow<'static, str>>) -> Self {
         self.label = label.into();
         self
@@ -123,6 +199,33 @@ impl<T: Transport> ClientCredentials<T> {
 
     /// Checks each new token's claims before it is used; a token that fails is not used and
     /// the fetch fails with an error naming the claim. See [`ClaimsCheck`] (no signature check).
+    ///
+    /// ```
+    /// use tower_bearer::TokenSource;
+    /// use tower_bearer::oauth::ClaimsCheck;
+    /// use tower_bearer::oauth::{ClientAuth, ClientCredentials, ClientCredentialsRequest, ServiceTransport};
+    /// # use std::convert::Infallible;
+    /// # use bytes::Bytes;
+    /// # use http::{Request, Response};
+    /// # use http_body_util::Full;
+    /// # fn answer(status: u16, body: &'static str) -> Response<Full<Bytes>> {
+    /// #     Response::builder().status(status).body(Full::new(Bytes::from_static(body.as_bytes()))).unwrap()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // An access token whose claims are {"roles": ["ProviderApi.Access"]}.
+    /// let server = tower::service_fn(|_req: Request<Full<Bytes>>| async {
+    ///     Ok::<_, Infallible>(answer(200, r#"{"access_token":"eyJhbGciOiJub25lIn0.eyJyb2xlcyI6WyJQcm92aWRlckFwaS5BY2Nlc3MiXX0.","token_type":"Bearer"}"#))
+    /// });
+    /// let source = ClientCredentials::new(
+    ///     ClientCredentialsRequest::new("https://idp.example/token").unwrap(),
+    ///     ClientAuth::client_secret_post("client-7", "s3cret"),
+    ///     ServiceTransport::new(server),
+    /// )
+    /// .check_claims(ClaimsCheck::new().require_role("Admin"));
+    /// let err = source.token().await.unwrap_err();
+    /// assert!(err.to_string().contains("`roles` was expected to contain `Admin`"), "{err}");
+    /// # }
+    /// ```
     pub fn check_claims(mut self, check: ClaimsCheck) -> Self {
         self.claims = Some(check);
         self
@@ -130,6 +233,32 @@ impl<T: Transport> ClientCredentials<T> {
 
     /// Lifetime of a token whose answer has no `expires_in`. Default:
     /// [`DEFAULT_TOKEN_LIFETIME`] (10 minutes).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::TokenSource;
+    /// use tower_bearer::oauth::{ClientAuth, ClientCredentials, ClientCredentialsRequest, ServiceTransport};
+    /// # use std::convert::Infallible;
+    /// # use bytes::Bytes;
+    /// # use http::{Request, Response};
+    /// # use http_body_util::Full;
+    /// # fn answer(status: u16, body: &'static str) -> Response<Full<Bytes>> {
+    /// #     Response::builder().status(status).body(Full::new(Bytes::from_static(body.as_bytes()))).unwrap()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // The answer has no `expires_in`.
+    /// let server = tower::service_fn(|_req: Request<Full<Bytes>>| async {
+    ///     Ok::<_, Infallible>(answer(200, r#"{"access_token":"opaque","token_type":"Bearer"}"#))
+    /// });
+    /// let source = ClientCredentials::new(
+    ///     ClientCredentialsRequest::new("https://idp.example/token").unwrap(),
+    ///     ClientAuth::client_secret_post("client-7", "s3cret"),
+    ///     ServiceTransport::new(server),
+    /// )
+    /// .default_lifetime(Duration::from_secs(300));
+    /// assert_eq!(source.token().await.unwrap().lifetime(), Some(Duration::from_secs(300)));
+    /// # }
+    /// ```
     pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
         self.default_lifetime = lifetime;
         self
@@ -139,12 +268,65 @@ impl<T: Transport> ClientCredentials<T> {
     /// `attempts × timeout` plus the pauses between attempts (250 ms, then doubling, at most)
     /// below the cache's [`max_wait`](crate::TokenCacheBuilder::max_wait), or a request gives
     /// up before the last attempt ends.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::{TokenErrorKind, TokenSource};
+    /// use tower_bearer::oauth::{ClientAuth, ClientCredentials, ClientCredentialsRequest, ServiceTransport};
+    /// # use std::convert::Infallible;
+    /// # use bytes::Bytes;
+    /// # use http::{Request, Response};
+    /// # use http_body_util::Full;
+    /// # fn answer(status: u16, body: &'static str) -> Response<Full<Bytes>> {
+    /// #     Response::builder().status(status).body(Full::new(Bytes::from_static(body.as_bytes()))).unwrap()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// // A token endpoint that never answers.
+    /// let server = tower::service_fn(|_req: Request<Full<Bytes>>| std::future::pending::<Result<Response<Full<Bytes>>, Infallible>>());
+    /// let source = ClientCredentials::new(
+    ///     ClientCredentialsRequest::new("https://idp.example/token").unwrap(),
+    ///     ClientAuth::client_secret_post("client-7", "s3cret"),
+    ///     ServiceTransport::new(server),
+    /// )
+    /// .attempt_timeout(Duration::from_secs(2))
+    /// .max_attempts(1);
+    /// assert_eq!(source.token().await.unwrap_err().kind(), TokenErrorKind::Timeout);
+    /// # }
+    /// ```
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = timeout;
         self
     }
 
     /// Attempts for transient failures, at least 1. Default: [`DEFAULT_MAX_ATTEMPTS`] (3).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use tower_bearer::{TokenErrorKind, TokenSource};
+    /// use tower_bearer::oauth::{ClientAuth, ClientCredentials, ClientCredentialsRequest, ServiceTransport};
+    /// # use std::convert::Infallible;
+    /// # use bytes::Bytes;
+    /// # use http::{Request, Response};
+    /// # use http_body_util::Full;
+    /// # fn answer(status: u16, body: &'static str) -> Response<Full<Bytes>> {
+    /// #     Response::builder().status(status).body(Full::new(Bytes::from_static(body.as_bytes()))).unwrap()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// static CALLS: AtomicUsize = AtomicUsize::new(0);
+    /// let server = tower::service_fn(|_req: Request<Full<Bytes>>| async {
+    ///     CALLS.fetch_add(1, Ordering::SeqCst);
+    ///     Ok::<_, Infallible>(answer(503, ""))
+    /// });
+    /// let source = ClientCredentials::new(
+    ///     ClientCredentialsRequest::new("https://idp.example/token").unwrap(),
+    ///     ClientAuth::client_secret_post("client-7", "s3cret"),
+    ///     ServiceTransport::new(server),
+    /// )
+    /// .max_attempts(2);
+    /// assert_eq!(source.token().await.unwrap_err().kind(), TokenErrorKind::Unavailable);
+    /// assert_eq!(CALLS.load(Ordering::SeqCst), 2);
+    /// # }
+    /// ```
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
         self
@@ -153,12 +335,49 @@ impl<T: Transport> ClientCredentials<T> {
     /// The token request. For a flow that discovers its token endpoint, until the first
     /// successful discovery its [`token_url`](ClientCredentialsRequest::token_url) is the
     /// issuer's; then it is the discovered endpoint.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::{ClientAuth, ClientCredentials, ClientCredentialsRequest, ServiceTransport};
+    /// # use std::convert::Infallible;
+    /// # use bytes::Bytes;
+    /// # use http::{Request, Response};
+    /// # use http_body_util::Full;
+    /// # fn answer(status: u16, body: &'static str) -> Response<Full<Bytes>> {
+    /// #     Response::builder().status(status).body(Full::new(Bytes::from_static(body.as_bytes()))).unwrap()
+    /// # }
+    /// # let server = tower::service_fn(|_req: Request<Full<Bytes>>| async { Ok::<_, Infallible>(answer(503, "")) });
+    /// let source = ClientCredentials::new(
+    ///     ClientCredentialsRequest::new("https://idp.example/token").unwrap().scope("api.read"),
+    ///     ClientAuth::client_secret_post("client-7", "s3cret"),
+    ///     ServiceTransport::new(server),
+    /// );
+    /// assert_eq!(source.request().token_url(), "https://idp.example/token");
+    /// ```
     pub fn request(&self) -> &ClientCredentialsRequest {
         self.resolved().map_or(&self.request, |r| &r.request)
     }
 
     /// The client authentication (for a discovering flow, as chosen from the metadata once
     /// discovered).
+    ///
+    /// ```
+    /// use tower_bearer::oauth::{ClientAuth, ClientCredentials, ClientCredentialsRequest, ServiceTransport};
+    /// # use std::convert::Infallible;
+    /// # use bytes::Bytes;
+    /// # use http::{Request, Response};
+    /// # use http_body_util::Full;
+    /// # fn answer(status: u16, body: &'static str) -> Response<Full<Bytes>> {
+    /// #     Response::builder().status(status).body(Full::new(Bytes::from_static(body.as_bytes()))).unwrap()
+    /// # }
+    /// # let server = tower::service_fn(|_req: Request<Full<Bytes>>| async { Ok::<_, Infallible>(answer(503, "")) });
+    /// let source = ClientCredentials::new(
+    ///     ClientCredentialsRequest::new("https://idp.example/token").unwrap(),
+    ///     ClientAuth::client_secret_basic("client-7", "s3cret"),
+    ///     ServiceTransport::new(server),
+    /// );
+    /// assert_eq!(source.auth().method(), "client_secret_basic");
+    /// assert_eq!(source.auth().client_id(), "client-7");
+    /// ```
     pub fn auth(&self) -> &ClientAuth {
         self.resolved()
             .and_then(|r| r.auth.as_ref())
@@ -166,6 +385,32 @@ impl<T: Transport> ClientCredentials<T> {
     }
 
     /// The issuer whose metadata names the token endpoint, if this flow discovers it.
+    ///
+    /// ```
+    /// use tower_bearer::providers::Generic;
+    /// use tower_bearer::oauth::{ClientAuth, ClientCredentials, ClientCredentialsRequest, ServiceTransport};
+    /// # use std::convert::Infallible;
+    /// # use bytes::Bytes;
+    /// # use http::{Request, Response};
+    /// # use http_body_util::Full;
+    /// # fn answer(status: u16, body: &'static str) -> Response<Full<Bytes>> {
+    /// #     Response::builder().status(status).body(Full::new(Bytes::from_static(body.as_bytes()))).unwrap()
+    /// # }
+    /// # let server = tower::service_fn(|_req: Request<Full<Bytes>>| async { Ok::<_, Infallible>(answer(503, "")) });
+    /// let fixed = ClientCredentials::new(
+    ///     ClientCredentialsRequest::new("https://idp.example/token").unwrap(),
+    ///     ClientAuth::client_secret_post("client-7", "s3cret"),
+    ///     ServiceTransport::new(server),
+    /// );
+    /// assert_eq!(fixed.issuer(), None);
+    /// let discovering = Generic::new()
+    ///     .issuer("https://login.partner.example/tenant-7")
+    ///     .client_id("client-7")
+    ///     .client_secret("s3cret")
+    ///     .build(ServiceTransport::new(server))
+    ///     .unwrap();
+    /// assert_eq!(discovering.issuer(), Some("https://login.partner.example/tenant-7"));
+    /// ```
     pub fn issuer(&self) -> Option<&str> {
         self.discovery.as_deref().map(|d| d.issuer.as_str())
     }

@@ -19,6 +19,26 @@
 //! - [`transport`]: how the request is sent ([`Transport`], [`ServiceTransport`]; and
 //!   `ReqwestTransport` with feature `reqwest`);
 //! - [`client`]: the flow as a [`TokenSource`](crate::TokenSource) ([`ClientCredentials`]).
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use http::{HeaderMap, StatusCode};
+//! use tokio::time::Instant;
+//! use tower_bearer::oauth::response::parse_token_response;
+//! use tower_bearer::oauth::{ClientAuth, ClientCredentialsRequest};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let request = ClientCredentialsRequest::new("https://idp.example/token").unwrap().scope("api.read");
+//! let auth = ClientAuth::client_secret_basic("client-7", "s3cret");
+//! let http = request.http_request(&auth.credentials(request.token_url()).await.unwrap()).unwrap();
+//! assert!(http.headers()["authorization"].to_str().unwrap().starts_with("Basic "));
+//! // What the server answered, read without I/O either.
+//! let body = br#"{"access_token":"eyJ0eXAi","token_type":"Bearer","expires_in":3600}"#;
+//! let (now, wall) = (Instant::now(), SystemTime::now());
+//! let token = parse_token_response(StatusCode::OK, &HeaderMap::new(), body, now, wall, Duration::from_secs(600)).unwrap();
+//! assert_eq!(token.lifetime(), Some(Duration::from_secs(3600)));
+//! # }
+//! ```
 
 #[cfg(feature = "private-key-jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "private-key-jwt")))]

@@ -1,4 +1,21 @@
 //! [`ReqwestTransport`]: token requests over reqwest with rustls (feature `reqwest`).
+//!
+//! ```
+//! use tower_bearer::TokenSource;
+//! use tower_bearer::oauth::ReqwestTransport;
+//! use tower_bearer::providers::Kpn;
+//! use tower_bearer_emulator::{Emulator, Provider};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let emulator = Emulator::start().await?; // a loopback token endpoint
+//! let source = Kpn::new()
+//!     .token_url(emulator.token_url(Provider::Kpn))
+//!     .client_id(emulator.client_id())
+//!     .client_secret(emulator.client_secret())
+//!     .build(ReqwestTransport::new()?)?;
+//! assert!(source.token().await?.is_bearer());
+//! # Ok(()) }
+//! ```
 
 use std::fmt;
 use std::time::Duration;
@@ -77,11 +94,32 @@ struct Timeouts {
 
 impl ReqwestTransport {
     /// A transport with the default settings.
+    ///
+    /// ```
+    /// use tower_bearer::oauth::ReqwestTransport;
+    ///
+    /// let transport = ReqwestTransport::new()?;
+    /// // The answer cap, among the defaults (the client's settings are reqwest's own).
+    /// assert!(format!("{transport:?}").contains("max_response_bytes: 65536"));
+    /// # Ok::<(), tower_bearer::TokenError>(())
+    /// ```
     pub fn new() -> Result<Self, TokenError> {
         Self::builder().build()
     }
 
     /// Settings.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::oauth::ReqwestTransport;
+    ///
+    /// let transport = ReqwestTransport::builder()
+    ///     .connect_timeout(Duration::from_secs(2))
+    ///     .timeout(Duration::from_secs(4))
+    ///     .build()?;
+    /// # let _ = transport;
+    /// # Ok::<(), tower_bearer::TokenError>(())
+    /// ```
     pub fn builder() -> ReqwestTransportBuilder {
         ReqwestTransportBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
@@ -119,6 +157,18 @@ impl ReqwestTransport {
 }
 
 /// Settings of a [`ReqwestTransport`].
+///
+/// ```
+/// use tower_bearer::oauth::ReqwestTransport;
+///
+/// let builder = ReqwestTransport::builder()
+///     .add_root_certificate_pem(&std::fs::read("tests/fixtures/ca-cert.pem").unwrap())?
+///     .max_response_bytes(16 * 1024);
+/// let debug = format!("{builder:?}");
+/// assert!(debug.contains("roots: 1") && debug.contains("max_response_bytes: 16384"), "{debug}");
+/// assert!(builder.build().is_ok());
+/// # Ok::<(), tower_bearer::TokenError>(())
+/// ```
 pub struct ReqwestTransportBuilder {
     connect_timeout: Duration,
     timeout: Duration,
@@ -137,18 +187,55 @@ enum Proxies {
 
 impl ReqwestTransportBuilder {
     /// Time to connect. Default: [`DEFAULT_CONNECT_TIMEOUT`] (2 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::oauth::ReqwestTransport;
+    ///
+    /// let builder = ReqwestTransport::builder().connect_timeout(Duration::from_millis(1500));
+    /// assert!(format!("{builder:?}").contains("connect_timeout: 1.5s"));
+    /// assert!(builder.build().is_ok());
+    /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
     /// Time for the whole request. Default: [`DEFAULT_REQUEST_TIMEOUT`] (3 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::{TokenErrorKind, TokenSource};
+    /// use tower_bearer::oauth::ReqwestTransport;
+    /// use tower_bearer::providers::Kpn;
+    /// use tower_bearer_emulator::{Emulator, Provider};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let emulator = Emulator::builder().token_delay(Duration::from_secs(5)).start().await?;
+    /// let transport = ReqwestTransport::builder().timeout(Duration::from_millis(200)).build()?;
+    /// # let kpn = Kpn::new().token_url(emulator.token_url(Provider::Kpn));
+    /// # let kpn = kpn.client_id(emulator.client_id()).client_secret(emulator.client_secret());
+    /// let source = kpn.build(transport)?.max_attempts(1); // a slow token endpoint
+    /// assert_eq!(source.token().await.unwrap_err().kind(), TokenErrorKind::Timeout);
+    /// # Ok(()) }
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// Also trusts the certificates in this PEM (a private CA in front of the token endpoint).
+    ///
+    /// ```
+    /// use tower_bearer::TokenErrorKind;
+    /// use tower_bearer::oauth::ReqwestTransport;
+    ///
+    /// let ca = std::fs::read("tests/fixtures/ca-cert.pem").unwrap(); // your private CA
+    /// assert!(ReqwestTransport::builder().add_root_certificate_pem(&ca).is_ok());
+    /// let err = ReqwestTransport::builder().add_root_certificate_pem(b"not a certificate").unwrap_err();
+    /// assert_eq!(err.kind(), TokenErrorKind::Configuration);
+    /// assert!(err.hint().unwrap().contains("-----BEGIN CERTIFICATE-----"));
+    /// ```
     pub fn add_root_certificate_pem(mut self, pem: &[u8]) -> Result<Self, TokenError> {
         let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
             TokenError::configuration(
@@ -168,6 +255,22 @@ impl ReqwestTransportBuilder {
     }
 
     /// Caps the size of the answer. Default: 64 KiB.
+    ///
+    /// ```
+    /// use tower_bearer::{TokenErrorKind, TokenSource};
+    /// use tower_bearer::oauth::ReqwestTransport;
+    /// use tower_bearer::providers::Kpn;
+    /// use tower_bearer_emulator::{Emulator, Provider};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let emulator = Emulator::start().await?;
+    /// let transport = ReqwestTransport::builder().max_response_bytes(16).build()?;
+    /// # let kpn = Kpn::new().token_url(emulator.token_url(Provider::Kpn));
+    /// # let kpn = kpn.client_id(emulator.client_id()).client_secret(emulator.client_secret());
+    /// let source = kpn.build(transport)?; // its answers are longer than 16 bytes
+    /// assert_eq!(source.token().await.unwrap_err().kind(), TokenErrorKind::MalformedAnswer);
+    /// # Ok(()) }
+    /// ```
     pub fn max_response_bytes(mut self, max: usize) -> Self {
         self.max_response_bytes = max;
         self
@@ -213,6 +316,26 @@ impl ReqwestTransportBuilder {
     }
 
     /// The transport.
+    ///
+    /// Redirects are never followed: a token endpoint that redirects is a configuration error.
+    ///
+    /// ```
+    /// use tower_bearer::{TokenErrorKind, TokenSource};
+    /// use tower_bearer::oauth::ReqwestTransport;
+    /// use tower_bearer::providers::Kpn;
+    /// use tower_bearer_emulator::{Emulator, Fault, Provider};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let emulator = Emulator::start().await?;
+    /// emulator.inject(Provider::Kpn, Fault::Status { status: 302, retry_after: None, body: String::new() });
+    /// # let kpn = Kpn::new().token_url(emulator.token_url(Provider::Kpn));
+    /// # let kpn = kpn.client_id(emulator.client_id()).client_secret(emulator.client_secret());
+    /// let source = kpn.build(ReqwestTransport::builder().build()?)?;
+    /// let err = source.token().await.unwrap_err();
+    /// assert_eq!(err.kind(), TokenErrorKind::Configuration);
+    /// assert!(err.to_string().contains("redirect"), "{err}");
+    /// # Ok(()) }
+    /// ```
     pub fn build(self) -> Result<ReqwestTransport, TokenError> {
         crate::tls::install_crypto_provider();
         let mut builder = reqwest::Client::builder()

@@ -5,6 +5,21 @@
 //! `BearerToken` for `Bearer`, camelCase and Apigee error shapes, extra fields), strict where
 //! safety needs it (a missing or empty `access_token`, one that cannot be a header value, a
 //! token type other than Bearer, a `200` that carries an `error`).
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use http::{HeaderMap, StatusCode};
+//! use tokio::time::Instant;
+//! use tower_bearer::TokenErrorKind;
+//! use tower_bearer::oauth::response::parse_token_response;
+//!
+//! let body = br#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}"#;
+//! let (now, wall) = (Instant::now(), SystemTime::now());
+//! let status = StatusCode::UNAUTHORIZED;
+//! let err = parse_token_response(status, &HeaderMap::new(), body, now, wall, Duration::from_secs(600)).unwrap_err();
+//! assert_eq!(err.kind(), TokenErrorKind::CredentialsRejected);
+//! assert_eq!(err.code(), Some("invalid_client"));
+//! ```
 
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -16,62 +16,19 @@
 //! per variant and prints instructions per request and the ratios. Outside callgrind it just
 //! sends the requests and checks that every one took the fast path.
 
-use std::convert::Infallible;
-use std::future::Ready;
 use std::hint::black_box;
-use std::task::{Context, Poll};
-use std::time::Duration;
 
-use http::header::{ACCEPT, USER_AGENT};
 use http::{Request, Response};
-use tower::{Layer, Service};
-use tower_bearer::error::TokenError;
+use tower::Layer;
 #[cfg(feature = "grpc")]
 use tower_bearer::grpc::{GrpcBody, GrpcUnauthenticated, GrpcUnauthenticatedLayer};
 use tower_bearer::store::{MemoryStore, StoreKey};
-use tower_bearer::{BearerToken, BearerTokenLayer, Token, TokenCache, TokenSource};
+use tower_bearer::{BearerToken, BearerTokenLayer, TokenCache, TokenSource};
 use tower_http::auth::{AddAuthorization, AddAuthorizationLayer};
 
 #[path = "../../benches/support/warm_path.rs"]
 mod warm_path;
-use warm_path::{realistic_token, send, warm_up_runtime};
-
-fn make_request() -> Request<()> {
-    Request::get("https://api.partner.example/v1/items?page=2")
-        .header(ACCEPT, "application/json")
-        .header(USER_AGENT, "partner-client/1.4.2 (tower-bearer bench)")
-        .body(())
-        .unwrap()
-}
-
-/// The inner service of all variants: answers `200 OK` at once.
-#[derive(Clone, Copy)]
-struct Inner;
-
-impl Service<Request<()>> for Inner {
-    type Response = Response<()>;
-    type Error = Infallible;
-    type Future = Ready<Result<Response<()>, Infallible>>;
-
-    #[inline]
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    #[inline]
-    fn call(&mut self, _request: Request<()>) -> Self::Future {
-        std::future::ready(Ok(Response::new(())))
-    }
-}
-
-/// A token valid for an hour.
-struct HourToken(String);
-
-impl TokenSource for HourToken {
-    async fn token(&self) -> Result<Token, TokenError> {
-        Ok(Token::new(self.0.clone()).with_expires_in(Duration::from_secs(3600)))
-    }
-}
+use warm_path::{HourToken, Inner, make_request, realistic_token, send, warm_up_runtime};
 
 #[inline(never)]
 fn request_bare(service: &mut Inner, request: Request<()>) -> Response<()> {
