@@ -7,6 +7,21 @@
 //! [support references](TokenError::support_refs) for its operators, and typed
 //! [details](TokenError::detail) such as the OAuth client's
 //! `oauth::ProviderError`.
+//!
+//! ```
+//! use tower_bearer::{Error, TokenError, TokenErrorKind};
+//!
+//! # fn handle(err: Error<std::io::Error>) {
+//! match err.token_error().map(|e| e.kind()) {
+//!     Some(kind) if kind.is_transient() => { /* the token endpoint may answer later */ }
+//!     Some(TokenErrorKind::CredentialsRejected) => { /* rotate the client secret */ }
+//!     _ => eprintln!("{err}"), // says what happened and what to fix
+//! }
+//! # }
+//! let err = TokenError::new(TokenErrorKind::Unavailable, "the token endpoint answered 503");
+//! assert!(err.kind().is_transient());
+//! # handle(Error::Token(err));
+//! ```
 
 use std::any::Any;
 use std::borrow::Cow;
@@ -38,6 +53,20 @@ use http::StatusCode;
 /// | [`Other`](Self::Other) | anything else |
 ///
 /// The enum is `#[non_exhaustive]`: match it with a wildcard arm.
+///
+/// ```
+/// use tower_bearer::TokenErrorKind;
+///
+/// fn what_to_do(kind: TokenErrorKind) -> &'static str {
+///     match kind {
+///         TokenErrorKind::CredentialsRejected => "rotate the client secret",
+///         kind if kind.is_transient() => "try again later",
+///         _ => "fix the setup",
+///     }
+/// }
+/// assert_eq!(what_to_do(TokenErrorKind::RateLimited), "try again later");
+/// assert_eq!(what_to_do(TokenErrorKind::Configuration), "fix the setup");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TokenErrorKind {
@@ -88,6 +117,15 @@ impl TokenErrorKind {
     /// Whether asking again later may succeed: [`RateLimited`](Self::RateLimited),
     /// [`Unavailable`](Self::Unavailable), [`Timeout`](Self::Timeout) and
     /// [`Transport`](Self::Transport).
+    ///
+    /// ```
+    /// use tower_bearer::TokenErrorKind;
+    ///
+    /// assert!(TokenErrorKind::Unavailable.is_transient());
+    /// assert!(TokenErrorKind::Timeout.is_transient());
+    /// assert!(!TokenErrorKind::CredentialsRejected.is_transient());
+    /// assert!(!TokenErrorKind::Configuration.is_transient());
+    /// ```
     pub fn is_transient(self) -> bool {
         matches!(
             self,
@@ -156,6 +194,23 @@ impl fmt::Display for TokenErrorKind {
 pub trait ErrorDetail: Any + Clone + fmt::Debug + Send + Sync {
     /// Hands every string the detail holds to `f`, which may rewrite it (to remove an echoed
     /// secret). A detail that holds no text does nothing.
+    ///
+    /// ```
+    /// use tower_bearer::error::ErrorDetail;
+    ///
+    /// #[derive(Clone, Debug)]
+    /// struct ServerSaid(String);
+    ///
+    /// impl ErrorDetail for ServerSaid {
+    ///     fn for_each_text_mut(&mut self, f: &mut dyn FnMut(&mut String)) {
+    ///         f(&mut self.0);
+    ///     }
+    /// }
+    ///
+    /// let mut said = ServerSaid("client_secret=hunter2 is wrong".into());
+    /// said.for_each_text_mut(&mut |s| *s = s.replace("hunter2", "[redacted]"));
+    /// assert_eq!(said.0, "client_secret=[redacted] is wrong");
+    /// ```
     fn for_each_text_mut(&mut self, f: &mut dyn FnMut(&mut String));
 }
 
@@ -230,6 +285,15 @@ struct TokenErrorInner {
 
 impl TokenError {
     /// An error of `kind` with a message that says what happened.
+    ///
+    /// ```
+    /// use tower_bearer::{TokenError, TokenErrorKind};
+    ///
+    /// let err = TokenError::new(TokenErrorKind::Unavailable, "the vault is sealed");
+    /// assert_eq!(err.kind(), TokenErrorKind::Unavailable);
+    /// assert_eq!(err.message(), "the vault is sealed");
+    /// assert_eq!(err.to_string(), "token error (unavailable): the vault is sealed");
+    /// ```
     pub fn new(kind: TokenErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
         Self {
             inner: Arc::new(TokenErrorInner {
@@ -269,6 +333,15 @@ impl TokenError {
     }
 
     /// Adds what to check or change to fix it.
+    ///
+    /// ```
+    /// use tower_bearer::{TokenError, TokenErrorKind};
+    ///
+    /// let err = TokenError::new(TokenErrorKind::CredentialsRejected, "the client secret was refused")
+    ///     .with_hint("check that the secret has not expired");
+    /// assert_eq!(err.hint(), Some("check that the secret has not expired"));
+    /// assert!(err.to_string().ends_with("; hint: check that the secret has not expired"));
+    /// ```
     pub fn with_hint(mut self, hint: impl Into<Cow<'static, str>>) -> Self {
         self.inner_mut().hint = Some(hint.into());
         self
@@ -276,18 +349,46 @@ impl TokenError {
 
     /// Adds the source's own error code (for OAuth, the token endpoint's `error`, such as
     /// `invalid_scope`), shown after the kind. Sanitise what a server sent before adding it.
+    ///
+    /// ```
+    /// use tower_bearer::{TokenError, TokenErrorKind};
+    ///
+    /// let err = TokenError::new(TokenErrorKind::Configuration, "the scope is unknown")
+    ///     .with_code("invalid_scope");
+    /// assert_eq!(err.code(), Some("invalid_scope"));
+    /// assert!(err.to_string().starts_with("token error (configuration: invalid_scope)"));
+    /// ```
     pub fn with_code(mut self, code: impl Into<Cow<'static, str>>) -> Self {
         self.inner_mut().code = Some(code.into());
         self
     }
 
     /// Adds the HTTP status the source answered with.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tower_bearer::{TokenError, TokenErrorKind};
+    ///
+    /// let err = TokenError::new(TokenErrorKind::Unavailable, "the token endpoint failed")
+    ///     .with_status(StatusCode::SERVICE_UNAVAILABLE);
+    /// assert_eq!(err.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
+    /// assert!(err.to_string().starts_with("token error (unavailable, HTTP 503)"));
+    /// ```
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.inner_mut().status = Some(status);
         self
     }
 
     /// Adds how long the source asked us to wait before trying again.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::{TokenError, TokenErrorKind};
+    ///
+    /// let err = TokenError::new(TokenErrorKind::RateLimited, "too many token requests")
+    ///     .with_retry_after(Duration::from_secs(20));
+    /// assert_eq!(err.retry_after(), Some(Duration::from_secs(20)));
+    /// ```
     pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
         self.inner_mut().retry_after = Some(retry_after);
         self
@@ -317,6 +418,22 @@ impl TokenError {
 
     /// Attaches typed detail the source alone knows, replacing one of the same type (see
     /// [`ErrorDetail`]).
+    ///
+    /// ```
+    /// use tower_bearer::error::{ErrorDetail, TokenError, TokenErrorKind};
+    ///
+    /// #[derive(Clone, Debug, PartialEq)]
+    /// struct Attempts(u32);
+    ///
+    /// impl ErrorDetail for Attempts {
+    ///     fn for_each_text_mut(&mut self, _: &mut dyn FnMut(&mut String)) {}
+    /// }
+    ///
+    /// let err = TokenError::new(TokenErrorKind::Timeout, "no answer")
+    ///     .with_detail(Attempts(1))
+    ///     .with_detail(Attempts(3)); // replaces the first
+    /// assert_eq!(err.detail::<Attempts>(), Some(&Attempts(3)));
+    /// ```
     pub fn with_detail<T: ErrorDetail>(mut self, detail: T) -> Self {
         let details = &mut self.inner_mut().details;
         details.retain(|d| !d.as_any().is::<T>());
@@ -325,6 +442,16 @@ impl TokenError {
     }
 
     /// Adds the underlying cause.
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// use tower_bearer::{TokenError, TokenErrorKind};
+    ///
+    /// let cause = std::io::Error::other("connection refused");
+    /// let err = TokenError::new(TokenErrorKind::Transport, "the token request failed")
+    ///     .with_source(cause);
+    /// assert_eq!(err.source().unwrap().to_string(), "connection refused");
+    /// ```
     pub fn with_source(mut self, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
         self.inner_mut().source = Some(Arc::from(source.into()));
         self
@@ -339,37 +466,99 @@ impl TokenError {
     }
 
     /// What went wrong.
+    ///
+    /// ```
+    /// use tower_bearer::{TokenError, TokenErrorKind};
+    ///
+    /// let err = TokenError::new(TokenErrorKind::NotPermitted, "the API is not granted");
+    /// assert_eq!(err.kind(), TokenErrorKind::NotPermitted);
+    /// assert!(!err.kind().is_transient());
+    /// ```
     pub fn kind(&self) -> TokenErrorKind {
         self.inner.kind
     }
 
     /// What happened, in words.
+    ///
+    /// ```
+    /// use tower_bearer::{TokenError, TokenErrorKind};
+    ///
+    /// let err = TokenError::new(TokenErrorKind::Other, "the key file is empty").with_hint("write a key");
+    /// assert_eq!(err.message(), "the key file is empty"); // without kind, code or hint
+    /// ```
     pub fn message(&self) -> &str {
         &self.inner.message
     }
 
     /// What to check or change, if known.
+    ///
+    /// ```
+    /// use tower_bearer::{TokenError, TokenErrorKind};
+    ///
+    /// let err = TokenError::configuration("no token URL", "set `token_url`");
+    /// assert_eq!(err.hint(), Some("set `token_url`"));
+    /// assert_eq!(TokenError::new(TokenErrorKind::Timeout, "no answer").hint(), None);
+    /// ```
     pub fn hint(&self) -> Option<&str> {
         self.inner.hint.as_deref()
     }
 
     /// The source's own error code, if it gave one (for OAuth, the token endpoint's `error`,
     /// e.g. `invalid_scope`, or Apigee's `ErrorCode`).
+    ///
+    /// ```
+    /// use tower_bearer::{TokenError, TokenErrorKind};
+    ///
+    /// let err = TokenError::new(TokenErrorKind::CredentialsRejected, "refused")
+    ///     .with_code("invalid_client");
+    /// assert_eq!(err.code(), Some("invalid_client"));
+    /// assert_eq!(TokenError::new(TokenErrorKind::Transport, "lost").code(), None);
+    /// ```
     pub fn code(&self) -> Option<&str> {
         self.inner.code.as_deref()
     }
 
     /// The HTTP status of the source's answer, if there was one.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tower_bearer::{TokenError, TokenErrorKind};
+    ///
+    /// let err = TokenError::new(TokenErrorKind::CredentialsRejected, "refused")
+    ///     .with_status(StatusCode::UNAUTHORIZED);
+    /// assert_eq!(err.status(), Some(StatusCode::UNAUTHORIZED));
+    /// assert_eq!(TokenError::new(TokenErrorKind::Transport, "lost").status(), None);
+    /// ```
     pub fn status(&self) -> Option<StatusCode> {
         self.inner.status
     }
 
     /// How long the source asked us to wait, if it did.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::{TokenError, TokenErrorKind};
+    ///
+    /// let err = TokenError::new(TokenErrorKind::RateLimited, "slow down")
+    ///     .with_retry_after(Duration::from_secs(5));
+    /// assert_eq!(err.retry_after(), Some(Duration::from_secs(5)));
+    /// assert_eq!(TokenError::new(TokenErrorKind::Unavailable, "down").retry_after(), None);
+    /// ```
     pub fn retry_after(&self) -> Option<Duration> {
         self.inner.retry_after
     }
 
     /// The references for a support request, as `(name, value)`, in the order they were added.
+    ///
+    /// ```
+    /// use tower_bearer::{TokenError, TokenErrorKind};
+    ///
+    /// let err = TokenError::new(TokenErrorKind::Unavailable, "the token endpoint failed")
+    ///     .with_support_ref("trace_id", "5d1c")
+    ///     .with_support_ref("timestamp", "2026-12-02 05:30:00Z");
+    /// let refs: Vec<_> = err.support_refs().collect();
+    /// assert_eq!(refs, [("trace_id", "5d1c"), ("timestamp", "2026-12-02 05:30:00Z")]);
+    /// ```
     pub fn support_refs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         self.inner
             .support_refs
@@ -378,6 +567,24 @@ impl TokenError {
     }
 
     /// The detail of type `T`, if the source attached one.
+    ///
+    /// ```
+    /// use tower_bearer::error::{ErrorDetail, TokenError, TokenErrorKind};
+    ///
+    /// #[derive(Clone, Debug)]
+    /// struct Region(String);
+    ///
+    /// impl ErrorDetail for Region {
+    ///     fn for_each_text_mut(&mut self, f: &mut dyn FnMut(&mut String)) {
+    ///         f(&mut self.0);
+    ///     }
+    /// }
+    ///
+    /// let plain = TokenError::new(TokenErrorKind::Unavailable, "down");
+    /// assert!(plain.detail::<Region>().is_none());
+    /// let err = plain.with_detail(Region("eu-west-1".into()));
+    /// assert_eq!(err.detail::<Region>().unwrap().0, "eu-west-1");
+    /// ```
     pub fn detail<T: ErrorDetail>(&self) -> Option<&T> {
         self.inner
             .details
@@ -465,6 +672,25 @@ impl StdError for TokenError {
 }
 
 /// Why a request may not carry the token.
+///
+/// ```
+/// use tower::{BoxError, Layer, ServiceExt};
+/// use tower_bearer::error::DestinationErrorKind;
+/// use tower_bearer::{BearerTokenLayer, StaticToken, Token};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # let api = tower::service_fn(|_: http::Request<()>| async {
+/// #     Ok::<_, BoxError>(http::Response::new(()))
+/// # });
+/// let client = BearerTokenLayer::new(StaticToken::new(Token::new("t")))
+///     .allowed_hosts(["api.partner.example"]).unwrap()
+///     .layer(api);
+/// let request = http::Request::get("https://other.example/").body(()).unwrap();
+/// let err = client.oneshot(request).await.unwrap_err();
+/// let kind = err.destination_error().map(|e| e.kind());
+/// assert_eq!(kind, Some(DestinationErrorKind::HostNotAllowed));
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DestinationErrorKind {
@@ -486,6 +712,13 @@ pub enum DestinationErrorKind {
 impl DestinationErrorKind {
     /// A short name, the `reason` label of the
     /// [`tower_bearer_tokens_withheld_total`](crate::metrics::TOKENS_WITHHELD) metric.
+    ///
+    /// ```
+    /// use tower_bearer::error::DestinationErrorKind;
+    ///
+    /// assert_eq!(DestinationErrorKind::InsecureScheme.as_str(), "insecure_scheme");
+    /// assert_eq!(DestinationErrorKind::HostNotAllowed.to_string(), "host_not_allowed");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Self::InsecureScheme => "insecure_scheme",
@@ -556,23 +789,91 @@ impl DestinationError {
     }
 
     /// Why the request was refused.
+    ///
+    /// ```
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_bearer::error::DestinationErrorKind;
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let api = tower::service_fn(|_: http::Request<()>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(()))
+    /// # });
+    /// let client = BearerTokenLayer::new(StaticToken::new(Token::new("t"))).layer(api);
+    /// let request = http::Request::get("http://api.partner.example/").body(()).unwrap();
+    /// let err = client.oneshot(request).await.unwrap_err();
+    /// let refused = err.destination_error().unwrap();
+    /// assert_eq!(refused.kind(), DestinationErrorKind::InsecureScheme);
+    /// # }
+    /// ```
     pub fn kind(&self) -> DestinationErrorKind {
         self.kind
     }
 
     /// The host the request was for (for a cross-origin redirect, the origin it was sent to,
     /// as `scheme://host:port`).
+    ///
+    /// ```
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let api = tower::service_fn(|_: http::Request<()>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(()))
+    /// # });
+    /// let client = BearerTokenLayer::new(StaticToken::new(Token::new("t"))).layer(api);
+    /// let request = http::Request::get("http://api.partner.example/v1").body(()).unwrap();
+    /// let err = client.oneshot(request).await.unwrap_err();
+    /// assert_eq!(err.destination_error().unwrap().host(), "api.partner.example");
+    /// # }
+    /// ```
     pub fn host(&self) -> &str {
         &self.host
     }
 
     /// For a cross-origin redirect: the status of the redirect.
+    ///
+    /// ```
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let api = tower::service_fn(|_: http::Request<()>| async {
+    /// #     let redirect = http::Response::builder().status(307)
+    /// #         .header("location", "https://files.example/report?sig=x").body(()).unwrap();
+    /// #     Ok::<_, std::convert::Infallible>(redirect)
+    /// # });
+    /// let client = BearerTokenLayer::new(StaticToken::new(Token::new("t"))).layer(api);
+    /// let request = http::Request::get("https://api.partner.example/report").body(()).unwrap();
+    /// let err = client.oneshot(request).await.unwrap_err();
+    /// let refused = err.destination_error().unwrap();
+    /// assert_eq!(refused.redirect_status(), Some(http::StatusCode::TEMPORARY_REDIRECT));
+    /// # }
+    /// ```
     pub fn redirect_status(&self) -> Option<StatusCode> {
         self.redirect.as_ref().map(|r| r.status)
     }
 
     /// For a cross-origin redirect: the origin it pointed to (`scheme://host:port`), if the
     /// `Location` named one.
+    ///
+    /// ```
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let api = tower::service_fn(|_: http::Request<()>| async {
+    /// #     let redirect = http::Response::builder().status(307)
+    /// #         .header("location", "https://files.example/report?sig=x").body(()).unwrap();
+    /// #     Ok::<_, std::convert::Infallible>(redirect)
+    /// # });
+    /// let client = BearerTokenLayer::new(StaticToken::new(Token::new("t"))).layer(api);
+    /// let request = http::Request::get("https://api.partner.example/report").body(()).unwrap();
+    /// let err = client.oneshot(request).await.unwrap_err();
+    /// let refused = err.destination_error().unwrap();
+    /// assert_eq!(refused.redirect_origin(), Some("https://files.example:443"));
+    /// # }
+    /// ```
     pub fn redirect_origin(&self) -> Option<&str> {
         self.redirect.as_ref().and_then(|r| r.to.as_deref())
     }
@@ -662,6 +963,15 @@ impl DestinationConfigError {
     }
 
     /// Why it cannot be used.
+    ///
+    /// ```
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token};
+    ///
+    /// let err = BearerTokenLayer::new(StaticToken::new(Token::new("t")))
+    ///     .allowed_hosts(["api.example.com:99999"])
+    ///     .unwrap_err();
+    /// assert_eq!(err.reason(), "the port is not a number from 1 to 65535 or `*`");
+    /// ```
     pub fn reason(&self) -> &str {
         self.reason
     }
@@ -729,6 +1039,14 @@ pub enum Error<E> {
 
 impl<E> Error<E> {
     /// The inner service's error, if that is what this is.
+    ///
+    /// ```
+    /// use tower_bearer::Error;
+    ///
+    /// let err: Error<std::io::Error> = Error::Service(std::io::Error::other("connection reset"));
+    /// let inner = err.into_service_error().unwrap();
+    /// assert_eq!(inner.to_string(), "connection reset");
+    /// ```
     pub fn into_service_error(self) -> Option<E> {
         match self {
             Self::Service(e) => Some(e),
@@ -737,6 +1055,15 @@ impl<E> Error<E> {
     }
 
     /// The token error, if that is what this is.
+    ///
+    /// ```
+    /// use tower_bearer::{Error, TokenError, TokenErrorKind};
+    ///
+    /// let token = TokenError::new(TokenErrorKind::Timeout, "no token within 10 s");
+    /// let err: Error<std::io::Error> = Error::Token(token);
+    /// assert_eq!(err.token_error().unwrap().kind(), TokenErrorKind::Timeout);
+    /// assert!(err.to_string().starts_with("request not sent: token error (timeout)"));
+    /// ```
     pub fn token_error(&self) -> Option<&TokenError> {
         match self {
             Self::Token(e) => Some(e),

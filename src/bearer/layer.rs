@@ -57,6 +57,22 @@ pub struct BearerTokenLayer {
 
 impl BearerTokenLayer {
     /// A layer whose tokens come from `source`, through a [`TokenCache`] with default settings.
+    ///
+    /// ```
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let api = tower::service_fn(|req: http::Request<()>| async move {
+    /// #     let auth = req.headers().get("authorization").map(|v| v.to_str().unwrap().to_owned());
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(auth))
+    /// # });
+    /// let client = BearerTokenLayer::new(StaticToken::new(Token::new("eyJ..."))).layer(api);
+    /// let request = http::Request::get("https://api.partner.example/v1").body(()).unwrap();
+    /// let response = client.oneshot(request).await.unwrap();
+    /// assert_eq!(response.body().as_deref(), Some("Bearer eyJ..."));
+    /// # }
+    /// ```
     pub fn new(source: impl TokenSource + 'static) -> Self {
         Self::from_cache(TokenCache::new(source))
     }
@@ -81,6 +97,25 @@ impl BearerTokenLayer {
     }
 
     /// A layer that uses `cache`; layers and other users of the same cache share its token.
+    ///
+    /// ```
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let api = tower::service_fn(|req: http::Request<()>| async move {
+    /// #     let auth = req.headers().get("authorization").map(|v| v.to_str().unwrap().to_owned());
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(auth))
+    /// # });
+    /// let cache = TokenCache::new(StaticToken::new(Token::new("t")));
+    /// let orders = BearerTokenLayer::from_cache(cache.clone()).layer(api.clone());
+    /// let invoices = BearerTokenLayer::from_cache(cache.clone()).layer(api);
+    /// let get = |path| http::Request::get(path).body(()).unwrap();
+    /// orders.oneshot(get("https://api.partner.example/orders")).await.unwrap();
+    /// invoices.oneshot(get("https://api.partner.example/invoices")).await.unwrap();
+    /// assert_eq!(cache.stats().fetches, 1); // one token for both
+    /// # }
+    /// ```
     pub fn from_cache(cache: TokenCache) -> Self {
         Self {
             cache,
@@ -114,6 +149,27 @@ impl BearerTokenLayer {
 
     /// What to do with a request that already has an `Authorization` header.
     /// Default: [`ExistingAuthorization::Overwrite`].
+    ///
+    /// ```
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_bearer::{BearerTokenLayer, ExistingAuthorization, StaticToken, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let api = tower::service_fn(|req: http::Request<()>| async move {
+    /// #     let auth = req.headers().get("authorization").map(|v| v.to_str().unwrap().to_owned());
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(auth))
+    /// # });
+    /// let client = BearerTokenLayer::new(StaticToken::new(Token::new("t")))
+    ///     .existing_authorization(ExistingAuthorization::Keep)
+    ///     .layer(api);
+    /// let request = http::Request::get("https://api.partner.example/")
+    ///     .header("authorization", "Basic dXNlcjpwdw==")
+    ///     .body(())
+    ///     .unwrap();
+    /// let response = client.oneshot(request).await.unwrap();
+    /// assert_eq!(response.body().as_deref(), Some("Basic dXNlcjpwdw=="));
+    /// # }
+    /// ```
     pub fn existing_authorization(mut self, existing: ExistingAuthorization) -> Self {
         self.existing = existing;
         self
@@ -123,6 +179,24 @@ impl BearerTokenLayer {
     ///
     /// Off by default: a bearer token sent in clear text can be replayed by anyone on the path.
     /// Loopback hosts (`localhost`, `127.0.0.0/8`, `::1`) are always allowed.
+    ///
+    /// ```
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let api = tower::service_fn(|req: http::Request<()>| async move {
+    /// #     let auth = req.headers().get("authorization").map(|v| v.to_str().unwrap().to_owned());
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(auth))
+    /// # });
+    /// let client = BearerTokenLayer::new(StaticToken::new(Token::new("t")))
+    ///     .allow_insecure_http(true) // a private network, trusted
+    ///     .layer(api);
+    /// let request = http::Request::get("http://inventory.internal/v1").body(()).unwrap();
+    /// let response = client.oneshot(request).await.unwrap();
+    /// assert_eq!(response.body().as_deref(), Some("Bearer t"));
+    /// # }
+    /// ```
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
         self.destination.allow_insecure_http = allow;
         self
@@ -195,6 +269,27 @@ impl BearerTokenLayer {
     /// What to do when the answer to a request that carried the token redirects to another
     /// origin. Default: [`CrossOriginRedirects::Refuse`]. See [`crate::redirect`] for the safe
     /// ways to follow redirects.
+    ///
+    /// ```
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_bearer::redirect::{CrossOriginRedirects, RedirectLocation};
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let api = tower::service_fn(|_req: http::Request<()>| async {
+    /// #     let redirect = http::Response::builder().status(302)
+    /// #         .header("location", "https://cdn.example/file").body(()).unwrap();
+    /// #     Ok::<_, std::convert::Infallible>(redirect)
+    /// # });
+    /// let client = BearerTokenLayer::new(StaticToken::new(Token::new("t")))
+    ///     .cross_origin_redirects(CrossOriginRedirects::HideLocation)
+    ///     .layer(api);
+    /// let request = http::Request::get("https://api.example/file").body(()).unwrap();
+    /// let response = client.oneshot(request).await.unwrap(); // the 302, not an error
+    /// assert_eq!(response.status(), 302);
+    /// assert!(response.extensions().get::<RedirectLocation>().is_some());
+    /// # }
+    /// ```
     pub fn cross_origin_redirects(mut self, redirects: CrossOriginRedirects) -> Self {
         self.redirects = redirects;
         self
@@ -202,12 +297,41 @@ impl BearerTokenLayer {
 
     /// What to do with requests to hosts outside [`allowed_hosts`](Self::allowed_hosts).
     /// Default: [`OtherHosts::Reject`].
+    ///
+    /// ```
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_bearer::{BearerTokenLayer, OtherHosts, StaticToken, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let api = tower::service_fn(|req: http::Request<()>| async move {
+    /// #     let auth = req.headers().get("authorization").map(|v| v.to_str().unwrap().to_owned());
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(auth))
+    /// # });
+    /// let client = BearerTokenLayer::new(StaticToken::new(Token::new("t")))
+    ///     .allowed_hosts(["api.partner.example"]).unwrap()
+    ///     .other_hosts(OtherHosts::SendWithoutToken)
+    ///     .layer(api);
+    /// let request = http::Request::get("https://status.example/").body(()).unwrap();
+    /// let response = client.oneshot(request).await.unwrap();
+    /// assert_eq!(response.body(), &None); // sent, without the token
+    /// # }
+    /// ```
     pub fn other_hosts(mut self, other: OtherHosts) -> Self {
         self.destination.other_hosts = other;
         self
     }
 
     /// The cache behind the layer.
+    ///
+    /// ```
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let layer = BearerTokenLayer::new(StaticToken::new(Token::new("t")));
+    /// layer.cache().prefetch().await.unwrap(); // at start-up, before the first request
+    /// assert!(layer.cache().is_ready());
+    /// # }
+    /// ```
     pub fn cache(&self) -> &TokenCache {
         &self.cache
     }

@@ -13,6 +13,21 @@
 //!   fail fast with the last error while backing off.
 //! - A fetch runs in its own Tokio task, so it finishes for everyone even if the request that
 //!   started it is dropped. Waiters share its result through a `Shared` future.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_bearer::{token_source_fn, Token, TokenCache, TokenSource};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let cache = TokenCache::new(token_source_fn(|| async {
+//!     Ok(Token::new("eyJ...").with_expires_in(Duration::from_secs(3600)))
+//! }));
+//! // Three callers at the same moment: one token request.
+//! let (a, b, c) = tokio::join!(cache.token(), cache.token(), cache.token());
+//! assert!(a.is_ok() && b.is_ok() && c.is_ok());
+//! assert_eq!(cache.stats().fetches, 1);
+//! # }
+//! ```
 
 mod clock;
 mod core;
@@ -103,11 +118,36 @@ impl Clone for TokenCache {
 
 impl TokenCache {
     /// A cache with the default settings.
+    ///
+    /// ```
+    /// use tower_bearer::token::ExposeSecret;
+    /// use tower_bearer::{CacheStats, StaticToken, Token, TokenCache, TokenSource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = TokenCache::new(StaticToken::new(Token::new("eyJ...")));
+    /// assert_eq!(cache.stats(), CacheStats::default()); // nothing asked yet
+    /// let token = cache.token().await.unwrap();
+    /// assert_eq!(token.access_token().expose_secret(), "eyJ...");
+    /// # }
+    /// ```
     pub fn new(source: impl TokenSource + 'static) -> Self {
         Self::builder(source).build()
     }
 
     /// A builder to change the settings.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::{StaticToken, Token, TokenCache, TokenSource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = TokenCache::builder(StaticToken::new(Token::new("t")))
+    ///     .name("partner-api")
+    ///     .fetch_timeout(Duration::from_secs(5))
+    ///     .build();
+    /// assert!(cache.token().await.is_ok());
+    /// # }
+    /// ```
     pub fn builder(source: impl TokenSource + 'static) -> TokenCacheBuilder {
         TokenCacheBuilder {
             source: source.boxed(),
@@ -179,6 +219,19 @@ impl TokenCache {
     /// callers reporting the same bad token cause one new fetch, not one each. (The layer does
     /// this itself on `401`, at most once per
     /// [`invalidation_cooldown`](TokenCacheBuilder::invalidation_cooldown).)
+    ///
+    /// ```
+    /// use tower_bearer::{StaticToken, Token, TokenCache, TokenSource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = TokenCache::new(StaticToken::new(Token::new("t")));
+    /// let refused = cache.token().await.unwrap();
+    /// assert!(cache.invalidate(&refused));
+    /// assert!(!cache.invalidate(&refused)); // already dropped: no second fetch
+    /// cache.token().await.unwrap();
+    /// assert_eq!(cache.stats().fetches, 2);
+    /// # }
+    /// ```
     pub fn invalidate(&self, token: &Token) -> bool {
         use secrecy::ExposeSecret;
         let generation = match &*self.core.current.load() {
@@ -280,6 +333,19 @@ impl TokenCache {
     }
 
     /// What the cache has done so far.
+    ///
+    /// ```
+    /// use tower_bearer::{StaticToken, Token, TokenCache, TokenSource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = TokenCache::new(StaticToken::new(Token::new("t")));
+    /// for _ in 0..3 {
+    ///     cache.token().await.unwrap();
+    /// }
+    /// let stats = cache.stats();
+    /// assert_eq!((stats.fetches, stats.failures), (1, 0)); // one token for three requests
+    /// # }
+    /// ```
     pub fn stats(&self) -> CacheStats {
         let c = &self.core.stats;
         let get = |n: &AtomicU64| n.load(Ordering::Relaxed);
@@ -322,6 +388,20 @@ impl fmt::Debug for TokenCache {
 }
 
 /// What a cache has done so far (see [`TokenCache::stats`]).
+///
+/// ```
+/// use tower_bearer::{token_source_fn, TokenCache, TokenError, TokenErrorKind, TokenSource};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let cache = TokenCache::new(token_source_fn(|| async {
+///     Err(TokenError::new(TokenErrorKind::Unavailable, "the token endpoint is down"))
+/// }));
+/// assert!(cache.token().await.is_err()); // asks the source, which fails
+/// assert!(cache.token().await.is_err()); // fails at once while backing off
+/// let stats = cache.stats();
+/// assert_eq!((stats.fetches, stats.failures, stats.fail_fast), (1, 1, 1));
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CacheStats {
@@ -369,6 +449,25 @@ pub struct TokenCacheBuilder {
 impl TokenCacheBuilder {
     /// How long before expiry a token is refreshed; capped at half the token's lifetime.
     /// Default: [`DEFAULT_REFRESH_MARGIN`] (5 minutes).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::{token_source_fn, Token, TokenCache, TokenSource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let source = token_source_fn(|| async {
+    ///     Ok(Token::new("t").with_expires_in(Duration::from_secs(3600)))
+    /// });
+    /// let cache = TokenCache::builder(source)
+    ///     .refresh_margin(Duration::from_secs(600))
+    ///     .refresh_jitter(Duration::ZERO)
+    ///     .build();
+    /// cache.token().await.unwrap();
+    /// tokio::time::sleep(Duration::from_secs(3001)).await; // 599 s before expiry
+    /// cache.token().await.unwrap(); // the held token, while a new one is fetched
+    /// assert_eq!(cache.stats().early_refreshes, 1);
+    /// # }
+    /// ```
     pub fn refresh_margin(mut self, margin: Duration) -> Self {
         self.config.refresh_margin = margin;
         self
@@ -376,6 +475,28 @@ impl TokenCacheBuilder {
 
     /// Upper bound of a random delay added to the refresh time (at most half the lead), so a
     /// fleet does not refresh in lockstep. Default: [`DEFAULT_REFRESH_JITTER`] (30 seconds).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::{token_source_fn, Token, TokenCache, TokenSource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let source = token_source_fn(|| async {
+    ///     Ok(Token::new("t").with_expires_in(Duration::from_secs(3600)))
+    /// });
+    /// let cache = TokenCache::builder(source)
+    ///     .refresh_margin(Duration::from_secs(600))
+    ///     .refresh_jitter(Duration::from_secs(60))
+    ///     .build();
+    /// cache.token().await.unwrap();
+    /// tokio::time::sleep(Duration::from_secs(2999)).await; // before the margin: never
+    /// cache.token().await.unwrap();
+    /// assert_eq!(cache.stats().early_refreshes, 0);
+    /// tokio::time::sleep(Duration::from_secs(62)).await; // past margin and jitter: always
+    /// cache.token().await.unwrap();
+    /// assert_eq!(cache.stats().early_refreshes, 1);
+    /// # }
+    /// ```
     pub fn refresh_jitter(mut self, jitter: Duration) -> Self {
         self.config.refresh_jitter = jitter;
         self
@@ -383,6 +504,26 @@ impl TokenCacheBuilder {
 
     /// Wait after the first failed fetch, doubling up to `max`. Defaults:
     /// [`DEFAULT_INITIAL_BACKOFF`] (1 second) and [`DEFAULT_MAX_BACKOFF`] (1 minute).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::{token_source_fn, TokenCache, TokenError, TokenErrorKind, TokenSource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let source = token_source_fn(|| async {
+    ///     Err(TokenError::new(TokenErrorKind::Unavailable, "the token endpoint is down"))
+    /// });
+    /// let cache = TokenCache::builder(source)
+    ///     .backoff(Duration::from_secs(2), Duration::from_secs(30))
+    ///     .build();
+    /// assert!(cache.token().await.is_err());
+    /// assert!(cache.token().await.is_err()); // within the 2 s: the last error, no fetch
+    /// assert_eq!(cache.stats().fetches, 1);
+    /// tokio::time::advance(Duration::from_secs(3)).await;
+    /// assert!(cache.token().await.is_err()); // asks the source again
+    /// assert_eq!(cache.stats().fetches, 2);
+    /// # }
+    /// ```
     pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.config.initial_backoff = initial;
         self.config.max_backoff = max.max(initial);
@@ -391,6 +532,25 @@ impl TokenCacheBuilder {
 
     /// Longest server-supplied `Retry-After` that is honoured. Default:
     /// [`DEFAULT_MAX_RETRY_AFTER`] (5 minutes).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::{token_source_fn, TokenCache, TokenError, TokenErrorKind, TokenSource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let source = token_source_fn(|| async {
+    ///     Err(TokenError::new(TokenErrorKind::RateLimited, "slow down")
+    ///         .with_retry_after(Duration::from_secs(3600)))
+    /// });
+    /// let cache = TokenCache::builder(source)
+    ///     .max_retry_after(Duration::from_secs(10))
+    ///     .build();
+    /// assert!(cache.token().await.is_err());
+    /// tokio::time::advance(Duration::from_secs(11)).await; // not the hour asked for
+    /// assert!(cache.token().await.is_err());
+    /// assert_eq!(cache.stats().fetches, 2);
+    /// # }
+    /// ```
     pub fn max_retry_after(mut self, max: Duration) -> Self {
         self.config.max_retry_after = max;
         self
@@ -399,6 +559,20 @@ impl TokenCacheBuilder {
     /// How long one call to the source may take. Default: [`DEFAULT_FETCH_TIMEOUT`] (15 s).
     /// With a [`store`](Self::store), a fetch may also wait for another replica's token: a
     /// lease (the fetch timeout and 2 s), a poll and a fetch timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::{token_source_fn, Token, TokenCache, TokenErrorKind, TokenSource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let hung = token_source_fn(|| std::future::pending::<Result<Token, _>>());
+    /// let cache = TokenCache::builder(hung)
+    ///     .fetch_timeout(Duration::from_secs(2))
+    ///     .build();
+    /// let err = cache.token().await.unwrap_err();
+    /// assert_eq!(err.kind(), TokenErrorKind::Timeout);
+    /// # }
+    /// ```
     pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
         self.config.fetch_timeout = timeout;
         self
@@ -431,12 +605,43 @@ impl TokenCacheBuilder {
     /// `UNAUTHENTICATED` ones, with the `grpc` layer), so an API that
     /// refuses every token (wrong audience, client not allow-listed) does not cause a token
     /// request per API request. Default: [`DEFAULT_INVALIDATION_COOLDOWN`] (5 seconds).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower::{Layer, ServiceExt};
+    /// use tower_bearer::{BearerTokenLayer, StaticToken, Token, TokenCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// # let api = tower::service_fn(|_: http::Request<()>| async {
+    /// #     let refused = http::Response::builder().status(401).body(()).unwrap();
+    /// #     Ok::<_, std::convert::Infallible>(refused)
+    /// # });
+    /// let cache = TokenCache::builder(StaticToken::new(Token::new("t")))
+    ///     .invalidation_cooldown(Duration::from_secs(60))
+    ///     .build();
+    /// let client = BearerTokenLayer::from_cache(cache.clone()).layer(api);
+    /// for _ in 0..3 {
+    ///     let request = http::Request::get("https://api.example/").body(()).unwrap();
+    ///     client.clone().oneshot(request).await.unwrap(); // 401
+    /// }
+    /// assert_eq!(cache.stats().invalidations, 1); // one token dropped per 60 s
+    /// # }
+    /// ```
     pub fn invalidation_cooldown(mut self, cooldown: Duration) -> Self {
         self.config.invalidation_cooldown = cooldown;
         self
     }
 
     /// A name for the cache, its `cache` label in [metrics](crate::metrics). Default: `default`.
+    ///
+    /// ```
+    /// use tower_bearer::{StaticToken, Token, TokenCache};
+    ///
+    /// let builder = TokenCache::builder(StaticToken::new(Token::new("t"))).name("billing");
+    /// assert!(format!("{builder:?}").contains("\"billing\""));
+    /// let cache = builder.build();
+    /// # let _ = cache;
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
@@ -468,6 +673,26 @@ impl TokenCacheBuilder {
     /// store is skipped after it failed. Defaults: [`DEFAULT_STORE_TIMEOUT`] (250 ms),
     /// [`DEFAULT_STORE_BUDGET`] (1 s), [`DEFAULT_STORE_RETRY`] (5 s). No effect without a
     /// [`store`](Self::store).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::store::{MemoryStore, StoreKey};
+    /// use tower_bearer::{StaticToken, Token, TokenCache, TokenSource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let store = MemoryStore::new();
+    /// let replica = |store: MemoryStore| {
+    ///     TokenCache::builder(StaticToken::new(Token::new("t")))
+    ///         .store(store, StoreKey::new("billing", "partner-api"))
+    ///         .store_timeouts(Duration::from_millis(100), Duration::from_millis(500), Duration::from_secs(10))
+    ///         .build()
+    /// };
+    /// replica(store.clone()).token().await.unwrap();
+    /// let second = replica(store);
+    /// second.token().await.unwrap();
+    /// assert_eq!(second.stats().store_hits, 1); // the first replica's token
+    /// # }
+    /// ```
     pub fn store_timeouts(
         mut self,
         per_call: Duration,
@@ -481,6 +706,18 @@ impl TokenCacheBuilder {
     }
 
     /// The cache.
+    ///
+    /// ```
+    /// use tower_bearer::{StaticToken, Token, TokenCache, TokenSource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache = TokenCache::builder(StaticToken::new(Token::new("t"))).build();
+    /// let clone = cache.clone(); // shares the token and the stats
+    /// clone.token().await.unwrap();
+    /// cache.token().await.unwrap();
+    /// assert_eq!(cache.stats().fetches, 1);
+    /// # }
+    /// ```
     pub fn build(self) -> TokenCache {
         TokenCache {
             core: Core::new(self.source, self.fleet, self.config, &self.name),
