@@ -680,13 +680,14 @@ impl TokenCacheBuilder {
     /// use tower_bearer::{StaticToken, Token, TokenCache, TokenSource};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let store = MemoryStore::new();
+    /// let ms = Duration::from_millis;
     /// let replica = |store: MemoryStore| {
     ///     TokenCache::builder(StaticToken::new(Token::new("t")))
     ///         .store(store, StoreKey::new("billing", "partner-api"))
-    ///         .store_timeouts(Duration::from_millis(100), Duration::from_millis(500), Duration::from_secs(10))
+    ///         .store_timeouts(ms(100), ms(500), ms(10_000))
     ///         .build()
     /// };
+    /// let store = MemoryStore::new();
     /// replica(store.clone()).token().await.unwrap();
     /// let second = replica(store);
     /// second.token().await.unwrap();
