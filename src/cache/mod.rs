@@ -455,10 +455,10 @@ impl TokenCacheBuilder {
     /// use tower_bearer::{token_source_fn, Token, TokenCache, TokenSource};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let source = token_source_fn(|| async {
-    ///     Ok(Token::new("t").with_expires_in(Duration::from_secs(3600)))
-    /// });
-    /// let cache = TokenCache::builder(source)
+    /// # let source = token_source_fn(|| async {
+    /// #     Ok(Token::new("t").with_expires_in(Duration::from_secs(3600)))
+    /// # });
+    /// let cache = TokenCache::builder(source) // tokens that live an hour
     ///     .refresh_margin(Duration::from_secs(600))
     ///     .refresh_jitter(Duration::ZERO)
     ///     .build();
@@ -481,15 +481,14 @@ impl TokenCacheBuilder {
     /// use tower_bearer::{token_source_fn, Token, TokenCache, TokenSource};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let source = token_source_fn(|| async {
-    ///     Ok(Token::new("t").with_expires_in(Duration::from_secs(3600)))
-    /// });
-    /// let cache = TokenCache::builder(source)
-    ///     .refresh_margin(Duration::from_secs(600))
+    /// # let source = token_source_fn(|| async {
+    /// #     Ok(Token::new("t").with_expires_in(Duration::from_secs(3600)))
+    /// # });
+    /// let cache = TokenCache::builder(source) // tokens that live an hour, 5 min margin
     ///     .refresh_jitter(Duration::from_secs(60))
     ///     .build();
     /// cache.token().await.unwrap();
-    /// tokio::time::sleep(Duration::from_secs(2999)).await; // before the margin: never
+    /// tokio::time::sleep(Duration::from_secs(3299)).await; // before the margin: never
     /// cache.token().await.unwrap();
     /// assert_eq!(cache.stats().early_refreshes, 0);
     /// tokio::time::sleep(Duration::from_secs(62)).await; // past margin and jitter: always
@@ -510,16 +509,16 @@ impl TokenCacheBuilder {
     /// use tower_bearer::{token_source_fn, TokenCache, TokenError, TokenErrorKind, TokenSource};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let source = token_source_fn(|| async {
-    ///     Err(TokenError::new(TokenErrorKind::Unavailable, "the token endpoint is down"))
-    /// });
-    /// let cache = TokenCache::builder(source)
+    /// # let source = token_source_fn(|| async {
+    /// #     Err(TokenError::new(TokenErrorKind::Unavailable, "the token endpoint is down"))
+    /// # });
+    /// let cache = TokenCache::builder(source) // a source that always fails
     ///     .backoff(Duration::from_secs(2), Duration::from_secs(30))
     ///     .build();
     /// assert!(cache.token().await.is_err());
     /// assert!(cache.token().await.is_err()); // within the 2 s: the last error, no fetch
     /// assert_eq!(cache.stats().fetches, 1);
-    /// tokio::time::advance(Duration::from_secs(3)).await;
+    /// tokio::time::sleep(Duration::from_secs(3)).await;
     /// assert!(cache.token().await.is_err()); // asks the source again
     /// assert_eq!(cache.stats().fetches, 2);
     /// # }
@@ -542,11 +541,9 @@ impl TokenCacheBuilder {
     ///     Err(TokenError::new(TokenErrorKind::RateLimited, "slow down")
     ///         .with_retry_after(Duration::from_secs(3600)))
     /// });
-    /// let cache = TokenCache::builder(source)
-    ///     .max_retry_after(Duration::from_secs(10))
-    ///     .build();
+    /// let cache = TokenCache::builder(source).max_retry_after(Duration::from_secs(10)).build();
     /// assert!(cache.token().await.is_err());
-    /// tokio::time::advance(Duration::from_secs(11)).await; // not the hour asked for
+    /// tokio::time::sleep(Duration::from_secs(11)).await; // not the hour asked for
     /// assert!(cache.token().await.is_err());
     /// assert_eq!(cache.stats().fetches, 2);
     /// # }
@@ -608,7 +605,7 @@ impl TokenCacheBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tower::{Layer, ServiceExt};
+    /// # use tower::{Layer, ServiceExt};
     /// use tower_bearer::{BearerTokenLayer, StaticToken, Token, TokenCache};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
