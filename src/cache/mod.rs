@@ -672,21 +672,18 @@ impl TokenCacheBuilder {
     /// [`store`](Self::store).
     ///
     /// ```
-    /// use std::time::Duration;
     /// use tower_bearer::store::{MemoryStore, StoreKey};
     /// use tower_bearer::{StaticToken, Token, TokenCache, TokenSource};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let ms = Duration::from_millis;
-    /// let replica = |store: MemoryStore| {
-    ///     TokenCache::builder(StaticToken::new(Token::new("t")))
-    ///         .store(store, StoreKey::new("billing", "partner-api"))
-    ///         .store_timeouts(ms(100), ms(500), ms(10_000))
-    ///         .build()
-    /// };
+    /// # let ms = std::time::Duration::from_millis;
     /// let store = MemoryStore::new();
-    /// replica(store.clone()).token().await.unwrap();
-    /// let second = replica(store);
+    /// let replica = || TokenCache::builder(StaticToken::new(Token::new("t")))
+    ///     .store(store.clone(), StoreKey::new("billing", "partner-api"))
+    ///     .store_timeouts(ms(100), ms(500), ms(10_000))
+    ///     .build();
+    /// let (first, second) = (replica(), replica());
+    /// first.token().await.unwrap();
     /// second.token().await.unwrap();
     /// assert_eq!(second.stats().store_hits, 1); // the first replica's token
     /// # }
