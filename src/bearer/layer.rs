@@ -70,6 +70,7 @@ impl BearerTokenLayer {
     /// let client = BearerTokenLayer::new(StaticToken::new(Token::new("eyJ..."))).layer(api);
     /// let request = http::Request::get("https://api.partner.example/v1").body(()).unwrap();
     /// let response = client.oneshot(request).await.unwrap();
+    /// // `api` answers with the `Authorization` header it was sent.
     /// assert_eq!(response.body().as_deref(), Some("Bearer eyJ..."));
     /// # }
     /// ```
@@ -167,7 +168,7 @@ impl BearerTokenLayer {
     ///     .body(())
     ///     .unwrap();
     /// let response = client.oneshot(request).await.unwrap();
-    /// assert_eq!(response.body().as_deref(), Some("Basic dXNlcjpwdw=="));
+    /// assert_eq!(response.body().as_deref(), Some("Basic dXNlcjpwdw==")); // what `api` got
     /// # }
     /// ```
     pub fn existing_authorization(mut self, existing: ExistingAuthorization) -> Self {
@@ -194,7 +195,7 @@ impl BearerTokenLayer {
     ///     .layer(api);
     /// let request = http::Request::get("http://inventory.internal/v1").body(()).unwrap();
     /// let response = client.oneshot(request).await.unwrap();
-    /// assert_eq!(response.body().as_deref(), Some("Bearer t"));
+    /// assert_eq!(response.body().as_deref(), Some("Bearer t")); // what `api` got
     /// # }
     /// ```
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
@@ -313,7 +314,7 @@ impl BearerTokenLayer {
     ///     .layer(api);
     /// let request = http::Request::get("https://status.example/").body(()).unwrap();
     /// let response = client.oneshot(request).await.unwrap();
-    /// assert_eq!(response.body(), &None); // sent, without the token
+    /// assert_eq!(response.body(), &None); // `api` got no `Authorization`
     /// # }
     /// ```
     pub fn other_hosts(mut self, other: OtherHosts) -> Self {
