@@ -11,16 +11,12 @@
 //! ```
 //! use tower_bearer::{Error, TokenError, TokenErrorKind};
 //!
-//! # fn handle(err: Error<std::io::Error>) {
-//! match err.token_error().map(|e| e.kind()) {
-//!     Some(kind) if kind.is_transient() => { /* the token endpoint may answer later */ }
-//!     Some(TokenErrorKind::CredentialsRejected) => { /* rotate the client secret */ }
-//!     _ => eprintln!("{err}"), // says what happened and what to fix
-//! }
-//! # }
-//! let err = TokenError::new(TokenErrorKind::Unavailable, "the token endpoint answered 503");
-//! assert!(err.kind().is_transient());
-//! # handle(Error::Token(err));
+//! // A request through the layer failed for want of a token:
+//! let unavailable = TokenError::new(TokenErrorKind::Unavailable, "the token endpoint answered 503");
+//! let err: Error<std::io::Error> = Error::Token(unavailable);
+//! assert!(err.to_string().starts_with("request not sent: token error (unavailable)"));
+//! // Worth sending again later: the token endpoint may answer then.
+//! assert!(err.token_error().is_some_and(|e| e.kind().is_transient()));
 //! ```
 
 use std::any::Any;
