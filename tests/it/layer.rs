@@ -377,6 +377,18 @@ async fn a_host_header_that_disagrees_with_the_uri_gets_no_token() {
             with_host("/x", "attacker.example"),
             DestinationErrorKind::HostNotAllowed,
         ),
+        // The first agrees, a second does not: a proxy that routes by the last would take
+        // the token there.
+        (
+            {
+                let mut request = with_host("https://api.partner.example/x", "api.partner.example");
+                request
+                    .headers_mut()
+                    .append(http::header::HOST, "attacker.example".parse().unwrap());
+                request
+            },
+            DestinationErrorKind::HostMismatch,
+        ),
     ] {
         let err = service.clone().oneshot(request).await.unwrap_err();
         assert!(
