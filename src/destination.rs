@@ -282,10 +282,10 @@ impl DestinationPolicy {
         // The `Host` header must name the URI's host and port; for an origin-form request it
         // is the destination, so it must be allowed. Only one: a proxy that routes by another
         // than the first would take the token elsewhere.
-        if guarded && headers.get_all(HOST).iter().nth(1).is_some() {
-            return refuse(DestinationErrorKind::HostMismatch, "(several Host headers)");
-        }
         if guarded && let Some(host_header) = headers.get(HOST) {
+            if headers.get_all(HOST).iter().nth(1).is_some() {
+                return refuse(DestinationErrorKind::HostMismatch, "(several Host headers)");
+            }
             let Some((host, port)) = host_header
                 .to_str()
                 .ok()
