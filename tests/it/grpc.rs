@@ -354,14 +354,7 @@ where
 /// next token. The events are the ones a `401` logs, with fingerprints only.
 #[tokio::test(start_paused = true)]
 async fn a_burst_of_refusals_drops_one_token_per_cooldown() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::trace();
 
     for in_trailers in [false, true] {
         let source = Scripted::numbered(Duration::ZERO, Duration::from_secs(3600));

@@ -28,14 +28,7 @@ crate::known_secrets!(
 
 #[tokio::test(start_paused = true)]
 async fn operators_see_what_happened_and_never_a_secret() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::trace();
 
     // A token endpoint: the 1st answer fails with the secret echoed back, the 2nd and later
     // succeed with tokens that live 10 minutes.
